@@ -1,0 +1,71 @@
+"""``shoal plugins ...``: show which plugins are installed and what they contribute.
+
+Runs on the driver. Listing never calls a contribution's factory, so it never imports an ML
+framework.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from shoal import hooks
+from shoal.contributions import CONTRIBUTION_TYPES
+from shoal.plugin_manager import get_plugin_manager
+
+
+def plugin_table() -> list[dict[str, Any]]:
+    """One dict per registered plugin: name, distribution, version, source, hooks, contributions."""
+    pm = get_plugin_manager()
+    contributed: dict[str, dict[str, list[str]]] = {}
+    for kind in CONTRIBUTION_TYPES:
+        for spec, plugin_name in hooks.collect_with_origin(kind, pm):
+            contributed.setdefault(plugin_name, {}).setdefault(kind, []).append(spec.name)
+    rows = []
+    for record in pm.records():
+        rows.append(
+            {
+                "name": record.name,
+                "distribution": record.distribution,
+                "version": record.version,
+                "source": record.source,
+                "target": record.target,
+                "hooks": pm.hooks_of(record.name),
+                "contributes": contributed.get(record.name, {}),
+            }
+        )
+    return rows
+
+
+@click.group()
+def plugins() -> None:
+    """Inspect installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_plugins(as_json: bool) -> None:
+    """List plugins: name, distribution, version, and the hooks each implements."""
+    rows = plugin_table()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="shoal plugins")
+    for column in ("name", "distribution", "version", "source", "hooks", "contributes"):
+        table.add_column(column)
+    for row in rows:
+        contributes = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in row["contributes"].items())
+        table.add_row(
+            row["name"],
+            row["distribution"],
+            row["version"],
+            row["source"],
+            ", ".join(row["hooks"]),
+            contributes,
+        )
+    Console().print(table)

@@ -1,0 +1,91 @@
+"""``shoal stage ...``: create, list, fill, read and empty stages from the shell.
+
+Locations are written ``@stage/path`` (the ``@`` is optional). Runs on the driver.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from shoal import stages
+
+
+@click.group()
+def stage() -> None:
+    """Manage stages (named places where files live)."""
+
+
+@stage.command("create")
+@click.argument("name")
+@click.option("--url", default=None, help="Store the stage at this URL (file://, memory://, s3://...).")
+@click.option("--exist-ok", is_flag=True, help="Do not fail if the stage exists with the same URL.")
+def create(name: str, url: str | None, exist_ok: bool) -> None:
+    """Create stage NAME (a folder under $SHOAL_HOME unless --url is given)."""
+    created = stages.create_stage(name, url=url, exist_ok=exist_ok)
+    click.echo(f"{created.name}\t{created.url}")
+
+
+@stage.command("ls")
+@click.argument("location", required=False)
+@click.option("--pattern", default="*", show_default=True, help="Glob on file names (or paths, with '/').")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def ls(location: str | None, pattern: str, as_json: bool) -> None:
+    """List stages, or the files under LOCATION (@stage/path)."""
+    if location is None:
+        infos = stages.list_stages()
+        if as_json:
+            click.echo(json.dumps([{"name": i.name, "url": i.url, "managed": i.managed} for i in infos], indent=2))
+        else:
+            for info in infos:
+                click.echo(f"{info.name}\t{info.url}")
+        return
+    found, inner = stages.resolve_location(location)
+    files = found.list(inner, pattern=pattern)
+    if as_json:
+        click.echo(json.dumps(files, indent=2))
+    else:
+        for path in files:
+            click.echo(path)
+
+
+@stage.command("put")
+@click.argument("sources", nargs=-1, required=True)
+@click.argument("location")
+def put(sources: tuple[str, ...], location: str) -> None:
+    """Upload local files, folders or globs SOURCES to LOCATION (@stage/dir)."""
+    found, inner = stages.resolve_location(location)
+    for source in sources:
+        for written in found.put(source, inner):
+            click.echo(f"@{found.name}/{written}")
+
+
+@stage.command("get")
+@click.argument("location")
+@click.argument("local_dir", type=click.Path(file_okay=False, path_type=Path), default=".")
+def get(location: str, local_dir: Path) -> None:
+    """Download the file or folder at LOCATION into LOCAL_DIR."""
+    found, inner = stages.resolve_location(location)
+    for written in found.get(inner, str(local_dir)):
+        click.echo(written)
+
+
+@stage.command("rm")
+@click.argument("location")
+@click.option("--missing-ok", is_flag=True, help="Do not fail if nothing is there.")
+def rm(location: str, missing_ok: bool) -> None:
+    """Remove the file or folder at LOCATION."""
+    found, inner = stages.resolve_location(location)
+    removed = found.remove(inner, missing_ok=missing_ok)
+    click.echo(f"removed {removed} file(s)")
+
+
+@stage.command("drop")
+@click.argument("name")
+@click.option("--missing-ok", is_flag=True, help="Do not fail if the stage does not exist.")
+def drop(name: str, missing_ok: bool) -> None:
+    """Drop stage NAME (a managed stage's files are deleted; external data is kept)."""
+    stages.drop_stage(name, missing_ok=missing_ok)
+    click.echo(f"dropped {name}")

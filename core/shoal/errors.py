@@ -1,0 +1,42 @@
+"""The exception family of shoal.
+
+Every error shoal raises on purpose derives from :class:`ShoalError`, so callers can catch
+them all at once. Errors that are also a built-in kind (a bad value, a missing file) derive
+from that built-in too, so ``except ValueError`` keeps working for users who expect it.
+
+Runs anywhere: driver and workers.
+"""
+
+from __future__ import annotations
+
+
+class ShoalError(Exception):
+    """Base class of every error raised by shoal on purpose."""
+
+
+class PluginError(ShoalError):
+    """A plugin could not be loaded, contributed something invalid, or conflicts with another."""
+
+
+class ConfigError(ShoalError, ValueError):
+    """A setting, a name or an argument is not valid; the message says what to use instead."""
+
+
+class StageError(ShoalError):
+    """Base class of stage errors."""
+
+
+class StageNotFoundError(StageError, LookupError):
+    """The named stage does not exist."""
+
+
+class StageExistsError(StageError, ValueError):
+    """A stage with that name exists already."""
+
+
+class StagePathError(StageError, ValueError):
+    """A path inside a stage is not allowed (escapes the stage, is absolute, or is malformed)."""
+
+
+class StageFileNotFoundError(StageError, FileNotFoundError):
+    """No file or folder at that path of the stage."""

@@ -1,0 +1,92 @@
+"""Meta-tests that keep the plugin API honest: every hook documented, tested, and reached only
+through the typed façade; the namespace slices intact; importing shoal stays light."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+from shoal import hookspecs
+
+HOOKS = sorted(name for name, obj in vars(hookspecs).items() if name.startswith("shoal_") and callable(obj))
+
+
+def test_there_are_hooks_of_every_promised_family() -> None:
+    for expected in (
+        "shoal_estimators", "shoal_partition_functions", "shoal_partitioners", "shoal_data_sources",
+        "shoal_stage_backends", "shoal_model_serdes", "shoal_compute_pool_backends",
+    ):
+        assert expected in HOOKS
+    for scope in ("job", "run", "partition"):
+        assert {f"shoal_before_{scope}", f"shoal_after_{scope}", f"shoal_on_{scope}_error"} <= set(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_spec_docstring_says_where_what_and_shows_an_example(hook: str) -> None:
+    doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
+    for section in ("**Where:**", "**Results:**", "**Example:**", "@hookimpl", f"def {hook}("):
+        assert section in doc, f"{hook} docstring lacks {section!r}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_its_signature(hook: str) -> None:
+    docs = (REPO_ROOT / "docs" / "plugins.md").read_text()
+    params = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
+    assert f"{hook}({params})" in docs, f"docs/plugins.md must show `{hook}({params})`"
+
+
+def _test_function_names() -> set[str]:
+    names: set[str] = set()
+    for path in (REPO_ROOT / "tests").glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                names.add(node.name)
+    return names
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook: str) -> None:
+    assert f"test_hook_{hook}" in _test_function_names(), f"write a test named test_hook_{hook}"
+
+
+def test_only_the_hooks_module_calls_pm_hook() -> None:
+    offenders = []
+    for folder in ("core", "plugins", "runtime"):
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            if path.name == "hooks.py" and path.parent.name == "shoal":
+                continue
+            if re.search(r"\.hook\.shoal_|pm\.hook\b", path.read_text()):
+                offenders.append(str(path.relative_to(REPO_ROOT)))
+    assert offenders == [], f"call hooks through shoal.hooks, not pm.hook: {offenders}"
+
+
+def test_namespace_slices_have_no_stray_init_files() -> None:
+    assert (REPO_ROOT / "core" / "shoal" / "__init__.py").is_file()
+    assert not (REPO_ROOT / "plugins" / "shoal" / "__init__.py").exists()
+    assert not (REPO_ROOT / "runtime" / "shoal" / "__init__.py").exists()
+    for slice_dir in ("core/shoal", "plugins/shoal/plugins", "runtime/shoal/runtime"):
+        assert (REPO_ROOT / slice_dir / "py.typed").is_file(), f"{slice_dir} needs py.typed"
+
+
+def test_importing_shoal_and_listing_plugins_imports_no_framework() -> None:
+    script = (
+        "import sys, json\n"
+        "import shoal\n"
+        "from shoal.cli.plugins_cmd import plugin_table\n"
+        "rows = plugin_table()\n"
+        "heavy = sorted(m for m in ('ray', 'torch', 'xgboost', 'lightgbm', 'snowflake', 'duckdb', 'pandas')"
+        " if m in sys.modules)\n"
+        "print(json.dumps({'heavy': heavy, 'plugins': [r['name'] for r in rows]}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["heavy"] == []
+    assert "serdes" in result["plugins"]
