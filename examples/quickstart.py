@@ -33,7 +33,9 @@ def show_plugins() -> None:
         table.add_column(column)
     for row in plugin_table():
         contributes = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in row["contributes"].items())
-        table.add_row(row["name"], f"{row['distribution']} {row['version']}", ", ".join(row["hooks"]), contributes)
+        table.add_row(
+            row["name"], f"{row['distribution']} {row['version']}", ", ".join(row["hooks"]), contributes
+        )
     console.print(table)
 
 
@@ -66,7 +68,9 @@ def stage_round_trip() -> None:
                 raise RuntimeError("simulated crash during a write")
         except RuntimeError:
             pass
-        console.print(f"after a crashed overwrite the file still reads: {stage.read_text('demo/input/summary.txt')!r}")
+        console.print(
+            f"after a crashed overwrite the file still reads: {stage.read_text('demo/input/summary.txt')!r}"
+        )
 
         downloaded = stage.get("demo/input", str(back))
         same = all(

@@ -83,7 +83,10 @@ def test_stage_commands_round_trip(tmp_path: Path) -> None:
 def test_cli_errors_are_one_clear_line(tmp_path: Path) -> None:
     env = {**os.environ, "SHOAL_HOME": str(tmp_path / "home")}
     done = subprocess.run(
-        [sys.executable, "-m", "shoal", "stage", "ls", "@nowhere/x"], capture_output=True, text=True, env=env,
+        [sys.executable, "-m", "shoal", "stage", "ls", "@nowhere/x"],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=60,
     )
     assert done.returncode == 1
@@ -97,7 +100,8 @@ def test_installed_console_script_lists_plugins(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("shoal")
     assert script.exists(), "the shoal console script is installed with the package"
     env = {**os.environ, "SHOAL_HOME": str(tmp_path / "home")}
-    done = subprocess.run([str(script), "plugins", "list", "--json"], capture_output=True, text=True, env=env,
-                          timeout=60)
+    done = subprocess.run(
+        [str(script), "plugins", "list", "--json"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "serdes" in {row["name"] for row in json.loads(done.stdout)}

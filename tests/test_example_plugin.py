@@ -22,9 +22,20 @@ EXAMPLE = REPO_ROOT / "examples" / "shoal-sqlite-stage"
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("example-site")
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--target", str(target),
-         str(EXAMPLE)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return target
@@ -35,8 +46,13 @@ def _env(installed: Path, home: Path) -> dict[str, str]:
 
 
 def test_example_plugin_is_listed_with_its_distribution(installed: Path, tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "shoal", "plugins", "list", "--json"], capture_output=True,
-                          text=True, env=_env(installed, tmp_path), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "shoal", "plugins", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=_env(installed, tmp_path),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     rows = {row["name"]: row for row in json.loads(done.stdout)}
     assert rows["sqlite_stage"] == {
@@ -71,7 +87,12 @@ def test_example_plugin_serves_a_stage_through_the_entry_point(installed: Path, 
 
 def test_blocking_the_example_plugin_by_name(installed: Path, tmp_path: Path) -> None:
     env = {**_env(installed, tmp_path), "SHOAL_BLOCKED_PLUGINS": "sqlite_stage"}
-    done = subprocess.run([sys.executable, "-m", "shoal", "stage", "create", "m", "--url", f"sqlite://{tmp_path}/x.db"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "shoal", "stage", "create", "m", "--url", f"sqlite://{tmp_path}/x.db"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "No stage backend serves URL scheme 'sqlite://'" in done.stderr

@@ -97,9 +97,14 @@ def test_hook_shoal_data_sources() -> None:
     with temporary_plugin(Sources(), "sources"):
         assert hooks.data_source_for(7).factory(7) == [7]
         assert hooks.data_source_for("ab").factory("ab") == ["a", "b"]
-        with pytest.raises(ConfigError, match=r"No data source accepts an object of type builtins.float.*ints, strs"):
+        with pytest.raises(
+            ConfigError, match=r"No data source accepts an object of type builtins.float.*ints, strs"
+        ):
             hooks.data_source_for(1.5)
-        with temporary_plugin(Greedy(), "greedy"), pytest.raises(PluginError, match="Several data sources accept"):
+        with (
+            temporary_plugin(Greedy(), "greedy"),
+            pytest.raises(PluginError, match="Several data sources accept"),
+        ):
             hooks.data_source_for(7)
 
 
@@ -187,8 +192,11 @@ def test_a_failing_contribution_hook_names_its_plugin() -> None:
         def shoal_estimators(self) -> list[EstimatorSpec]:
             raise RuntimeError("boom")
 
-    with temporary_plugin(Crashes(), "crashes"), pytest.raises(
-        PluginError, match=r"Plugin 'crashes'.*failed in shoal_estimators\(\): RuntimeError: boom"
+    with (
+        temporary_plugin(Crashes(), "crashes"),
+        pytest.raises(
+            PluginError, match=r"Plugin 'crashes'.*failed in shoal_estimators\(\): RuntimeError: boom"
+        ),
     ):
         hooks.estimators()
     assert get_plugin_manager().get_plugin("crashes") is None

@@ -12,7 +12,9 @@ from shoal import hookimpl, hooks
 from shoal.contributions import JobInfo, PartitionInfo, RunInfo
 from shoal.testing import temporary_plugin
 
-JOB = JobInfo(job_id="J1", name="train_ab12", compute_pool="P", stage_name="S", target_instances=3, min_instances=2)
+JOB = JobInfo(
+    job_id="J1", name="train_ab12", compute_pool="P", stage_name="S", target_instances=3, min_instances=2
+)
 RUN = RunInfo(run_id="r1", stage_name="S", mode="sql", num_partitions=4)
 PART = PartitionInfo(run_id="r1", partition_id="store/7", attempt=2, stage_path_prefix="@S/r1/store/7")
 ERROR = ValueError("bad")

@@ -23,7 +23,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     done = subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(REPO_ROOT)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     (built,) = out.glob("shoal-*.whl")
@@ -47,15 +49,21 @@ def test_wheel_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
     python = venv / "bin" / "python"
     done = subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     # The dependencies (pluggy, click, ...) come from the development venv's site-packages,
     # added as a plain path: its editable shoal .pth is NOT processed there, so shoal itself can
     # only come from the wheel.
     fresh_site = Path(
-        subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                       capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     )
     dev_site = sysconfig.get_path("purelib")
     (fresh_site / "zz_dev_dependencies.pth").write_text(dev_site + "\n")
@@ -66,8 +74,9 @@ def test_wheel_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
         " shoal.runtime.plugin_bootstrap.__file__], 'plugins': [r['name'] for r in plugin_table()]}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([str(python), "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=120)
+    done = subprocess.run(
+        [str(python), "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     for file in result["files"]:

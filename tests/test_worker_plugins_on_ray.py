@@ -3,6 +3,7 @@ and refuse to run when their environment lacks a plugin the driver has."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 
 from plugin_helpers import forget_module, make_distribution
-from shoal.plugin_manager import PluginManifest, make_plugin_manager
+from shoal.plugin_manager import make_plugin_manager
+from shoal.runtime.plugin_bootstrap import describe_worker_plugins
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -36,42 +38,51 @@ def ray_session() -> Iterator[Any]:
     ray.shutdown()
 
 
-@pytest.fixture
-def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    site = make_distribution(
-        tmp_path / "site", "doubling-plugin", "0.3", entry_point="doubling", module="doubling_plugin", source=PLUGIN
+def _install(tmp_path: Path, version: str) -> Path:
+    return make_distribution(
+        tmp_path / "site",
+        "doubling-plugin",
+        version,
+        entry_point="doubling",
+        module="doubling_plugin",
+        source=PLUGIN,
     )
-    monkeypatch.syspath_prepend(str(site))
-    yield site
+
+
+@pytest.fixture(autouse=True)
+def _forget_plugin_module() -> Iterator[None]:
+    yield
     forget_module("doubling_plugin")
 
 
-def _worker_side(manifest: PluginManifest) -> dict[str, Any]:
-    from shoal import hooks
-    from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
-
-    pm = install_worker_plugin_manager(manifest)
-    return {
-        "records": [(r.name, r.distribution, r.version) for r in pm.records()],
-        "doubled": hooks.get_partition_function("double").function([1, 2], None),
-    }
-
-
-def test_worker_rebuilds_plugins_from_the_manifest(ray_session: Any, third_party: Path) -> None:
+def test_worker_rebuilds_plugins_from_the_manifest(
+    ray_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = _install(tmp_path, "0.3")
+    monkeypatch.syspath_prepend(str(site))
     manifest = make_plugin_manager().manifest()
-    task = ray_session.remote(_worker_side).options(runtime_env={"env_vars": {"PYTHONPATH": str(third_party)}})
+    task = ray_session.remote(describe_worker_plugins).options(
+        runtime_env={"env_vars": {"PYTHONPATH": str(site)}}
+    )
     result = ray_session.get(task.remote(manifest), timeout=120)
-    assert result["doubled"] == [2, 4]
-    assert result["records"] == [(r.name, r.distribution, r.version) for r in manifest.plugins]
-    assert ("doubling", "doubling-plugin", "0.3") in result["records"]
+    assert result["plugins"] == [(r.name, r.distribution, r.version) for r in manifest.plugins]
+    assert ("doubling", "doubling-plugin", "0.3") in result["plugins"]
+    assert result["contributions"]["partition_functions"] == ["double"]
+    assert result["contributions"]["model_serdes"] == ["pickle", "torch"]
 
 
-def test_worker_without_the_plugin_refuses_with_a_clear_error(ray_session: Any, third_party: Path) -> None:
+def test_worker_without_the_plugin_refuses_with_a_clear_error(
+    ray_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = _install(tmp_path, "0.4")
+    monkeypatch.syspath_prepend(str(site))
     manifest = make_plugin_manager().manifest()
-    task = ray_session.remote(_worker_side)
-    with pytest.raises(Exception) as caught:  # RayTaskError wrapping the worker's PluginError
+    # The worker's node lacks the distribution: its folder is gone by the time the worker looks.
+    shutil.move(str(site), str(tmp_path / "uninstalled"))
+    task = ray_session.remote(describe_worker_plugins)
+    with pytest.raises(ray_session.exceptions.RayTaskError) as caught:
         ray_session.get(task.remote(manifest), timeout=120)
     message = str(caught.value)
     assert "PluginError" in message
     assert "differ from the driver's" in message
-    assert "missing plugin 'doubling' (distribution doubling-plugin 0.3)" in message
+    assert "missing plugin 'doubling' (distribution doubling-plugin 0.4)" in message

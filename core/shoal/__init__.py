@@ -45,7 +45,24 @@ _LAZY: dict[str, str] = {
     "StagePathError": "shoal.errors",
 }
 
-__all__ = ["__version__", "hookimpl", *_LAZY]
+__all__ = [
+    "ConfigError",
+    "PluginError",
+    "ShoalError",
+    "Stage",
+    "StageError",
+    "StageExistsError",
+    "StageNotFoundError",
+    "StagePathError",
+    "__version__",
+    "create_stage",
+    "drop_stage",
+    "get_stage",
+    "hookimpl",
+    "list_stages",
+    "register_plugin",
+    "unregister_plugin",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -85,7 +85,9 @@ class EstimatorSpec(Contribution):
     def __post_init__(self) -> None:
         super().__post_init__()
         _require_callable(self, "factory")
-        aliases = tuple(normalize_contribution_name(a, f"EstimatorSpec({self.name!r}) alias") for a in self.aliases)
+        aliases = tuple(
+            normalize_contribution_name(a, f"EstimatorSpec({self.name!r}) alias") for a in self.aliases
+        )
         if self.name in aliases:
             raise PluginError(f"EstimatorSpec({self.name!r}): an alias must not repeat the name")
         object.__setattr__(self, "aliases", aliases)

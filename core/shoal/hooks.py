@@ -73,7 +73,8 @@ def collect_with_origin(kind: str, pm: ShoalPluginManager | None = None) -> list
             raise
         except Exception as exc:
             raise PluginError(
-                f"Plugin {_describe(pm, impl.plugin_name)} failed in shoal_{kind}(): {type(exc).__name__}: {exc}"
+                f"Plugin {_describe(pm, impl.plugin_name)} failed in shoal_{kind}(): "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
         for item in _as_items(result):
             if not isinstance(item, expected):
@@ -217,7 +218,9 @@ def get_model_serde(name: str) -> ModelSerdeSpec:
 
 def compute_pool_backends() -> dict[str, ComputePoolBackendSpec]:
     """All compute-pool backends by name."""
-    return {k: v for k, v in collect("compute_pool_backends").items() if isinstance(v, ComputePoolBackendSpec)}
+    return {
+        k: v for k, v in collect("compute_pool_backends").items() if isinstance(v, ComputePoolBackendSpec)
+    }
 
 
 def get_compute_pool_backend(name: str) -> ComputePoolBackendSpec:
@@ -235,7 +238,9 @@ def _notify(hook_name: str, **kwargs: Any) -> None:
         try:
             impl.function(**args)
         except Exception:
-            log.exception("lifecycle hook %s of plugin %s raised; ignored", hook_name, _describe(pm, impl.plugin_name))
+            log.exception(
+                "lifecycle hook %s of plugin %s raised; ignored", hook_name, _describe(pm, impl.plugin_name)
+            )
 
 
 def notify_before_job(job: JobInfo) -> None:

@@ -115,7 +115,7 @@ def _distribution_of_module(module_name: str) -> tuple[str, str]:
             return dists[0], importlib.metadata.version(dists[0])
         except importlib.metadata.PackageNotFoundError:
             return dists[0], ""
-    return "(not installed)", ""
+    return "(local code)", ""
 
 
 class ShoalPluginManager(pluggy.PluginManager):
@@ -295,7 +295,11 @@ class ShoalPluginManager(pluggy.PluginManager):
             who = record.describe() if record else f"'{plugin_name}'"
             match = re.search(r"unknown hook '([^']+)'", str(exc))
             hook = match.group(1) if match else "?"
-            known = sorted(n for n in dir(self.hook) if n.startswith(HOOK_PREFIX))
+            known = sorted(
+                n
+                for n in dir(self.hook)
+                if n.startswith(HOOK_PREFIX) and getattr(self.hook, n).spec is not None
+            )
             close = difflib.get_close_matches(hook, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise PluginError(

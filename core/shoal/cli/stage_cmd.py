@@ -37,7 +37,9 @@ def ls(location: str | None, pattern: str, as_json: bool) -> None:
     if location is None:
         infos = stages.list_stages()
         if as_json:
-            click.echo(json.dumps([{"name": i.name, "url": i.url, "managed": i.managed} for i in infos], indent=2))
+            click.echo(
+                json.dumps([{"name": i.name, "url": i.url, "managed": i.managed} for i in infos], indent=2)
+            )
         else:
             for info in infos:
                 click.echo(f"{info.name}\t{info.url}")

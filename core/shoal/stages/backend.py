@@ -14,6 +14,7 @@ Runs wherever stage files are read or written: the driver and every worker.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -48,7 +49,8 @@ class AtomicWriter(io.RawIOBase):
         return self._raw.write(data)
 
     def flush(self) -> None:
-        self._raw.flush()
+        if not self._raw.closed:
+            self._raw.flush()
 
     def abort(self) -> None:
         """Drop what was written; the final name keeps its earlier content (or stays absent)."""
@@ -74,6 +76,13 @@ class AtomicWriter(io.RawIOBase):
             raise
         finally:
             super().close()
+
+    def __del__(self) -> None:
+        # A writer dropped without close() (an exception outside a with block) must not publish
+        # half a file: only an explicit close() commits.
+        if not getattr(self, "_done", True):
+            with contextlib.suppress(Exception):
+                self.abort()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:

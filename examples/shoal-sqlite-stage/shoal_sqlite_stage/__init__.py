@@ -89,5 +89,8 @@ class SqliteStageBackend(StageBackend):
 @hookimpl
 def shoal_stage_backends() -> Iterator[StageBackendSpec]:
     yield StageBackendSpec(
-        name="sqlite", schemes=("sqlite",), factory=SqliteStageBackend, description="stage inside a SQLite file"
+        name="sqlite",
+        schemes=("sqlite",),
+        factory=SqliteStageBackend,
+        description="stage inside a SQLite file",
     )

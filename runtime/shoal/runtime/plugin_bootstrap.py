@@ -68,7 +68,7 @@ def build_worker_plugin_manager(manifest: PluginManifest) -> ShoalPluginManager:
     problems: list[str] = []
     for record in manifest.plugins:
         installed = _installed_version(record.distribution)
-        if installed is None and record.source != "object" and record.distribution != "(not installed)":
+        if installed is None and record.source != "object" and record.distribution != "(local code)":
             problems.append(f"missing plugin {record.describe()}: distribution not installed")
             continue
         if installed is not None and record.version and installed != record.version:
@@ -100,3 +100,20 @@ def install_worker_plugin_manager(manifest: PluginManifest) -> ShoalPluginManage
     set_plugin_manager(pm)
     _installed_from = manifest
     return pm
+
+
+def describe_worker_plugins(manifest: PluginManifest) -> dict[str, Any]:
+    """Install the manifest's plugins in this worker and report what it got.
+
+    Used by ``shoal`` itself as a pre-flight check on each node of a job, and by tests.
+    Returns the plugin records and the names each contribution kind resolves to.
+    """
+    from shoal import hooks
+    from shoal.contributions import CONTRIBUTION_TYPES
+
+    pm = install_worker_plugin_manager(manifest)
+    return {
+        "host": socket.gethostname(),
+        "plugins": [(r.name, r.distribution, r.version) for r in pm.records()],
+        "contributions": {kind: sorted(hooks.collect(kind, pm)) for kind in CONTRIBUTION_TYPES},
+    }
