@@ -26,6 +26,14 @@ if TYPE_CHECKING:
         StagePathError,
     )
     from shoal.plugin_manager import register_plugin, unregister_plugin
+    from shoal.pools.api import (
+        create_compute_pool,
+        describe_compute_pool,
+        drop_compute_pool,
+        list_compute_pools,
+        start_compute_pool,
+        stop_compute_pool,
+    )
     from shoal.stages import Stage, create_stage, drop_stage, get_stage, list_stages
 
 _LAZY: dict[str, str] = {
@@ -34,6 +42,12 @@ _LAZY: dict[str, str] = {
     "drop_stage": "shoal.stages",
     "get_stage": "shoal.stages",
     "Stage": "shoal.stages",
+    "create_compute_pool": "shoal.pools.api",
+    "list_compute_pools": "shoal.pools.api",
+    "describe_compute_pool": "shoal.pools.api",
+    "drop_compute_pool": "shoal.pools.api",
+    "start_compute_pool": "shoal.pools.api",
+    "stop_compute_pool": "shoal.pools.api",
     "register_plugin": "shoal.plugin_manager",
     "unregister_plugin": "shoal.plugin_manager",
     "ShoalError": "shoal.errors",
@@ -55,12 +69,18 @@ __all__ = [
     "StageNotFoundError",
     "StagePathError",
     "__version__",
+    "create_compute_pool",
     "create_stage",
+    "describe_compute_pool",
+    "drop_compute_pool",
     "drop_stage",
     "get_stage",
     "hookimpl",
+    "list_compute_pools",
     "list_stages",
     "register_plugin",
+    "start_compute_pool",
+    "stop_compute_pool",
     "unregister_plugin",
 ]
 

@@ -52,6 +52,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "shoal.plugins.local_stage",
     "shoal.plugins.fsspec_stage",
     "shoal.plugins.serdes",
+    "shoal.plugins.local_pool",
+    "shoal.plugins.ray_pool",
 )
 
 PluginSource = Literal["builtin", "entrypoint", "module", "object"]

@@ -12,7 +12,9 @@ import sys
 import click
 
 from shoal._version import __version__
+from shoal.cli.job_cmd import job
 from shoal.cli.plugins_cmd import plugins
+from shoal.cli.pool_cmd import pool
 from shoal.cli.stage_cmd import stage
 from shoal.errors import ShoalError
 
@@ -24,12 +26,14 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 def cli() -> None:
     """shoal: multi-node ML jobs, distributed partition functions and trainers on Ray.
 
-    The workspace (stages, catalog, later pools and jobs) lives in $SHOAL_HOME.
+    The workspace (stages, compute pools, job records) lives in $SHOAL_HOME.
     """
 
 
 cli.add_command(plugins)
 cli.add_command(stage)
+cli.add_command(pool)
+cli.add_command(job)
 
 
 def main(argv: list[str] | None = None) -> None:

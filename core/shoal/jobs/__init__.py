@@ -1,0 +1,146 @@
+"""Multi-node ML jobs: ``remote``, ``submit_file``, ``submit_directory``, ``MLJob`` and friends.
+
+Follows the reference product's ``snowflake.ml.jobs`` API. Runs on the driver.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from shoal.jobs.definition import MLJobDefinition, remote
+from shoal.jobs.job import MLJob
+from shoal.jobs.payload import directory_payload, file_payload
+from shoal.jobs.status import JobStatus
+from shoal.jobs.submit import submit_payload
+
+JOB_STATUS = JobStatus
+
+__all__ = [
+    "JOB_STATUS",
+    "JobStatus",
+    "MLJob",
+    "MLJobDefinition",
+    "delete_job",
+    "get_job",
+    "list_jobs",
+    "remote",
+    "submit_directory",
+    "submit_file",
+]
+
+
+def submit_file(
+    file_path: str | os.PathLike[str],
+    compute_pool: str,
+    *,
+    stage_name: str,
+    args: Sequence[str] | None = None,
+    target_instances: int = 1,
+    **kwargs: Any,
+) -> MLJob[Any]:
+    """Run a Python file as a job. The file hands back a result by assigning ``__return__``.
+
+    Options: ``min_instances`` (default ``target_instances``), ``env_vars``, ``imports``, ``name``,
+    ``instances_timeout`` (seconds to wait for nodes; default 720 or ``SHOAL_INSTANCES_TIMEOUT``).
+    """
+    return submit_payload(
+        file_payload(file_path, args),
+        compute_pool,
+        stage_name=stage_name,
+        target_instances=target_instances,
+        **kwargs,
+    )
+
+
+def submit_directory(
+    dir_path: str | os.PathLike[str],
+    compute_pool: str,
+    *,
+    entrypoint: str | list[str],
+    stage_name: str,
+    args: Sequence[str] | None = None,
+    target_instances: int = 1,
+    **kwargs: Any,
+) -> MLJob[Any]:
+    """Run a folder as a job: ``entrypoint`` is a ``.py`` file in it, or a command (list of strings)."""
+    return submit_payload(
+        directory_payload(dir_path, entrypoint, args),
+        compute_pool,
+        stage_name=stage_name,
+        target_instances=target_instances,
+        **kwargs,
+    )
+
+
+def get_job(job_id: str, session: Any = None) -> MLJob[Any]:
+    """The job ``job_id`` (``NAME`` or ``DB.SCHEMA.NAME``), from any process of the workspace."""
+    return MLJob(job_id)
+
+
+def list_jobs(
+    limit: int = 10, database: str | None = None, schema: str | None = None, session: Any = None
+) -> Any:
+    """The newest jobs as a pandas DataFrame with the reference product's columns."""
+    import pandas as pd
+
+    from shoal.jobs import records
+
+    rows = []
+    chosen = records.load_all()
+    if limit is not None and limit > 0:
+        chosen = chosen[:limit]
+    for record in chosen:
+        job: MLJob[Any] = MLJob(record.id)
+        details = job.details()
+        status = job.status
+        rows.append(
+            {
+                "name": record.name,
+                "status": status.value,
+                "message": details.get("message", ""),
+                "database_name": None,
+                "schema_name": None,
+                "owner": record.owner,
+                "compute_pool": record.compute_pool,
+                "target_instances": record.target_instances,
+                "created_time": pd.to_datetime(record.created_time, unit="s", utc=True),
+                "completed_time": (
+                    pd.to_datetime(details["completed_time"], unit="s", utc=True)
+                    if details.get("completed_time")
+                    else pd.NaT
+                ),
+            }
+        )
+    columns = [
+        "name",
+        "status",
+        "message",
+        "database_name",
+        "schema_name",
+        "owner",
+        "compute_pool",
+        "target_instances",
+        "created_time",
+        "completed_time",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def delete_job(job: str | MLJob[Any], session: Any = None) -> None:
+    """Delete a finished job: its folder on the stage and its record. Cancel a running job first."""
+    from shoal.errors import ConfigError
+    from shoal.jobs import records
+
+    handle = job if isinstance(job, MLJob) else MLJob(job)
+    status = handle.status
+    if not status.is_terminal:
+        raise ConfigError(
+            f"Job {handle.id} is {status.value}; cancel it (job.cancel()) and wait before deleting it."
+        )
+    record = records.load(handle.id)
+    from shoal.stages import Stage
+
+    Stage(record.stage_name, record.stage_url).remove(record.job_dir, missing_ok=True)
+    records.delete(record.name)

@@ -1,0 +1,166 @@
+"""``MLJob``: a handle on a submitted multi-node job, usable from any process of the workspace.
+
+Status, result and logs are read from the job's stage; ``cancel`` reaches the job's supervisor
+on the pool's cluster. Runs on the driver.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Generic, TypeVar
+
+from shoal.jobs import records, results
+from shoal.jobs.status import JobStatus, read_status, write_status
+from shoal.stages import Stage
+
+T = TypeVar("T")
+
+STARTED_BANNER = "=" * 20 + " ML job started " + "=" * 20
+FINISHED_BANNER = "=" * 20 + " ML job finished " + "=" * 20
+LIVENESS_AFTER_S = 20.0
+
+
+class MLJob(Generic[T]):
+    """A multi-node job. Get one from ``remote``/``submit_file``/``submit_directory`` or ``get_job``."""
+
+    def __init__(self, job_id: str) -> None:
+        self._record = records.load(job_id)
+        self._stage = Stage(self._record.stage_name, self._record.stage_url)
+        self._last_liveness = 0.0
+
+    def __repr__(self) -> str:
+        return f"MLJob(id={self.id!r}, status={self.status.value!r})"
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def target_instances(self) -> int:
+        return self._record.target_instances
+
+    @property
+    def min_instances(self) -> int:
+        return self._record.min_instances
+
+    @property
+    def compute_pool(self) -> str:
+        return self._record.compute_pool
+
+    @property
+    def stage_path(self) -> str:
+        """``@stage/<job name>``: where the job's code, output and logs are."""
+        return f"@{self._record.stage_name}/{self._record.job_dir}"
+
+    def details(self) -> dict[str, Any]:
+        """The job's status document (status, message, instances, node ids, times)."""
+        return read_status(self._stage, self._record.job_dir)
+
+    @property
+    def status(self) -> JobStatus:
+        doc = self.details()
+        status = JobStatus(doc.get("status", "PENDING"))
+        if not status.is_terminal and time.time() - self._last_liveness > LIVENESS_AFTER_S:
+            self._last_liveness = time.time()
+            status = self._check_alive(status)
+        return status
+
+    def _check_alive(self, status: JobStatus) -> JobStatus:
+        """Mark the job INTERNAL_ERROR if its pool or supervisor is gone while it is not finished."""
+        from shoal.pools.api import get_backend
+
+        try:
+            backend = get_backend(self._record.compute_pool)
+        except Exception:
+            return status
+        reason = None
+        if not backend.is_running():
+            reason = f"compute pool {self._record.compute_pool} stopped while the job was {status.value}"
+        else:
+            try:
+                from shoal.pools.connect import connect
+
+                ray = connect(backend.address())
+                ray.get_actor(supervisor_name(self.name))
+            except ValueError:
+                reason = "the job's supervisor is gone (its node died or the cluster restarted)"
+            except Exception:
+                return status
+        if reason is None:
+            return status
+        refreshed = JobStatus(self.details().get("status", "PENDING"))
+        if refreshed.is_terminal:
+            return refreshed
+        write_status(self._stage, self._record.job_dir, JobStatus.INTERNAL_ERROR, message=reason)
+        return JobStatus.INTERNAL_ERROR
+
+    def wait(self, timeout: float = -1) -> JobStatus:
+        """Block until the job ends; ``TimeoutError`` after ``timeout`` seconds (-1: no limit)."""
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            status = self.status
+            if status.is_terminal:
+                return status
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"Job {self.id} is still {status.value} after {timeout} s")
+            time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 2.0)
+
+    def result(self, timeout: float = -1) -> T:
+        """Wait for the job and return its value; ``RuntimeError`` from the job's own exception."""
+        status = self.wait(timeout)
+        if not results.has_result(self._stage, self._record.job_dir):
+            message = self.details().get("message", "")
+            raise RuntimeError(f"Job {self.id} ended {status.value} without a result: {message}")
+        value: T = results.read_result(self._stage, self._record.job_dir)
+        return value
+
+    def get_logs(
+        self, limit: int = -1, instance_id: int | None = None, *, as_list: bool = False, verbose: bool = False
+    ) -> str | list[str]:
+        """The log of one instance (default: 0, the head), last ``limit`` lines (-1: all).
+
+        Without ``verbose``, instance 0's log holds only the payload's own output (between the
+        job's start and end banners).
+        """
+        index = 0 if instance_id is None else int(instance_id)
+        path = f"{self._record.job_dir}/logs/instance-{index}.log"
+        text = self._stage.read_text(path) if self._stage.exists(path) else ""
+        lines = text.splitlines()
+        if not verbose and index == 0 and STARTED_BANNER in lines:
+            start = lines.index(STARTED_BANNER) + 1
+            end = lines.index(FINISHED_BANNER) if FINISHED_BANNER in lines else len(lines)
+            lines = lines[start:end]
+        if limit is not None and limit >= 0:
+            lines = lines[-limit:] if limit else []
+        return lines if as_list else "\n".join(lines)
+
+    def show_logs(self, limit: int = -1, instance_id: int | None = None, verbose: bool = False) -> None:
+        """Print :meth:`get_logs`."""
+        print(self.get_logs(limit, instance_id, verbose=verbose), file=sys.stdout)
+
+    def cancel(self) -> None:
+        """Ask the job to stop: PENDING jobs never start; RUNNING payloads get SIGTERM, then SIGKILL."""
+        if self.status.is_terminal:
+            return
+        from shoal.pools.api import get_backend
+        from shoal.pools.connect import connect
+
+        backend = get_backend(self._record.compute_pool)
+        ray = connect(backend.address())
+        try:
+            supervisor = ray.get_actor(supervisor_name(self.name))
+        except ValueError:
+            write_status(self._stage, self._record.job_dir, JobStatus.CANCELLED, message="cancelled")
+            return
+        ray.get(supervisor.cancel.remote(), timeout=60)
+
+
+def supervisor_name(job_name: str) -> str:
+    return f"shoal-job-{job_name}"

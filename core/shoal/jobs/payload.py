@@ -1,0 +1,214 @@
+"""What a job runs, and how it gets onto the stage under ``@stage/<job name>/app/``.
+
+Three kinds of payload: a Python function (``remote``), a file (``submit_file``), a folder with
+an entrypoint (``submit_directory``). ``imports`` add local modules or folders to ``app/`` so
+the payload can import them. Function arguments are pickled; a Snowpark ``Session`` among them
+is replaced by a marker and re-created inside the job.
+
+Runs on the driver, at submit time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import os
+import sys
+import sysconfig
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cloudpickle
+
+from shoal.errors import ConfigError
+from shoal.stages import Stage
+
+SKIP_DIRS = {"__pycache__", ".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+SKIP_SUFFIXES = {".pyc", ".pyo"}
+SESSION_MARKER = "session@"
+
+
+@dataclass
+class Payload:
+    """A job's code: ``kind`` is ``function``, ``file`` or ``command``."""
+
+    kind: str
+    base_name: str
+    entrypoint: str | list[str] = ""
+    args: list[str] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)  # app-relative path -> local file
+    blobs: dict[str, bytes] = field(default_factory=dict)  # app-relative path -> content
+
+    def upload(self, stage: Stage, job_dir: str) -> None:
+        for rel, data in sorted(self.blobs.items()):
+            stage.write_bytes(f"{job_dir}/app/{rel}", data)
+        for rel, local in sorted(self.files.items()):
+            stage.write_bytes(f"{job_dir}/app/{rel}", local.read_bytes())
+
+
+def _walk(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for name in names:
+            path = Path(root) / name
+            if path.suffix in SKIP_SUFFIXES:
+                continue
+            found[path.relative_to(folder).as_posix()] = path
+    return found
+
+
+def _session_marker(value: Any) -> Any:
+    module = type(value).__module__
+    if module.startswith("snowflake.snowpark") and type(value).__name__ == "Session":
+        conn = getattr(value, "_conn", None)
+        local = type(conn).__name__.lower().startswith("mock") if conn is not None else False
+        return f"{SESSION_MARKER}local_testing" if local else f"{SESSION_MARKER}default"
+    if isinstance(value, list):
+        return [_session_marker(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_session_marker(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _session_marker(v) for k, v in value.items()}
+    return value
+
+
+def _installed(module: ModuleType) -> bool:
+    """Whether ``module`` comes from the Python installation (so the job can import it too)."""
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return True
+    roots = {sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(os.path.abspath(file).startswith(os.path.abspath(root) + os.sep) for root in roots if root)
+
+
+@contextlib.contextmanager
+def _by_value(func: Callable[..., Any]) -> Iterator[None]:
+    """Pickle the user's own modules (scripts, notebooks' helpers, tests) by value, not by name:
+    the job's process does not have them on its path."""
+    module = sys.modules.get(getattr(func, "__module__", "") or "")
+    register = (
+        module is not None
+        and module.__name__ not in ("__main__", "builtins")
+        and not module.__name__.startswith("shoal.")
+        and not _installed(module)
+    )
+    if register:
+        assert module is not None
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        yield
+    finally:
+        if register:
+            assert module is not None
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def function_payload(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Payload:
+    """Pickle ``func`` and its arguments (sessions become markers)."""
+    signature = inspect.signature(func)
+    for parameter in signature.parameters.values():
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise NotImplementedError(
+                f"{func.__name__}() takes *args/**kwargs, which remote jobs do not support; "
+                f"name every parameter."
+            )
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{func.__name__}(): {exc}") from None
+    try:
+        with _by_value(func):
+            func_blob = cloudpickle.dumps(func)
+            args_blob = cloudpickle.dumps((_session_marker(list(args)), _session_marker(dict(kwargs))))
+    except Exception as exc:
+        raise ConfigError(
+            f"Cannot pickle {func.__name__}() or its arguments ({type(exc).__name__}: {exc}). A job function "
+            f"must not capture unpicklable state such as a Snowpark DataFrame, a lock or an open connection; "
+            f"pass what it needs as arguments or create it inside the function."
+        ) from exc
+    source = ""
+    with contextlib.suppress(OSError, TypeError):
+        source = inspect.getsource(func)
+    return Payload(
+        kind="function",
+        base_name=func.__name__,
+        blobs={"func.pkl": func_blob, "function_args.pkl": args_blob, "func_source.py": source.encode()},
+    )
+
+
+def file_payload(path: str | os.PathLike[str], args: Sequence[str] | None) -> Payload:
+    local = Path(path)
+    if not local.is_file():
+        raise FileNotFoundError(f"Payload file {str(local)!r} does not exist")
+    return Payload(
+        kind="file",
+        base_name=local.stem,
+        entrypoint=local.name,
+        args=[str(a) for a in args or []],
+        files={local.name: local},
+    )
+
+
+def directory_payload(
+    path: str | os.PathLike[str], entrypoint: str | list[str], args: Sequence[str] | None
+) -> Payload:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Payload folder {str(folder)!r} does not exist")
+    files = _walk(folder)
+    if isinstance(entrypoint, list):
+        if not entrypoint:
+            raise ConfigError("entrypoint as a command must not be empty")
+        return Payload(
+            kind="command",
+            base_name=Path(entrypoint[0]).stem,
+            entrypoint=list(entrypoint),
+            args=[str(a) for a in args or []],
+            files=files,
+        )
+    entry = Path(entrypoint).as_posix()
+    if entry not in files:
+        raise FileNotFoundError(
+            f"Entrypoint {entrypoint!r} is not in {str(folder)!r}; give a path relative to that folder "
+            f"(files there: {', '.join(sorted(files)[:10])})"
+        )
+    return Payload(
+        kind="file",
+        base_name=Path(entry).stem,
+        entrypoint=entry,
+        args=[str(a) for a in args or []],
+        files=files,
+    )
+
+
+def add_imports(payload: Payload, imports: Sequence[Any] | None) -> None:
+    """Copy each import (a path, a module, or ``(path_or_module, import_path)``) into ``app/``."""
+    for item in imports or []:
+        target, import_path = item if isinstance(item, tuple) else (item, None)
+        if isinstance(target, str) and not os.path.exists(target):
+            spec = importlib.util.find_spec(target)
+            if spec is None or not spec.origin:
+                raise ConfigError(f"imports: {target!r} is neither a path nor an importable module")
+            origin = Path(spec.origin)
+            target_path = origin.parent if origin.name == "__init__.py" else origin
+            import_path = import_path or target
+        elif hasattr(target, "__file__"):
+            origin = Path(target.__file__)
+            target_path = origin.parent if origin.name == "__init__.py" else origin
+            import_path = import_path or target.__name__
+        else:
+            target_path = Path(target)
+            if not target_path.exists():
+                raise FileNotFoundError(f"imports: {str(target_path)!r} does not exist")
+            import_path = import_path or target_path.stem
+        dest = Path(*str(import_path).split("."))
+        if target_path.is_dir():
+            for rel, local in _walk(target_path).items():
+                payload.files[(dest / rel).as_posix()] = local
+        else:
+            payload.files[dest.with_suffix(".py").as_posix()] = target_path

@@ -1,0 +1,66 @@
+"""Job statuses and the job's status document on the stage.
+
+A job's status lives in ``@stage/<job name>/status.json``, written by the submitting process
+(PENDING) and then by the job's supervisor on the cluster; any process that can read the stage
+can follow the job. Statuses are the reference product's.
+
+Runs on the driver and in the job supervisor.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import Enum
+from typing import Any
+
+from shoal.stages import Stage
+
+STATUS_FILE = "status.json"
+
+
+class JobStatus(str, Enum):
+    """The status of a multi-node job; compares equal to its plain string (``"DONE"``)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    FAILED = "FAILED"
+    DONE = "DONE"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    DELETED = "DELETED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset(
+    {JobStatus.FAILED, JobStatus.DONE, JobStatus.CANCELLED, JobStatus.INTERNAL_ERROR, JobStatus.DELETED}
+)
+
+
+def read_status(stage: Stage, job_dir: str) -> dict[str, Any]:
+    """The job's status document (an empty PENDING one if it was not written yet)."""
+    path = f"{job_dir}/{STATUS_FILE}"
+    if not stage.exists(path):
+        return {"status": JobStatus.PENDING.value, "message": ""}
+    return dict(json.loads(stage.read_text(path)))
+
+
+def write_status(stage: Stage, job_dir: str, status: JobStatus | str, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` and ``status`` into the status document; a terminal status is never replaced."""
+    current = read_status(stage, job_dir)
+    if JobStatus(current.get("status", "PENDING")).is_terminal:
+        return current
+    current.update(fields)
+    current["status"] = JobStatus(status).value
+    current["updated"] = time.time()
+    if JobStatus(status).is_terminal and not current.get("completed_time"):
+        current["completed_time"] = time.time()
+    stage.write_text(f"{job_dir}/{STATUS_FILE}", json.dumps(current, indent=2, sort_keys=True))
+    return current

@@ -1,0 +1,197 @@
+"""Submit a multi-node job: validate, upload the payload, scale the pool, start the supervisor.
+
+Every argument is checked before anything is uploaded or started. If submission fails after
+the upload began, the job's folder on the stage and its index entry are removed again, so a
+failed submit leaves nothing behind. Waiting for nodes shows progress (nodes ready / needed).
+
+Runs on the driver.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import cloudpickle
+
+from shoal.errors import StageNotFoundError
+from shoal.jobs import records
+from shoal.jobs.job import MLJob, supervisor_name
+from shoal.jobs.payload import Payload, add_imports
+from shoal.jobs.status import JobStatus, write_status
+from shoal.plugin_manager import get_plugin_manager
+from shoal.pools import records as pool_records
+from shoal.pools.api import get_backend
+from shoal.pools.connect import NAMESPACE, connect
+from shoal.stages import Stage, create_stage, get_stage
+
+DEFAULT_INSTANCES_TIMEOUT_S = 720.0
+IGNORED_OPTIONS = {
+    "pip_requirements",
+    "external_access_integrations",
+    "query_warehouse",
+    "runtime_environment",
+    "enable_metrics",
+    "comment",
+    "spec_overrides",
+    "artifact_repositories",
+    "database",
+    "schema",
+}
+
+
+def _check_instances(target_instances: object, min_instances: object, max_nodes: int) -> tuple[int, int]:
+    if not isinstance(target_instances, int) or isinstance(target_instances, bool) or target_instances < 1:
+        raise ValueError(f"target_instances must be a positive integer, got {target_instances!r}")
+    minimum = target_instances if min_instances is None else min_instances
+    if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
+        raise ValueError(f"min_instances must be a positive integer, got {min_instances!r}")
+    if minimum > target_instances:
+        raise ValueError(f"min_instances ({minimum}) must not exceed target_instances ({target_instances})")
+    if minimum > max_nodes:
+        raise ValueError(
+            f"min_instances ({minimum}) exceeds the compute pool's max_nodes ({max_nodes}): the job could "
+            f"never start. Lower min_instances or create a pool with max_nodes >= {minimum}."
+        )
+    return target_instances, minimum
+
+
+def _stage_for(stage_name: str) -> Stage:
+    try:
+        return get_stage(stage_name)
+    except StageNotFoundError:
+        return create_stage(stage_name, exist_ok=True)
+
+
+def _progress(ready: int, needed: int) -> None:
+    if sys.stderr.isatty():
+        print(
+            f"\rshoal: nodes ready {ready}/{needed}",
+            end="" if ready < needed else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def submit_payload(
+    payload: Payload,
+    compute_pool: str,
+    *,
+    stage_name: str,
+    target_instances: int = 1,
+    min_instances: int | None = None,
+    env_vars: dict[str, str] | None = None,
+    imports: Sequence[Any] | None = None,
+    name: str | None = None,
+    instances_timeout: float | None = None,
+    num_instances: int | None = None,
+    **kwargs: Any,
+) -> MLJob[Any]:
+    """Submit ``payload`` as a job on ``compute_pool``; return its :class:`MLJob` at once."""
+    if num_instances is not None:  # the reference product's deprecated alias
+        target_instances = num_instances
+    unknown = sorted(set(kwargs) - IGNORED_OPTIONS)
+    if unknown:
+        raise TypeError(f"Unknown job option(s): {', '.join(unknown)}")
+    pool = pool_records.load(compute_pool)
+    target, minimum = _check_instances(target_instances, min_instances, pool.max_nodes)
+    env = {str(k): str(v) for k, v in (env_vars or {}).items()}
+    timeout = float(
+        instances_timeout
+        if instances_timeout is not None
+        else os.environ.get("SHOAL_INSTANCES_TIMEOUT", DEFAULT_INSTANCES_TIMEOUT_S)
+    )
+    if timeout <= 0:
+        raise ValueError(f"instances_timeout must be positive, got {timeout}")
+    add_imports(payload, imports)
+    backend = get_backend(pool.name)
+    stage = _stage_for(stage_name)
+    base = (name or payload.base_name or "job").split(".")[-1]
+    job_name = f"{base}_{secrets.token_hex(4)}"
+    job_dir = job_name
+    record = records.JobRecord(
+        id=job_name,
+        name=job_name,
+        compute_pool=pool.name,
+        stage_name=stage.name,
+        stage_url=stage.url,
+        job_dir=job_dir,
+        target_instances=target,
+        min_instances=minimum,
+        created_time=time.time(),
+        owner=getpass.getuser(),
+        payload_kind=payload.kind,
+    )
+    try:
+        payload.upload(stage, job_dir)
+        write_status(
+            stage,
+            job_dir,
+            JobStatus.PENDING,
+            message="submitted",
+            created_time=record.created_time,
+            target_instances=target,
+            min_instances=minimum,
+            compute_pool=pool.name,
+        )
+        records.save(record)
+        backend.ensure_nodes(1, progress=None)
+        ray = connect(backend.address())
+        busy = int(
+            sum(
+                1 for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get(backend.node_resource)
+            )
+            - ray.available_resources().get(backend.node_resource, 0)
+        )
+        backend.ensure_nodes(busy + target, progress=_progress)
+        spec = {
+            "job_id": record.id,
+            "job_name": job_name,
+            "job_dir": job_dir,
+            "stage_name": stage.name,
+            "stage_url": stage.url,
+            "compute_pool": pool.name,
+            "target_instances": target,
+            "min_instances": minimum,
+            "node_resource": backend.node_resource,
+            "instances_timeout": timeout,
+            "env": {**backend.connect_env(), **env},
+            "launch": {
+                "kind": payload.kind,
+                "entrypoint": payload.entrypoint,
+                "args": payload.args,
+                "job_id": record.id,
+                "job_name": job_name,
+                "job_dir": job_dir,
+                "stage_name": stage.name,
+                "stage_url": stage.url,
+                "compute_pool": pool.name,
+                "target_instances": target,
+                "min_instances": minimum,
+                "worker_env": env,
+                "shared_filesystem": getattr(backend, "shares_filesystem", False),
+                "plugin_manifest": cloudpickle.dumps(get_plugin_manager().manifest()).hex(),
+            },
+        }
+        from shoal.runtime.job_supervisor import JobSupervisor
+
+        supervisor_cls = ray.remote(JobSupervisor)
+        supervisor = supervisor_cls.options(
+            name=supervisor_name(job_name),
+            namespace=NAMESPACE,
+            lifetime="detached",
+            num_cpus=0,
+            max_concurrency=4,
+            max_restarts=0,
+        ).remote(spec)
+        supervisor.run.remote()
+    except BaseException:
+        stage.remove(job_dir, missing_ok=True)
+        records.delete(job_name)
+        raise
+    return MLJob(job_name)

@@ -1,0 +1,163 @@
+"""Public compute-pool API: create, list, describe, stop and drop pools.
+
+Every check (name, sizes, family, backend, options) runs before anything is written or
+started. Runs on the driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from shoal import hooks
+from shoal.errors import ConfigError
+from shoal.pools import records
+from shoal.pools.backend import ComputePoolBackend
+from shoal.pools.families import DEFAULT_FAMILY, resolve_family
+
+
+def get_backend(name: str) -> ComputePoolBackend:
+    """The backend object of pool ``name`` (its kind chosen by the pool's ``backend``)."""
+    record = records.load(name)
+    backend = hooks.get_compute_pool_backend(record.backend).factory(record)
+    assert isinstance(backend, ComputePoolBackend)
+    return backend
+
+
+def _check_count(label: str, value: object, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{label} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{label} must be at least {minimum}, got {value}")
+    return value
+
+
+def create_compute_pool(
+    name: str,
+    *,
+    min_nodes: int = 1,
+    max_nodes: int,
+    instance_family: str = DEFAULT_FAMILY,
+    backend: str = "local",
+    exist_ok: bool = False,
+    initially_suspended: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """Create a compute pool and (unless ``initially_suspended``) start its first ``min_nodes`` nodes.
+
+    ``backend="local"`` runs a Ray cluster on this machine; ``backend="ray"`` uses an existing
+    Ray cluster (``address=...``). Backend options go in ``**options`` (see docs/pools.md).
+    """
+    _check_count("min_nodes", min_nodes, 1)
+    _check_count("max_nodes", max_nodes, 1)
+    if min_nodes > max_nodes:
+        raise ConfigError(f"min_nodes ({min_nodes}) must not exceed max_nodes ({max_nodes})")
+    resolve_family(instance_family, options)
+    spec = hooks.get_compute_pool_backend(backend)
+    record = records.new_record(
+        name,
+        backend=spec.name,
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        instance_family=instance_family,
+        options=options,
+    )
+    existing = None
+    with contextlib.suppress(records.PoolNotFoundError):
+        existing = records.load(record.name)
+    if existing is not None:
+        same = (
+            existing.backend,
+            existing.min_nodes,
+            existing.max_nodes,
+            existing.instance_family,
+            existing.options,
+        ) == (record.backend, record.min_nodes, record.max_nodes, record.instance_family, record.options)
+        if not exist_ok or not same:
+            raise records.PoolExistsError(
+                f"Compute pool {record.name!r} exists already"
+                + ("" if not exist_ok else " with other settings")
+                + f". Drop it first with shoal.drop_compute_pool({record.name!r}) or choose another name."
+            )
+        return describe_compute_pool(record.name)
+    instance = spec.factory(record)  # validates backend options before anything is written
+    records.save(record)
+    if not initially_suspended:
+        try:
+            instance.start()
+        except Exception:
+            instance.stop()
+            records.delete(record.name)
+            raise
+    return describe_compute_pool(record.name)
+
+
+def _summary(record: records.PoolRecord, backend: ComputePoolBackend) -> dict[str, Any]:
+    running = backend.is_running()
+    nodes = backend.nodes() if running else []
+    return {
+        "name": record.name,
+        "state": "ACTIVE" if running else "SUSPENDED",
+        "backend": record.backend,
+        "min_nodes": record.min_nodes,
+        "max_nodes": record.max_nodes,
+        "instance_family": record.instance_family,
+        "active_nodes": len(nodes),
+        "created_on": record.created_on,
+    }
+
+
+def list_compute_pools() -> list[dict[str, Any]]:
+    """Every pool as a dict: name, state, backend, min/max nodes, family, active nodes, created_on."""
+    result = []
+    for record in records.load_all():
+        backend = hooks.get_compute_pool_backend(record.backend).factory(record)
+        result.append(_summary(record, backend))
+    return result
+
+
+def describe_compute_pool(name: str) -> dict[str, Any]:
+    """One pool in detail: the summary, its options, its nodes and backend facts."""
+    backend = get_backend(name)
+    record = backend.record
+    info = _summary(record, backend)
+    info["options"] = dict(record.options)
+    info["node_resource"] = backend.node_resource
+    info["nodes"] = [
+        {"index": n.index, "node_id": n.node_id, "address": n.address, "resources": n.resources}
+        for n in (backend.nodes() if info["state"] == "ACTIVE" else [])
+    ]
+    info.update(backend.describe())
+    return info
+
+
+def start_compute_pool(name: str) -> dict[str, Any]:
+    """Start a suspended pool (its ``min_nodes`` nodes)."""
+    get_backend(name).start()
+    return describe_compute_pool(name)
+
+
+def _disconnect_from(backend: ComputePoolBackend) -> None:
+    """Leave the pool's cluster before stopping it, if this process is connected to it."""
+    from shoal.pools.connect import connected_address
+
+    current = connected_address()
+    if current is not None and backend.is_running() and current == backend.address():
+        import ray
+
+        ray.shutdown()
+
+
+def stop_compute_pool(name: str) -> None:
+    """Stop every node of the pool; its definition stays (``start`` brings it back)."""
+    backend = get_backend(name)
+    _disconnect_from(backend)
+    backend.stop()
+
+
+def drop_compute_pool(name: str) -> None:
+    """Stop the pool and forget it."""
+    backend = get_backend(name)
+    _disconnect_from(backend)
+    backend.stop()
+    records.delete(backend.record.name)

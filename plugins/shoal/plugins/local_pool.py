@@ -1,0 +1,315 @@
+"""Built-in plugin: the ``local`` compute pool, a real multi-node Ray cluster on this machine.
+
+Each pool node is one Ray node (node 0 is the head, holding the GCS). Nodes are started by
+:mod:`shoal.runtime.node_launcher` in their own session, so the pool outlives the process that
+started it and a later process attaches to it by address. Everything listens on 127.0.0.1;
+every node gets its own Ray temp folder under ``$SHOAL_HOME/pools/<NAME>/`` (shared temp
+folders break Ray's runtime environments on one machine). Node sizes come from the instance
+family. State (addresses, process ids) lives in ``state.json`` beside the pool definition, under
+a file lock, so several processes can scale the same pool.
+
+Runs on the driver / CLI of this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from shoal.contributions import ComputePoolBackendSpec
+from shoal.errors import ConfigError, ShoalError
+from shoal.hookspecs import hookimpl
+from shoal.pools.backend import ComputePoolBackend, PoolNode, ProgressCallback
+from shoal.pools.connect import LOOPBACK_ENV
+from shoal.pools.families import resolve_family
+from shoal.pools.records import PoolRecord, pool_dir
+
+GIB = 1024**3
+KNOWN_OPTIONS = {
+    "families",
+    "cpus_per_node",
+    "memory_gb_per_node",
+    "object_store_mb",
+    "idle_timeout_s",
+    "node_resource",
+    "include_dashboard",
+    "use_gpus",
+}
+FAST_HEALTH_CHECKS = {
+    "health_check_period_ms": 500,
+    "health_check_failure_threshold": 3,
+    "health_check_timeout_ms": 500,
+    "health_check_initial_delay_ms": 0,
+}
+
+
+class PoolStartError(ShoalError):
+    """A node of a local pool did not start; the message holds the launcher's output."""
+
+
+class LocalPoolBackend(ComputePoolBackend):
+    """A Ray cluster on this machine with one Ray node per pool node."""
+
+    shares_filesystem = True
+
+    def __init__(self, record: PoolRecord) -> None:
+        super().__init__(record)
+        self.validate_options(record.options)
+        self.family = resolve_family(record.instance_family, record.options)
+        self.dir = pool_dir(record.name)
+        self._lock = FileLock(str(self.dir / "state.lock"), timeout=600)
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> None:
+        unknown = sorted(set(options) - KNOWN_OPTIONS)
+        if unknown:
+            raise ConfigError(
+                f"Unknown option(s) for a local compute pool: {', '.join(unknown)}. "
+                f"Known options: {', '.join(sorted(KNOWN_OPTIONS))}."
+            )
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def _state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    def _load(self) -> dict[str, Any]:
+        if self._state_file.exists():
+            return dict(json.loads(self._state_file.read_text()))
+        return {}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+        os.replace(tmp, self._state_file)
+
+    # -- processes -----------------------------------------------------------------------
+
+    def _env(self, pool_id: str, index: int) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env.update(LOOPBACK_ENV)
+        env.update({"RAY_AUTH_MODE": "disabled", "SHOAL_POOL_ID": pool_id, "SHOAL_POOL_NODE": str(index)})
+        return env
+
+    def _launch(self, state: dict[str, Any], index: int) -> dict[str, Any]:
+        head = index == 0
+        spec: dict[str, Any] = {
+            "head": head,
+            "temp_dir": str(self.dir / f"n{index}"),
+            "num_cpus": self.family.cpus,
+            "num_gpus": self.family.gpus if self.record.options.get("use_gpus") else 0,
+            "memory": int(self.family.memory_gb * GIB),
+            "object_store_memory": int(self.record.options.get("object_store_mb", 200)) * 1024**2,
+            "resources": {self.node_resource: 1},
+            "labels": {"shoal-pool": self.record.name, "shoal-node": str(index)},
+            "node_name": f"{self.record.name}-{index}",
+        }
+        if head:
+            spec["system_config"] = FAST_HEALTH_CHECKS
+            spec["include_dashboard"] = bool(self.record.options.get("include_dashboard", False))
+        else:
+            spec["gcs_address"] = state["gcs_address"]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shoal.runtime.node_launcher", json.dumps(spec)],
+            env=self._env(state["pool_id"], index),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
+        )
+        try:
+            out, err = process.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            self._kill_node({"sid": process.pid})
+            raise PoolStartError(
+                f"Node {index} of pool {self.record.name} did not start within 180 s. "
+                f"Ray logs: {spec['temp_dir']}"
+            ) from None
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        if process.returncode != 0 or not lines:
+            self._kill_node({"sid": process.pid})
+            raise PoolStartError(
+                f"Node {index} of pool {self.record.name} failed to start (exit {process.returncode}). "
+                f"Ray logs: {spec['temp_dir']}. Last output:\n{err[-2000:]}"
+            )
+        info = json.loads(lines[-1])
+        return {
+            "index": index,
+            "sid": process.pid,
+            "node_id": info["node_id"],
+            "gcs_address": info["gcs_address"],
+            "logs_dir": info["logs_dir"],
+            "temp_dir": info["temp_dir"],
+            "raylet_pids": info["pids"].get("raylet", []),
+            "webui_url": info.get("webui_url"),
+            "started_at": time.time(),
+            "launch_s": info["launch_s"],
+        }
+
+    def _node_pids(self, node: Mapping[str, Any], pool_id: str | None = None) -> set[int]:
+        from shoal.runtime import processes
+
+        pids = processes.session_members(int(node["sid"]))
+        if pool_id is not None and "index" in node:
+            pids |= {
+                pid
+                for pid in processes.marked_processes(f"SHOAL_POOL_ID={pool_id}")
+                if _env_of(pid).get("SHOAL_POOL_NODE") == str(node["index"])
+            }
+        return processes.with_descendants(pids)
+
+    def _kill_node(self, node: Mapping[str, Any], pool_id: str | None = None, grace_s: float = 3.0) -> None:
+        from shoal.runtime import processes
+
+        pids = self._node_pids(node, pool_id)
+        processes.terminate(
+            pids, first=[p for p in node.get("raylet_pids", []) if p in pids], grace_s=grace_s
+        )
+
+    def _node_alive(self, node: Mapping[str, Any]) -> bool:
+        from shoal.runtime import processes
+
+        return bool(processes.alive(node.get("raylet_pids", [])))
+
+    # -- ComputePoolBackend --------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        state = self._load()
+        head = state.get("nodes", {}).get("0")
+        return bool(head) and self._node_alive(head)
+
+    def address(self) -> str:
+        state = self._load()
+        if not state.get("gcs_address") or not self.is_running():
+            raise ShoalError(
+                f"Compute pool {self.record.name} is not running; start it with `shoal pool start`."
+            )
+        return str(state["gcs_address"])
+
+    def connect_env(self) -> dict[str, str]:
+        return {**LOOPBACK_ENV, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": self.address()}
+
+    def start(self) -> None:
+        self.ensure_nodes(max(1, self.record.min_nodes))
+
+    def ensure_nodes(
+        self, count: int, progress: ProgressCallback | None = None, timeout_s: float = 300
+    ) -> int:
+        wanted = max(1, min(count, self.record.max_nodes))
+        with self._lock:
+            state = self._load()
+            if not state or not self._head_alive(state):
+                if state:
+                    self._stop_locked(state)
+                state = {"pool_id": f"{self.record.name}-{secrets.token_hex(4)}", "nodes": {}}
+            nodes: dict[str, Any] = {k: v for k, v in state["nodes"].items() if self._node_alive(v)}
+            state["nodes"] = nodes
+            if progress:
+                progress(len(nodes), wanted)
+            index = 0
+            while len(nodes) < wanted:
+                while str(index) in nodes:
+                    index += 1
+                info = self._launch(state, index)
+                if index == 0:
+                    state["gcs_address"] = info["gcs_address"]
+                    state["webui_url"] = info.get("webui_url")
+                nodes[str(index)] = info
+                self._save(state)
+                if progress:
+                    progress(len(nodes), wanted)
+            self._save(state)
+            return len(nodes)
+
+    def _head_alive(self, state: Mapping[str, Any]) -> bool:
+        head = state.get("nodes", {}).get("0")
+        return bool(head) and self._node_alive(head)
+
+    def nodes(self) -> list[PoolNode]:
+        state = self._load()
+        result = []
+        for key, node in sorted(state.get("nodes", {}).items(), key=lambda item: int(item[0])):
+            if self._node_alive(node):
+                result.append(
+                    PoolNode(
+                        node_id=node["node_id"],
+                        index=int(key),
+                        address="127.0.0.1",
+                        resources={"CPU": self.family.cpus, "memory_gb": self.family.memory_gb},
+                    )
+                )
+        return result
+
+    def node_logs_dirs(self) -> dict[str, str]:
+        """Ray log folder of each alive node, by node id."""
+        state = self._load()
+        return {n["node_id"]: n["logs_dir"] for n in state.get("nodes", {}).values() if self._node_alive(n)}
+
+    def stop_node(self, index: int) -> None:
+        """Stop one worker node (never the head: stop the pool for that)."""
+        if index == 0:
+            raise ConfigError("Node 0 is the head of the pool; stop the whole pool instead.")
+        with self._lock:
+            state = self._load()
+            node = state.get("nodes", {}).pop(str(index), None)
+            if node is not None:
+                self._kill_node(node, state.get("pool_id"))
+                self._save(state)
+
+    def stop(self) -> None:
+        with self._lock:
+            state = self._load()
+            if state:
+                self._stop_locked(state)
+
+    def _stop_locked(self, state: dict[str, Any]) -> None:
+        from shoal.runtime import processes
+
+        nodes = sorted(state.get("nodes", {}).values(), key=lambda n: -int(n["index"]))
+        for node in nodes:  # workers first, the head last
+            self._kill_node(node, state.get("pool_id"))
+        if state.get("pool_id"):
+            leftovers = processes.with_descendants(
+                processes.marked_processes(f"SHOAL_POOL_ID={state['pool_id']}")
+            )
+            processes.terminate(leftovers, grace_s=1.0)
+        self._state_file.unlink(missing_ok=True)
+
+    def describe(self) -> dict[str, Any]:
+        state = self._load()
+        return {
+            "address": state.get("gcs_address") if self.is_running() else None,
+            "state_dir": str(self.dir),
+            "cpus_per_node": self.family.cpus,
+            "memory_gb_per_node": self.family.memory_gb,
+            "dashboard": state.get("webui_url"),
+        }
+
+
+def _env_of(pid: int) -> dict[str, str]:
+    import psutil
+
+    try:
+        return dict(psutil.Process(pid).environ())
+    except psutil.Error:
+        return {}
+
+
+@hookimpl
+def shoal_compute_pool_backends() -> Iterator[ComputePoolBackendSpec]:
+    yield ComputePoolBackendSpec(
+        name="local",
+        factory=LocalPoolBackend,
+        description="multi-node Ray cluster on this machine (127.0.0.1)",
+    )

@@ -1,0 +1,145 @@
+"""Run a job's payload: ``python -m shoal.runtime.job_launcher <spec.json>``.
+
+Started by the node agent of instance 0 (the head of the job) as its own process, with
+``RAY_ADDRESS`` pointing at the pool's cluster. It connects to Ray (so the payload's own
+``ray.init(address="auto")`` simply finds the connection), prints the banners that delimit the
+user's output, runs the payload (a file, a module entrypoint, or a pickled function with its
+arguments), and writes the result or the exception to the stage with the result protocol.
+Lifecycle hooks ``shoal_before_job`` / ``shoal_on_job_error`` / ``shoal_after_job`` run here.
+
+Runs on the head node of a job (instance 0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+STARTED_BANNER = "=" * 20 + " ML job started " + "=" * 20
+FINISHED_BANNER = "=" * 20 + " ML job finished " + "=" * 20
+SESSION_MARKER = "session@"
+
+
+def _connect_ray(spec: dict[str, Any]) -> Any:
+    """Connect to the pool and make later ``ray.init`` calls in the payload reuse the connection."""
+    from shoal.pools.connect import prepare_loopback
+
+    if spec.get("loopback", True):
+        prepare_loopback()
+    import ray
+
+    env_vars = dict(spec["worker_env"])
+    runtime_env: dict[str, Any] = {"env_vars": env_vars}
+    if spec.get("shared_filesystem"):
+        env_vars["PYTHONPATH"] = spec["app_dir"] + ":${PYTHONPATH}"
+    else:
+        runtime_env["working_dir"] = spec["app_dir"]
+    ray.init(
+        address=os.environ["RAY_ADDRESS"],
+        runtime_env=runtime_env,
+        log_to_driver=True,
+        namespace=spec.get("namespace"),
+    )
+    original_init = ray.init
+
+    def init_once(*args: Any, **kwargs: Any) -> Any:
+        if ray.is_initialized():
+            return ray.get_runtime_context()
+        return original_init(*args, **kwargs)
+
+    ray.init = init_once  # the payload's ray.init(address="auto") keeps this connection
+    return ray
+
+
+def _restore_sessions(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(SESSION_MARKER):
+        from snowflake.snowpark import Session
+
+        if value == f"{SESSION_MARKER}local_testing":
+            return Session.builder.config("local_testing", True).create()
+        return Session.builder.getOrCreate()  # the default connection of this machine
+    if isinstance(value, list):
+        return [_restore_sessions(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_restore_sessions(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _restore_sessions(v) for k, v in value.items()}
+    return value
+
+
+def _run_payload(spec: dict[str, Any], app_dir: Path) -> Any:
+    kind = spec["kind"]
+    if kind == "function":
+        import cloudpickle
+
+        func = cloudpickle.loads((app_dir / "func.pkl").read_bytes())
+        args, kwargs = cloudpickle.loads((app_dir / "function_args.pkl").read_bytes())
+        return func(*_restore_sessions(list(args)), **_restore_sessions(dict(kwargs)))
+    if kind == "command":
+        import subprocess
+
+        completed = subprocess.run([*spec["entrypoint"], *spec["args"]], cwd=app_dir)
+        if completed.returncode != 0:
+            raise RuntimeError(f"entrypoint {spec['entrypoint']} exited with code {completed.returncode}")
+        return None
+    entry = app_dir / spec["entrypoint"]
+    sys.argv = [str(entry), *spec["args"]]
+    namespace = runpy.run_path(str(entry), run_name="__main__")
+    return namespace.get("__return__")
+
+
+def main(spec_path: str) -> int:
+    from shoal import hooks
+    from shoal.contributions import JobInfo
+    from shoal.jobs import results
+    from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
+    from shoal.stages import Stage
+
+    spec = json.loads(Path(spec_path).read_text())
+    import cloudpickle
+
+    install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(spec["plugin_manifest"])))
+    stage = Stage(spec["stage_name"], spec["stage_url"], managed=False)
+    job_dir = spec["job_dir"]
+    app_dir = Path(spec["app_dir"])
+    os.chdir(app_dir)
+    sys.path.insert(0, str(app_dir))
+    info = JobInfo(
+        job_id=spec["job_id"],
+        name=spec["job_name"],
+        compute_pool=spec["compute_pool"],
+        stage_name=spec["stage_name"],
+        target_instances=spec["target_instances"],
+        min_instances=spec["min_instances"],
+    )
+    ray = _connect_ray(spec)
+    stage.write_text(f"{job_dir}/system/ray_job_id", str(ray.get_runtime_context().get_job_id()))
+    hooks.notify_before_job(info)
+    print(STARTED_BANNER, flush=True)
+    status = "DONE"
+    try:
+        value = _run_payload(spec, app_dir)
+    except BaseException as exc:  # the user's error, KeyboardInterrupt and SystemExit included
+        status = "FAILED"
+        traceback.print_exc()
+        sys.stdout.flush()
+        print(FINISHED_BANNER, flush=True)
+        hooks.notify_job_error(info, exc)
+        results.write_exception(stage, job_dir, exc)
+    else:
+        print(FINISHED_BANNER, flush=True)
+        results.write_result(stage, job_dir, value)
+    hooks.notify_after_job(info, status)
+    return 0 if status == "DONE" else 1
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # do not wait for the payload's stray threads

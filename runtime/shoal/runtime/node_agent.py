@@ -1,0 +1,145 @@
+"""The node agent: one Ray actor per node of a job, placed in that node's reservation.
+
+Instance 0's agent runs the payload process (:mod:`shoal.runtime.job_launcher`) and copies
+its output to ``@stage/<job>/logs/instance-0.log`` while it runs. Every agent, at the end,
+collects the output of the job's Ray workers that ran on its node (from the node's Ray log
+folder) into ``logs/instance-<i>.log``. Agents live until the supervisor has collected the
+result and the logs, then the reservation is released.
+
+Runs on every node of a job, inside a Ray actor.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from shoal.stages import Stage
+
+LOG_UPLOAD_PERIOD_S = 2.0
+
+
+class NodeAgent:
+    """Ray actor body; created by the job supervisor with ``num_cpus=0`` in one bundle."""
+
+    def __init__(self, instance_id: int, stage_name: str, stage_url: str, job_dir: str) -> None:
+        self.instance_id = instance_id
+        self.stage = Stage(stage_name, stage_url)
+        self.job_dir = job_dir
+        self._process: subprocess.Popen[bytes] | None = None
+        self._cancelled = False
+        self._work = Path(tempfile.mkdtemp(prefix=f"shoal-job-{Path(job_dir).name}-{instance_id}-"))
+
+    def node_id(self) -> str:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    # -- instance 0: the payload ----------------------------------------------------------
+
+    def prepare_payload(self) -> str:
+        """Download ``@stage/<job>/app/`` into a local folder; return its path."""
+        app = self._work / "app"
+        app.mkdir(parents=True, exist_ok=True)
+        if self.stage.exists(f"{self.job_dir}/app"):
+            self.stage.get(f"{self.job_dir}/app", str(app))
+        return str(app)
+
+    def run_payload(self, spec_json: str, env: dict[str, str]) -> int:
+        """Run the payload process to its end; return its exit code (negative: killed by a signal)."""
+        spec_path = self._work / "spec.json"
+        spec_path.write_text(spec_json)
+        log_path = self._work / "instance-0.log"
+        with open(log_path, "wb") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-u", "-m", "shoal.runtime.job_launcher", str(spec_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **env},
+                cwd=str(self._work),
+                start_new_session=True,
+            )
+            stop = threading.Event()
+            uploader = threading.Thread(target=self._upload_loop, args=(log_path, stop), daemon=True)
+            uploader.start()
+            code = self._process.wait()
+            stop.set()
+            uploader.join(timeout=10)
+        self._upload_log(log_path)
+        return code
+
+    def terminate_payload(self, grace_s: float = 5.0) -> bool:
+        """Stop the payload (SIGTERM to its process group, SIGKILL after ``grace_s``)."""
+        self._cancelled = True
+        process = self._process
+        if process is None or process.poll() is not None:
+            return False
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return True
+
+    def _upload_loop(self, log_path: Path, stop: threading.Event) -> None:
+        while not stop.wait(LOG_UPLOAD_PERIOD_S):
+            self._upload_log(log_path)
+
+    def _upload_log(self, log_path: Path) -> None:
+        try:
+            self.stage.write_bytes(
+                f"{self.job_dir}/logs/instance-{self.instance_id}.log", log_path.read_bytes()
+            )
+        except Exception as exc:  # a failed upload must not kill the job; the next one retries
+            print(f"shoal: log upload failed: {exc}", file=sys.stderr)
+
+    # -- every instance: the Ray workers' output on this node ----------------------------
+
+    def collect_worker_logs(self, ray_job_id: str | None) -> int:
+        """Write this node's output of the job's Ray workers to the stage; return the line count.
+
+        Instance 0's log is the payload's output, into which Ray already streams the workers'
+        output; every other instance gets a log of its own.
+        """
+        lines: list[str] = []
+        logs_dir = self._logs_dir()
+        if ray_job_id and logs_dir:
+            for path in sorted(
+                glob.glob(os.path.join(logs_dir, f"worker-*-{ray_job_id}-*.out"))
+                + glob.glob(os.path.join(logs_dir, f"worker-*-{ray_job_id}-*.err"))
+            ):
+                with open(path, errors="replace") as handle:
+                    lines.extend(line.rstrip("\n") for line in handle if not line.startswith(":"))
+        if self.instance_id == 0:
+            return len(lines)  # Ray already streamed them into the payload's output (log_to_driver)
+        target = f"{self.job_dir}/logs/instance-{self.instance_id}.log"
+        self.stage.write_text(target, "\n".join(lines) + ("\n" if lines else ""))
+        return len(lines)
+
+    def _logs_dir(self) -> str | None:
+        try:
+            import ray._private.worker as ray_worker
+
+            node = ray_worker._global_node
+            if node is not None:
+                return str(node.get_logs_dir_path())
+        except Exception:
+            return None
+        return None
+
+    def cleanup(self) -> None:
+        import shutil
+
+        shutil.rmtree(self._work, ignore_errors=True)
