@@ -33,6 +33,7 @@ def shoal_partition_functions():
 def ray_session() -> Iterator[Any]:
     import ray
 
+    ray.shutdown()  # a connection to a pool left by an earlier module
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

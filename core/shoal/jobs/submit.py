@@ -189,7 +189,7 @@ def submit_payload(
             max_concurrency=4,
             max_restarts=0,
         ).remote(spec)
-        supervisor.run.remote()
+        del supervisor  # a detached actor: it lives on without this handle
     except BaseException:
         stage.remove(job_dir, missing_ok=True)
         records.delete(job_name)

@@ -57,6 +57,7 @@ class ComputePoolBackend(ABC):
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> None:
         """Raise :class:`~shoal.errors.ConfigError` for options this backend does not understand."""
+        del options  # the default accepts every option
 
     @abstractmethod
     def start(self) -> None:

@@ -6,8 +6,9 @@ the host's network address and then cannot reach the cluster; setting
 imported) keeps the loopback address. Local pools run with Ray token authentication disabled
 (they are reachable from this machine only, see docs/pools.md), so any process can attach.
 
-A process is connected to at most one Ray cluster; connecting to a second one is an error that
-says which one is in use.
+A process is connected to at most one Ray cluster. A connection shoal made itself moves to
+another pool when asked; a connection the user made (``ray.init``) is never taken over: using
+another pool then is an error that says which cluster is in use.
 
 Runs on the driver (the submitting process, the CLI) and in job payloads.
 """
@@ -23,6 +24,7 @@ from shoal.errors import ConfigError
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 NAMESPACE = "shoal"
+_state: dict[str, str | None] = {"owned": None}  # the address of the connection shoal itself made
 
 
 def prepare_loopback() -> None:
@@ -51,9 +53,14 @@ def connect(address: str, *, loopback: bool = True) -> Any:
     if current is not None:
         if current == address:
             return ray
+        if current == _state.get("owned"):
+            ray.shutdown()  # a connection shoal made itself: move it to the other pool
+            current = None
+    if current is not None:
         raise ConfigError(
             f"This process is already connected to the Ray cluster at {current}; it cannot also use the "
             f"compute pool at {address}. Use that pool, or call ray.shutdown() first."
         )
     ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
+    _state["owned"] = address
     return ray

@@ -13,11 +13,14 @@ Runs on the driver / CLI of this machine.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -95,17 +98,29 @@ class LocalPoolBackend(ComputePoolBackend):
 
     # -- processes -----------------------------------------------------------------------
 
+    @staticmethod
+    def _ray_temp_root(pool_id: str) -> Path:
+        """A short folder for the nodes' Ray files: Ray's Unix socket paths must stay under 108 bytes,
+        which rules out folders inside a deep SHOAL_HOME."""
+        base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+        digest = hashlib.sha1(pool_id.encode()).hexdigest()[:10]
+        root = base / f"shoal-{os.getuid()}" / digest
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
     def _env(self, pool_id: str, index: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
         env.update(LOOPBACK_ENV)
         env.update({"RAY_AUTH_MODE": "disabled", "SHOAL_POOL_ID": pool_id, "SHOAL_POOL_NODE": str(index)})
+        # Ray's metrics exporters default to fixed ports (44217, 44227): two pools would collide.
+        env.update({"AUTOSCALER_METRIC_PORT": "0", "DASHBOARD_METRIC_PORT": "0"})
         return env
 
     def _launch(self, state: dict[str, Any], index: int) -> dict[str, Any]:
         head = index == 0
         spec: dict[str, Any] = {
             "head": head,
-            "temp_dir": str(self.dir / f"n{index}"),
+            "temp_dir": str(self._ray_temp_root(state["pool_id"]) / f"n{index}"),
             "num_cpus": self.family.cpus,
             "num_gpus": self.family.gpus if self.record.options.get("use_gpus") else 0,
             "memory": int(self.family.memory_gb * GIB),
@@ -156,6 +171,18 @@ class LocalPoolBackend(ComputePoolBackend):
             "started_at": time.time(),
             "launch_s": info["launch_s"],
         }
+
+    def _start_janitor(self, state: dict[str, Any]) -> int:
+        """Start the idle-node janitor in its own session, carrying the pool's marker."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shoal.runtime.pool_janitor", self.record.name],
+            env={**self._env(state["pool_id"], -1), "RAY_ADDRESS": state["gcs_address"]},
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "janitor.log", "ab"),  # noqa: SIM115
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return process.pid
 
     def _node_pids(self, node: Mapping[str, Any], pool_id: str | None = None) -> set[int]:
         from shoal.runtime import processes
@@ -225,6 +252,8 @@ class LocalPoolBackend(ComputePoolBackend):
                 if index == 0:
                     state["gcs_address"] = info["gcs_address"]
                     state["webui_url"] = info.get("webui_url")
+                    self._save(state)
+                    state["janitor_sid"] = self._start_janitor(state)
                 nodes[str(index)] = info
                 self._save(state)
                 if progress:
@@ -276,6 +305,8 @@ class LocalPoolBackend(ComputePoolBackend):
     def _stop_locked(self, state: dict[str, Any]) -> None:
         from shoal.runtime import processes
 
+        if state.get("janitor_sid"):
+            self._kill_node({"sid": state["janitor_sid"]}, grace_s=0.5)
         nodes = sorted(state.get("nodes", {}).values(), key=lambda n: -int(n["index"]))
         for node in nodes:  # workers first, the head last
             self._kill_node(node, state.get("pool_id"))
@@ -284,6 +315,7 @@ class LocalPoolBackend(ComputePoolBackend):
                 processes.marked_processes(f"SHOAL_POOL_ID={state['pool_id']}")
             )
             processes.terminate(leftovers, grace_s=1.0)
+            shutil.rmtree(self._ray_temp_root(state["pool_id"]), ignore_errors=True)
         self._state_file.unlink(missing_ok=True)
 
     def describe(self) -> dict[str, Any]:

@@ -45,6 +45,10 @@ class JobSupervisor:
         self._cancel = threading.Event()
         self._agents: list[Any] = []
         self._pg: Any = None
+        # The job runs on the actor's own thread: nothing depends on the submitting process, which
+        # may exit right after submit (a method call it sent could die with it).
+        self._thread = threading.Thread(target=self.run, name="shoal-job", daemon=True)
+        self._thread.start()
 
     # -- public methods (called remotely) --------------------------------------------------
 
@@ -63,8 +67,13 @@ class JobSupervisor:
                 pass
         return JobStatus.CANCELLING.value
 
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the job's thread ended (True) or ``timeout_s`` passed (False)."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
     def run(self) -> str:
-        """Drive the job to its end; the actor removes itself afterwards."""
+        """Drive the job to its end (called once, from ``__init__``); the actor removes itself afterwards."""
         try:
             return self._run()
         except RendezvousError as exc:
@@ -87,9 +96,11 @@ class JobSupervisor:
         if self._cancel.is_set():
             write_status(self.stage, self.job_dir, JobStatus.CANCELLED, message="cancelled before start")
             return JobStatus.CANCELLED.value
-        agent_cls: Any = ray.remote(_agent_class()).options(num_cpus=0, max_concurrency=4)
+        agent_cls: Any = ray.remote(_agent_class())
         self._agents = [
             agent_cls.options(
+                num_cpus=0,
+                max_concurrency=4,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(
                     placement_group=self._pg, placement_group_bundle_index=index
                 ),

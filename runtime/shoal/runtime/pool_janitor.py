@@ -1,0 +1,61 @@
+"""Stop the idle nodes of a local compute pool: ``python -m shoal.runtime.pool_janitor <POOL>``.
+
+Started with the pool's head node, in the pool's environment (so stopping the pool stops it
+too). Every few seconds it looks at which nodes hold a job's reservation (placement-group
+bundles); a worker node that held none for the pool's ``idle_timeout_s`` is stopped, never
+going below ``min_nodes`` and never stopping the head (node 0).
+
+Runs on the machine of the local pool, as a small background process.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def busy_node_ids(ray: object) -> set[str]:
+    """Node ids that hold a bundle of a live placement group."""
+    from ray.util import placement_group_table
+
+    busy: set[str] = set()
+    for table in placement_group_table().values():
+        if table.get("state") in ("CREATED", "PENDING", "RESCHEDULING"):
+            busy.update(str(n) for n in table.get("bundles_to_node_id", {}).values())
+    return busy
+
+
+def main(pool_name: str) -> None:
+    from shoal.pools.api import get_backend
+    from shoal.pools.connect import connect
+
+    backend = get_backend(pool_name)
+    idle_timeout = float(backend.record.options.get("idle_timeout_s", 600))
+    period = max(0.5, min(30.0, idle_timeout / 4))
+    ray = connect(backend.address())
+    idle_since: dict[str, float] = {}
+    while backend.is_running():
+        now = time.monotonic()
+        busy = busy_node_ids(ray)
+        nodes = backend.nodes()
+        for node in nodes:
+            if node.node_id in busy:
+                idle_since.pop(node.node_id, None)
+            else:
+                idle_since.setdefault(node.node_id, now)
+        removable = sorted((n for n in nodes if n.index != 0), key=lambda n: -n.index)
+        alive = len(nodes)
+        for node in removable:
+            if alive <= backend.record.min_nodes:
+                break
+            if now - idle_since.get(node.node_id, now) >= idle_timeout:
+                stop_node = getattr(backend, "stop_node", None)
+                if stop_node is not None:
+                    stop_node(node.index)
+                    idle_since.pop(node.node_id, None)
+                    alive -= 1
+        time.sleep(period)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,44 @@
+"""Helpers for tests that start real local compute pools."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+
+def run_python(code: str, home: Path, timeout: float = 300, extra_env: dict[str, str] | None = None) -> str:
+    """Run ``code`` in a fresh Python process of this venv with ``SHOAL_HOME=home``; return stdout."""
+    env = {**os.environ, "SHOAL_HOME": str(home), **(extra_env or {})}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout
+    )
+    assert done.returncode == 0, (
+        f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr[-4000:]}"
+    )
+    return done.stdout
+
+
+def pool_processes(pool_id: str) -> list[int]:
+    """Live processes carrying the pool's environment marker."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("SHOAL_POOL_ID") == pool_id and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def listening_addresses(pids: list[int]) -> set[str]:
+    """IP addresses that ``pids`` listen on (TCP)."""
+    wanted = set(pids)
+    addresses = set()
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.pid in wanted:
+            addresses.add(conn.laddr.ip)
+    return addresses

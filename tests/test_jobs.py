@@ -1,0 +1,360 @@
+"""Multi-node jobs on a real 3-node local compute pool.
+
+One pool serves the whole module (starting Ray nodes costs seconds each). It is created by
+another Python process, which exits: the pool outliving its creator is part of what is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pool_helpers import listening_addresses, pool_processes, run_python
+from shoal.jobs import JobStatus, get_job, list_jobs, remote, submit_directory, submit_file
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+POOL = "JOBS3"
+STAGE = "payloads"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A workspace with a 3-node pool, created by a process that has exited since."""
+    home = tmp_path_factory.mktemp("jobs-home")
+    run_python(f"import shoal; shoal.create_compute_pool({POOL!r}, min_nodes=3, max_nodes=3)", home)
+    state = json.loads((home / "pools" / POOL / "state.json").read_text())
+    yield home
+    run_python(f"import shoal; shoal.drop_compute_pool({POOL!r})", home)
+    assert pool_processes(state["pool_id"]) == [], "dropping the pool must leave nothing running"
+
+
+@pytest.fixture(autouse=True)
+def _use_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_HOME", str(home))
+
+
+def test_pool_outlives_its_creator_and_listens_on_loopback_only(home: Path) -> None:
+    import shoal
+
+    info = shoal.describe_compute_pool(POOL)
+    assert info["state"] == "ACTIVE"
+    assert info["active_nodes"] == 3
+    assert info["address"].startswith("127.0.0.1:")
+    state = json.loads((home / "pools" / POOL / "state.json").read_text())
+    pids = pool_processes(state["pool_id"])
+    assert len(pids) >= 6, "3 raylets plus the head's processes"
+    assert listening_addresses(pids) <= {"127.0.0.1", "::ffff:127.0.0.1"}
+
+
+def spread_report(tasks: int) -> dict[str, Any]:
+    import os
+
+    import ray
+
+    ray.init(address="auto")
+
+    @ray.remote(num_cpus=0.1)
+    def where() -> str:
+        time.sleep(0.3)
+        return str(ray.get_runtime_context().get_node_id())
+
+    nodes = set(ray.get([where.options(scheduling_strategy="SPREAD").remote() for _ in range(tasks)]))
+    return {
+        "task_nodes": len(nodes),
+        "ray_nodes": len([n for n in ray.nodes() if n["Alive"]]),
+        "count": os.environ["SHOAL_INSTANCE_COUNT"],
+        "reference_count": os.environ["SNOWFLAKE_JOBS_COUNT"],
+        "job_nodes": sorted(os.environ["SHOAL_JOB_NODE_IDS"].split(",")),
+        "seen": sorted(nodes),
+    }
+
+
+def test_three_instance_job_spreads_ray_tasks_over_three_nodes() -> None:
+    job = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=120)(spread_report)(12)
+    assert job.target_instances == 3
+    assert job.min_instances == 3
+    report = job.result(timeout=180)
+    assert report["task_nodes"] == 3
+    assert report["ray_nodes"] == 3
+    assert report["count"] == "3"
+    assert report["reference_count"] == "3"
+    assert report["seen"] == report["job_nodes"]
+    assert job.status == JobStatus.DONE
+    assert job.status == "DONE"
+
+
+class Forecast:
+    """A custom result object: comes back with its attributes."""
+
+    def __init__(self, store: int, values: list[float]) -> None:
+        self.store = store
+        self.values = values
+
+
+def make_result(kind: str) -> Any:
+    if kind == "dict":
+        return {"rmse": 0.25, "params": {"depth": 4}, "tags": ["a", "b"]}
+    if kind == "numpy":
+        return np.arange(12, dtype=np.float32).reshape(3, 4)
+    if kind == "frame":
+        return pd.DataFrame({"store": [1, 2, 3], "units": [10.5, 12.0, 7.25]})
+    if kind == "object":
+        return Forecast(7, [1.0, 2.5])
+    return None
+
+
+def test_result_types_come_back_intact() -> None:
+    kinds = ["none", "dict", "numpy", "frame", "object"]
+    job_of = remote(POOL, stage_name=STAGE, instances_timeout=300)(make_result)
+    jobs = {kind: job_of(kind) for kind in kinds}  # five jobs at once on three nodes: two must wait
+    results = {kind: job.result(timeout=300) for kind, job in jobs.items()}
+    assert results["none"] is None
+    assert results["dict"] == {"rmse": 0.25, "params": {"depth": 4}, "tags": ["a", "b"]}
+    np.testing.assert_array_equal(results["numpy"], np.arange(12, dtype=np.float32).reshape(3, 4))
+    assert results["numpy"].dtype == np.float32
+    pd.testing.assert_frame_equal(results["frame"], make_result("frame"))
+    assert (results["object"].store, results["object"].values) == (7, [1.0, 2.5])
+    assert type(results["object"]).__name__ == "Forecast"
+
+
+def fail_deep(limit: int) -> None:
+    def check(value: int) -> None:
+        if value > limit:
+            raise ValueError(f"value {value} above limit {limit}")
+
+    check(limit + 1)
+
+
+def test_failure_raises_runtime_error_from_the_original_exception() -> None:
+    job = remote(POOL, stage_name=STAGE, instances_timeout=300)(fail_deep)(41)
+    with pytest.raises(RuntimeError, match="Job execution failed with error") as caught:
+        job.result(timeout=180)
+    original = caught.value.__cause__
+    assert isinstance(original, ValueError)
+    assert str(original) == "value 42 above limit 41"
+    assert "in check" in str(original.__cause__), "the job's traceback travels along"
+    assert job.status == JobStatus.FAILED
+    assert "Traceback" in job.get_logs()
+    assert "ValueError: value 42 above limit 41" in job.get_logs()
+
+
+def per_node_markers() -> str:
+    import os
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ray.init(address="auto")
+
+    @ray.remote(num_cpus=0.1)
+    def shout(index: int) -> None:
+        print(f"marker-from-instance-{index}", flush=True)
+
+    nodes = os.environ["SHOAL_JOB_NODE_IDS"].split(",")
+    ray.get(
+        [
+            shout.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(i)
+            for i, node in enumerate(nodes)
+        ]
+    )
+    print("payload output line", flush=True)
+    return "ok"
+
+
+def test_every_instance_has_its_own_log() -> None:
+    job = remote(POOL, stage_name=STAGE, target_instances=2, instances_timeout=300)(per_node_markers)()
+    assert job.result(timeout=180) == "ok"
+    head = job.get_logs()
+    assert "payload output line" in head
+    assert "ML job started" not in head, "without verbose only the payload's output is shown"
+    assert "ML job started" in job.get_logs(verbose=True)
+    worker_log = job.get_logs(instance_id=1, as_list=True)
+    assert "marker-from-instance-1" in worker_log
+    assert "marker-from-instance-0" not in worker_log
+    assert len(job.get_logs(limit=1, as_list=True)) == 1
+
+
+def sleep_forever(note: str) -> None:
+    print(note, flush=True)
+    while True:
+        time.sleep(0.2)
+
+
+def test_cancel_a_running_job_and_its_nodes_come_back() -> None:
+    job = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=300)(sleep_forever)(
+        "going to sleep"
+    )
+    deadline = time.monotonic() + 120
+    while job.status != JobStatus.RUNNING or "going to sleep" not in job.get_logs():
+        assert time.monotonic() < deadline, f"job never ran: {job.details()}"
+        time.sleep(0.3)
+    started = time.monotonic()
+    job.cancel()
+    assert job.wait(timeout=60) == JobStatus.CANCELLED
+    assert time.monotonic() - started < 30
+    assert "going to sleep" in job.get_logs()
+    again = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=60)(spread_report)(6)
+    assert again.result(timeout=120)["task_nodes"] == 3, "the cancelled job released all three nodes"
+
+
+def test_min_instances_below_target_when_only_that_many_nodes_come() -> None:
+    blocker = remote(POOL, stage_name=STAGE, instances_timeout=120)(sleep_forever)("blocking one node")
+    while blocker.status != JobStatus.RUNNING:
+        time.sleep(0.2)
+    try:
+        job = remote(POOL, stage_name=STAGE, target_instances=3, min_instances=2, instances_timeout=20)(
+            spread_report
+        )(8)
+        report = job.result(timeout=120)
+        assert report["count"] == "2"
+        assert job.details()["instances"] == 2
+        assert len(report["job_nodes"]) == 2
+        assert set(report["job_nodes"]).isdisjoint(blocker.details()["node_ids"]), (
+            "a node serves one job at a time"
+        )
+    finally:
+        blocker.cancel()
+        blocker.wait(timeout=60)
+
+
+def test_rendezvous_timeout_says_how_many_nodes_came() -> None:
+    blocker = remote(POOL, stage_name=STAGE, target_instances=2, instances_timeout=120)(sleep_forever)(
+        "blocking"
+    )
+    while blocker.status != JobStatus.RUNNING:
+        time.sleep(0.2)
+    try:
+        job = remote(POOL, stage_name=STAGE, target_instances=2, instances_timeout=3)(make_result)("dict")
+        assert job.wait(timeout=60) == JobStatus.FAILED
+        message = job.details()["message"]
+        assert "got 1 of the 2 node(s) it needs" in message
+        assert "2 of them reserved by other jobs" in message
+        assert "instances_timeout" in message
+        with pytest.raises(RuntimeError, match="got 1 of the 2 node"):
+            job.result()
+    finally:
+        blocker.cancel()
+        blocker.wait(timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("target", "minimum", "match"),
+    [
+        (0, None, "target_instances must be a positive integer"),
+        (-2, None, "target_instances must be a positive integer"),
+        (2, 0, "min_instances must be a positive integer"),
+        (2, 3, r"min_instances \(3\) must not exceed target_instances \(2\)"),
+        (5, 4, r"min_instances \(4\) exceeds the compute pool's max_nodes \(3\)"),
+    ],
+)
+def test_bad_instance_counts_are_value_errors_before_anything_is_uploaded(
+    target: int, minimum: int | None, match: str, tmp_path: Path
+) -> None:
+    import shoal
+
+    script = tmp_path / "noop.py"
+    script.write_text("__return__ = 1\n")
+    stage = shoal.create_stage(STAGE, exist_ok=True)
+    before = stage.list()
+    jobs_before = len(list_jobs(limit=0))
+    with pytest.raises(ValueError, match=match):
+        submit_file(script, POOL, stage_name=STAGE, target_instances=target, min_instances=minimum)
+    with pytest.raises(ValueError, match=match):
+        remote(POOL, stage_name=STAGE, target_instances=target, min_instances=minimum)
+    assert stage.list() == before
+    assert len(list_jobs(limit=0)) == jobs_before
+
+
+def test_file_and_directory_payloads_with_args_and_imports(tmp_path: Path) -> None:
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    (helpers / "scaling.py").write_text("def triple(x):\n    return 3 * x\n")
+    script = tmp_path / "compute.py"
+    script.write_text(
+        "import sys\nfrom scaling import triple\n"
+        "__return__ = {'args': sys.argv[1:], 'value': triple(int(sys.argv[1]))}\n"
+    )
+    job = submit_file(
+        script, POOL, stage_name=STAGE, args=["5", "--flag"], imports=[(helpers / "scaling.py", "scaling")]
+    )
+    assert job.result(timeout=180) == {"args": ["5", "--flag"], "value": 15}
+
+    project = tmp_path / "project"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "__init__.py").write_text("NAME = 'pkg'\n")
+    (project / "main.py").write_text(
+        "import os, pkg\nprint('env', os.environ['COLOR'])\n__return__ = pkg.NAME\n"
+    )
+    (project / "__pycache__").mkdir()
+    (project / "__pycache__" / "junk.pyc").write_bytes(b"x")
+    job = submit_directory(project, POOL, entrypoint="main.py", stage_name=STAGE, env_vars={"COLOR": "teal"})
+    assert job.result(timeout=180) == "pkg"
+    assert "env teal" in job.get_logs()
+    import shoal
+
+    uploaded = shoal.get_stage(STAGE).list(f"{job.name}/app")
+    assert sorted(uploaded) == [f"{job.name}/app/main.py", f"{job.name}/app/pkg/__init__.py"]
+
+
+def test_job_is_listed_and_read_from_a_second_process(home: Path) -> None:
+    job = remote(POOL, stage_name=STAGE, instances_timeout=300)(make_result)("dict")
+    job.wait(timeout=180)
+    out = run_python(
+        "import json\n"
+        "from shoal.jobs import list_jobs, get_job\n"
+        "frame = list_jobs(limit=0)\n"
+        f"row = frame[frame['name'] == {job.name!r}].iloc[0]\n"
+        f"print(json.dumps({{'columns': list(frame.columns), 'status': row['status'],"
+        f" 'pool': row['compute_pool'], 'result': get_job({job.id!r}).result()}}))\n",
+        home,
+    )
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen["columns"] == [
+        "name",
+        "status",
+        "message",
+        "database_name",
+        "schema_name",
+        "owner",
+        "compute_pool",
+        "target_instances",
+        "created_time",
+        "completed_time",
+    ]
+    assert seen["status"] == "DONE"
+    assert seen["pool"] == POOL
+    assert seen["result"] == {"rmse": 0.25, "params": {"depth": 4}, "tags": ["a", "b"]}
+
+
+def test_job_keeps_running_after_its_client_exits(home: Path, tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ntime.sleep(3)\n__return__ = 42\n")
+    out = run_python(
+        "from shoal.jobs import submit_file\n"
+        f"print(submit_file({str(script)!r}, {POOL!r}, stage_name={STAGE!r}).id)\n",
+        home,
+    )
+    job_id = out.strip().splitlines()[-1]
+    job = get_job(job_id)
+    assert job.result(timeout=180) == 42
+
+
+def use_session(session: Any, rows: int) -> int:
+    frame = session.create_dataframe([[i, i * i] for i in range(rows)], schema=["a", "b"])
+    return int(frame.filter(frame["b"] > 3).count())
+
+
+def test_snowpark_session_argument_arrives_live() -> None:
+    from snowflake.snowpark import Session
+
+    session = Session.builder.config("local_testing", True).create()
+    job = remote(POOL, stage_name=STAGE, instances_timeout=300)(use_session)(session, 6)
+    assert job.result(timeout=240) == 4

@@ -1,0 +1,203 @@
+"""Compute pools: validation, on-demand scale-up, idle scale-down, clean stop, the ``ray``
+backend on an existing cluster, lifecycle hooks around a job, and the pool/job CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import shoal
+from plugin_helpers import make_distribution
+from pool_helpers import pool_processes
+from shoal.cli import cli
+from shoal.errors import ConfigError
+from shoal.jobs import JobStatus, remote, submit_file
+from shoal.pools.records import PoolExistsError, PoolNotFoundError
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+POOL = "ELASTIC"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pools-home")
+
+
+@pytest.fixture(autouse=True)
+def _use_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_HOME", str(home))
+
+
+@pytest.fixture(scope="module")
+def elastic(home: Path) -> Iterator[str]:
+    """A pool of 1 to 2 nodes whose idle workers stop after 3 s."""
+    import os
+
+    os.environ["SHOAL_HOME"] = str(home)
+    shoal.create_compute_pool(POOL, min_nodes=1, max_nodes=2, idle_timeout_s=3)
+    yield POOL
+    os.environ["SHOAL_HOME"] = str(home)
+    state = json.loads((home / "pools" / POOL / "state.json").read_text())
+    shoal.drop_compute_pool(POOL)
+    assert pool_processes(state["pool_id"]) == []
+
+
+def test_bad_pool_definitions_are_refused_before_anything_starts(home: Path) -> None:
+    with pytest.raises(ConfigError, match=r"max_nodes must be at least 1, got 0"):
+        shoal.create_compute_pool("BAD", max_nodes=0)
+    with pytest.raises(ConfigError, match=r"min_nodes \(3\) must not exceed max_nodes \(2\)"):
+        shoal.create_compute_pool("BAD", min_nodes=3, max_nodes=2)
+    with pytest.raises(ConfigError, match=r"Unknown instance family 'CPU_X64_XXL'.*CPU_X64_XS"):
+        shoal.create_compute_pool("BAD", max_nodes=1, instance_family="CPU_X64_XXL")
+    with pytest.raises(ConfigError, match=r"Unknown compute pool backend 'kubernetes'.*local, ray"):
+        shoal.create_compute_pool("BAD", max_nodes=1, backend="kubernetes")
+    with pytest.raises(ConfigError, match=r"Unknown option\(s\) for a local compute pool: colour"):
+        shoal.create_compute_pool("BAD", max_nodes=1, colour="red")
+    with pytest.raises(ConfigError, match=r"needs address="):
+        shoal.create_compute_pool("BAD", max_nodes=1, backend="ray")
+    with pytest.raises(PoolNotFoundError, match=r"Compute pool 'BAD' does not exist"):
+        shoal.describe_compute_pool("bad")
+    assert not (home / "pools" / "BAD" / "pool.json").exists()
+
+
+def test_pool_stop_leaves_nothing_running(home: Path) -> None:
+    shoal.create_compute_pool("SHORT", max_nodes=1)
+    state = json.loads((home / "pools" / "SHORT" / "state.json").read_text())
+    assert pool_processes(state["pool_id"])
+    with pytest.raises(PoolExistsError, match="exists already"):
+        shoal.create_compute_pool("short", max_nodes=1)
+    result = CliRunner().invoke(cli, ["pool", "stop", "SHORT"], catch_exceptions=False)
+    assert result.exit_code == 0
+    deadline = time.monotonic() + 10
+    while pool_processes(state["pool_id"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pool_processes(state["pool_id"]) == []
+    assert shoal.describe_compute_pool("SHORT")["state"] == "SUSPENDED"
+    shoal.drop_compute_pool("SHORT")
+    assert [p["name"] for p in shoal.list_compute_pools()].count("SHORT") == 0
+
+
+def count_instances() -> int:
+    import os
+
+    return int(os.environ["SHOAL_INSTANCE_COUNT"])
+
+
+def test_nodes_start_on_demand_and_idle_ones_stop(elastic: str) -> None:
+    assert shoal.describe_compute_pool(elastic)["active_nodes"] == 1
+    job = remote(elastic, stage_name="jobs", target_instances=2, instances_timeout=120)(count_instances)()
+    assert job.result(timeout=180) == 2
+    deadline = time.monotonic() + 60
+    while shoal.describe_compute_pool(elastic)["active_nodes"] != 1:
+        assert time.monotonic() < deadline, "the idle worker node was not stopped"
+        time.sleep(0.5)
+    assert shoal.describe_compute_pool(elastic)["active_nodes"] == 1, "never below min_nodes"
+
+
+def test_ray_backend_runs_jobs_on_an_existing_cluster(elastic: str) -> None:
+    info = shoal.describe_compute_pool(elastic)
+    shoal.create_compute_pool(
+        "EXISTING",
+        backend="ray",
+        max_nodes=2,
+        address=info["address"],
+        node_resource=info["node_resource"],
+        shares_filesystem=True,
+    )
+    try:
+        listed = {p["name"]: p for p in shoal.list_compute_pools()}
+        assert listed["EXISTING"]["backend"] == "ray"
+        assert listed["EXISTING"]["state"] == "ACTIVE"
+        job = remote("EXISTING", stage_name="jobs", instances_timeout=120)(count_instances)()
+        assert job.result(timeout=180) == 1
+    finally:
+        shoal.drop_compute_pool("EXISTING")
+    assert shoal.describe_compute_pool(elastic)["state"] == "ACTIVE", (
+        "dropping a ray pool never stops the cluster"
+    )
+
+
+LIFECYCLE_PLUGIN = """
+import json, os
+from shoal import hookimpl
+
+def _record(event, **fields):
+    with open(os.environ["LIFECYCLE_LOG"], "a") as handle:
+        handle.write(json.dumps({"event": event, **fields}) + "\\n")
+
+@hookimpl
+def shoal_before_job(job):
+    _record("before", name=job.name, target=job.target_instances)
+
+@hookimpl
+def shoal_on_job_error(job, error):
+    _record("error", name=job.name, error=repr(error))
+
+@hookimpl
+def shoal_after_job(job, status):
+    _record("after", name=job.name, status=status)
+"""
+
+
+def test_job_lifecycle_hooks_run_on_the_head_of_the_job(
+    elastic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = make_distribution(
+        tmp_path / "site",
+        "job-observer",
+        "1.0",
+        entry_point="observer",
+        module="job_observer",
+        source=LIFECYCLE_PLUGIN,
+    )
+    monkeypatch.syspath_prepend(str(site))
+    shoal.plugin_manager.set_plugin_manager(None)
+    log = tmp_path / "lifecycle.jsonl"
+    env = {"PYTHONPATH": str(site), "LIFECYCLE_LOG": str(log)}
+    good = tmp_path / "good.py"
+    good.write_text("__return__ = 'fine'\n")
+    bad = tmp_path / "bad.py"
+    bad.write_text("raise KeyError('missing column')\n")
+    ok = submit_file(good, elastic, stage_name="jobs", env_vars=env)
+    assert ok.result(timeout=180) == "fine"
+    failed = submit_file(bad, elastic, stage_name="jobs", env_vars=env)
+    assert failed.wait(timeout=180) == JobStatus.FAILED
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert events == [
+        {"event": "before", "name": ok.name, "target": 1},
+        {"event": "after", "name": ok.name, "status": "DONE"},
+        {"event": "before", "name": failed.name, "target": 1},
+        {"event": "error", "name": failed.name, "error": "KeyError('missing column')"},
+        {"event": "after", "name": failed.name, "status": "FAILED"},
+    ]
+
+
+def test_pool_and_job_cli(elastic: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    script = tmp_path / "cli_job.py"
+    script.write_text("import sys\nprint('cli says', sys.argv[1:])\n__return__ = {'n': len(sys.argv) - 1}\n")
+    result = runner.invoke(cli, ["pool", "ls", "--json"], catch_exceptions=False)
+    assert elastic in {p["name"] for p in json.loads(result.output)}
+    result = runner.invoke(
+        cli,
+        ["job", "submit", str(script), "--pool", elastic, "--stage-name", "jobs", "--wait", "--", "a", "b"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    job_id = result.output.splitlines()[0].strip()
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"n": 2}
+    status = json.loads(runner.invoke(cli, ["job", "status", job_id], catch_exceptions=False).output)
+    assert status["status"] == "DONE"
+    logs = runner.invoke(cli, ["job", "logs", job_id], catch_exceptions=False).output
+    assert "cli says ['a', 'b']" in logs
+    listed = runner.invoke(cli, ["job", "ls", "--json"], catch_exceptions=False).output
+    assert job_id in {row["name"] for row in json.loads(listed)}
+    assert runner.invoke(cli, ["job", "result", job_id], catch_exceptions=False).output.strip() == '{"n": 2}'
+    assert runner.invoke(cli, ["job", "delete", job_id], catch_exceptions=False).exit_code == 0
+    assert job_id not in runner.invoke(cli, ["job", "ls", "--json"], catch_exceptions=False).output
