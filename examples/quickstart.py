@@ -6,7 +6,10 @@ What it shows today (it grows with every part of shoal):
 
 1. the plugin system: which plugins are installed and what they contribute;
 2. a stage round trip: create a stage in $SHOAL_HOME, upload a folder, list it with a glob,
-   write a file atomically, download everything back and check it byte for byte.
+   write a file atomically, download everything back and check it byte for byte;
+3. a multi-node job: a local compute pool of 3 Ray nodes on this machine, a function run as a
+   3-instance job whose Ray tasks land on every node, its result and per-instance logs; then
+   the pool is stopped and nothing is left running.
 
 Runs on the driver (this process); nothing else needs to be set up.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import filecmp
 import tempfile
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -87,10 +91,60 @@ def stage_round_trip() -> None:
         console.print(f"refused, as it should be: {exc}")
 
 
+def where_do_tasks_run(tasks: int) -> dict[str, object]:
+    """The job's payload: runs on instance 0 and spreads Ray tasks over the job's nodes."""
+    import os
+    import socket
+
+    import ray
+
+    ray.init(address="auto")
+
+    @ray.remote(num_cpus=0.1)
+    def square(x: int) -> tuple[str, int]:
+        from shoal.jobs import instance_id
+
+        print(f"instance {instance_id()} squares {x}")
+        return str(ray.get_runtime_context().get_node_id())[:8], x * x
+
+    results = ray.get([square.options(scheduling_strategy="SPREAD").remote(i) for i in range(tasks)])
+    print(f"payload on {socket.gethostname()}: {len(results)} tasks done")
+    return {
+        "instances": int(os.environ["SHOAL_INSTANCE_COUNT"]),
+        "nodes_used": sorted({node for node, _ in results}),
+        "sum_of_squares": sum(value for _, value in results),
+    }
+
+
+def multi_node_job() -> None:
+    console.rule("3. A multi-node job on a local compute pool")
+    from shoal.jobs import remote
+
+    started = time.monotonic()
+    shoal.create_compute_pool("QUICKSTART", min_nodes=3, max_nodes=3, exist_ok=True)
+    pool = shoal.describe_compute_pool("QUICKSTART")
+    console.print(
+        f"pool QUICKSTART: {pool['active_nodes']} Ray nodes at {pool['address']} "
+        f"(up in {time.monotonic() - started:.1f} s)"
+    )
+    try:
+        job = remote("QUICKSTART", stage_name="quickstart", target_instances=3)(where_do_tasks_run)(12)
+        console.print(f"submitted {job.id}; waiting...")
+        result = job.result(timeout=300)
+        console.print(f"status {job.status.value}; result: {result}")
+        console.print(f"instance 0 log (the payload):\n{job.get_logs()}")
+        console.print(f"instance 1 log (Ray workers on node 1):\n{job.get_logs(instance_id=1)}")
+        console.print(f"code, result and logs are kept at {job.stage_path}")
+    finally:
+        shoal.stop_compute_pool("QUICKSTART")
+        console.print("pool QUICKSTART stopped (shoal pool start QUICKSTART brings it back)")
+
+
 def main() -> None:
     console.print(f"[bold]shoal {shoal.__version__}[/] quickstart; workspace: {shoal_home()}")
     show_plugins()
     stage_round_trip()
+    multi_node_job()
     console.print("[green]quickstart finished[/]")
 
 

@@ -156,6 +156,9 @@ def per_node_markers() -> str:
 
     @ray.remote(num_cpus=0.1)
     def shout(index: int) -> None:
+        from shoal.jobs import instance_id
+
+        assert instance_id() == index, "a worker knows its instance from the job's environment"
         print(f"marker-from-instance-{index}", flush=True)
 
     nodes = os.environ["SHOAL_JOB_NODE_IDS"].split(",")
@@ -165,13 +168,15 @@ def per_node_markers() -> str:
             for i, node in enumerate(nodes)
         ]
     )
+    from shoal.jobs import instance_count, instance_id
+
     print("payload output line", flush=True)
-    return "ok"
+    return f"ok {instance_id()} of {instance_count()}"
 
 
 def test_every_instance_has_its_own_log() -> None:
     job = remote(POOL, stage_name=STAGE, target_instances=2, instances_timeout=300)(per_node_markers)()
-    assert job.result(timeout=180) == "ok"
+    assert job.result(timeout=180) == "ok 0 of 2"
     head = job.get_logs()
     assert "payload output line" in head
     assert "ML job started" not in head, "without verbose only the payload's output is shown"

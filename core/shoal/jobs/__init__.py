@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from shoal.jobs.context import instance_count, instance_id, job_node_ids
 from shoal.jobs.definition import MLJobDefinition, remote
 from shoal.jobs.job import MLJob
 from shoal.jobs.payload import directory_payload, file_payload
@@ -24,6 +25,9 @@ __all__ = [
     "MLJobDefinition",
     "delete_job",
     "get_job",
+    "instance_count",
+    "instance_id",
+    "job_node_ids",
     "list_jobs",
     "remote",
     "submit_directory",

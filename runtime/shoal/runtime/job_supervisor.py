@@ -128,7 +128,13 @@ class JobSupervisor:
             "MLRS_MIN_INSTANCES": str(self.spec["min_instances"]),
         }
         launch["worker_env"] = {**launch.get("worker_env", {}), **instance_env}
-        env = {**self.spec["env"], **instance_env, "SHOAL_INSTANCE_ID": "0", "SNOWFLAKE_JOB_INDEX": "0"}
+        env = {
+            **self.spec["env"],
+            **instance_env,
+            "SHOAL_INSTANCE_ID": "0",
+            "SNOWFLAKE_JOB_INDEX": "0",
+            "RAY_COLOR_PREFIX": "0",
+        }  # plain text in the logs
         write_status(
             self.stage,
             self.job_dir,
