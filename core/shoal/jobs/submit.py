@@ -149,7 +149,7 @@ def submit_payload(
             - ray.available_resources().get(backend.node_resource, 0)
         )
         backend.ensure_nodes(busy + target, progress=_progress)
-        spec = {
+        common = {
             "job_id": record.id,
             "job_name": job_name,
             "job_dir": job_dir,
@@ -158,21 +158,17 @@ def submit_payload(
             "compute_pool": pool.name,
             "target_instances": target,
             "min_instances": minimum,
+        }
+        spec = {
+            **common,
             "node_resource": backend.node_resource,
             "instances_timeout": timeout,
             "env": {**backend.connect_env(), **env},
             "launch": {
+                **common,
                 "kind": payload.kind,
                 "entrypoint": payload.entrypoint,
                 "args": payload.args,
-                "job_id": record.id,
-                "job_name": job_name,
-                "job_dir": job_dir,
-                "stage_name": stage.name,
-                "stage_url": stage.url,
-                "compute_pool": pool.name,
-                "target_instances": target,
-                "min_instances": minimum,
                 "worker_env": env,
                 "shared_filesystem": getattr(backend, "shares_filesystem", False),
                 "plugin_manifest": cloudpickle.dumps(get_plugin_manager().manifest()).hex(),

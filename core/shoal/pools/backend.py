@@ -35,6 +35,18 @@ class PoolNode:
     reserved: bool = False
 
 
+def check_known_options(backend: str, options: Mapping[str, Any], known: set[str]) -> None:
+    """Raise :class:`~shoal.errors.ConfigError` naming any option not in ``known``."""
+    from shoal.errors import ConfigError
+
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown option(s) for a {backend} compute pool: {', '.join(unknown)}. "
+            f"Known options: {', '.join(sorted(known))}."
+        )
+
+
 def node_resource_name(pool_name: str) -> str:
     """The custom resource that marks (and reserves) the nodes of pool ``pool_name``."""
     return f"shoal_pool_{pool_name}"

@@ -31,7 +31,7 @@ from filelock import FileLock
 from shoal.contributions import ComputePoolBackendSpec
 from shoal.errors import ConfigError, ShoalError
 from shoal.hookspecs import hookimpl
-from shoal.pools.backend import ComputePoolBackend, PoolNode, ProgressCallback
+from shoal.pools.backend import ComputePoolBackend, PoolNode, ProgressCallback, check_known_options
 from shoal.pools.connect import LOOPBACK_ENV
 from shoal.pools.families import resolve_family
 from shoal.pools.records import PoolRecord, pool_dir
@@ -73,12 +73,7 @@ class LocalPoolBackend(ComputePoolBackend):
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> None:
-        unknown = sorted(set(options) - KNOWN_OPTIONS)
-        if unknown:
-            raise ConfigError(
-                f"Unknown option(s) for a local compute pool: {', '.join(unknown)}. "
-                f"Known options: {', '.join(sorted(KNOWN_OPTIONS))}."
-            )
+        check_known_options("local", options, KNOWN_OPTIONS)
 
     # -- state ---------------------------------------------------------------------------
 

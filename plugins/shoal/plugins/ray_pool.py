@@ -22,7 +22,7 @@ from typing import Any
 from shoal.contributions import ComputePoolBackendSpec
 from shoal.errors import ConfigError
 from shoal.hookspecs import hookimpl
-from shoal.pools.backend import ComputePoolBackend, PoolNode, ProgressCallback
+from shoal.pools.backend import ComputePoolBackend, PoolNode, ProgressCallback, check_known_options
 from shoal.pools.connect import connect
 from shoal.pools.records import PoolRecord
 
@@ -48,12 +48,7 @@ class RayClusterPoolBackend(ComputePoolBackend):
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> None:
-        unknown = sorted(set(options) - KNOWN_OPTIONS)
-        if unknown:
-            raise ConfigError(
-                f"Unknown option(s) for a ray compute pool: {', '.join(unknown)}. "
-                f"Known options: {', '.join(sorted(KNOWN_OPTIONS))}."
-            )
+        check_known_options("ray", options, KNOWN_OPTIONS)
         address = options.get("address")
         if not isinstance(address, str) or ":" not in address:
             raise ConfigError(
