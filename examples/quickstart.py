@@ -8,8 +8,10 @@ What it shows today (it grows with every part of shoal):
 2. a stage round trip: create a stage in $SHOAL_HOME, upload a folder, list it with a glob,
    write a file atomically, download everything back and check it byte for byte;
 3. a multi-node job: a local compute pool of 3 Ray nodes on this machine, a function run as a
-   3-instance job whose Ray tasks land on every node, its result and per-instance logs; then
-   the pool is stopped and nothing is left running.
+   3-instance job whose Ray tasks land on every node, its result and per-instance logs;
+4. a distributed partition function: a sample sales table in the embedded DuckDB warehouse,
+   one model per store trained on the pool's nodes, the models' metrics queried back with one
+   DuckDB query; then the pool is stopped and nothing is left running.
 
 Runs on the driver (this process); nothing else needs to be set up.
 """
@@ -135,6 +137,53 @@ def multi_node_job() -> None:
         console.print(f"instance 0 log (the payload):\n{job.get_logs()}")
         console.print(f"instance 1 log (Ray workers on node 1):\n{job.get_logs(instance_id=1)}")
         console.print(f"code, result and logs are kept at {job.stage_path}")
+    except BaseException:
+        shoal.stop_compute_pool("QUICKSTART")
+        raise
+
+
+def fit_store(data: object, context: object) -> None:
+    """The per-partition function: fit a least-squares line units ~ price for one store."""
+    import numpy as np
+    import pandas as pd
+
+    frame = data.to_pandas()  # type: ignore[attr-defined]
+    slope, intercept = np.polyfit(frame["PRICE"], frame["UNITS"], 1)
+    print(f"store {context.partition_id}: {len(frame)} rows, slope {slope:.2f}")  # type: ignore[attr-defined]
+    metrics = pd.DataFrame({"rows": [len(frame)], "slope": [slope], "intercept": [intercept]})
+    context.upload_to_stage(  # type: ignore[attr-defined]
+        metrics, "metrics.parquet", write_function=lambda df, path: df.to_parquet(path)
+    )
+
+
+def partition_function() -> None:
+    console.rule("4. One model per store with a distributed partition function")
+    from shoal.data import DataConnector
+    from shoal.data.warehouse import connect_warehouse
+    from shoal.dpf import DPF
+
+    try:
+        with connect_warehouse() as warehouse:
+            warehouse.execute(
+                "CREATE OR REPLACE TABLE sales AS"
+                " SELECT 'S' || lpad(CAST(i % 8 AS VARCHAR), 2, '0') AS STORE,"
+                " CAST(1 + (i % 17) * 0.25 AS DOUBLE) AS PRICE,"
+                " CAST(100 - (3 + i % 8) * (1 + (i % 17) * 0.25) + (i % 5) AS DOUBLE) AS UNITS"
+                " FROM range(4000) t(i)"
+            )
+        sales = DataConnector.from_sql("SELECT * FROM sales")
+        run = DPF(fit_store, "quickstart", compute_pool="QUICKSTART").run(
+            partition_by="STORE", dataframe=sales, run_id="stores", on_existing_artifacts="overwrite"
+        )
+        status = run.wait(show_progress=False)
+        done = run.get_progress().get("DONE", [])
+        nodes = len({d.node_id for d in done})
+        console.print(f"run {run.run_id}: {status.value}, {len(done)} partitions on {nodes} nodes")
+        if status != "SUCCESS":
+            raise SystemExit(f"the DPF run did not succeed: {run.get_progress()}")
+        console.print(run.partition_details["S03"].logs.strip())
+        table = run.query_artifacts("metrics.parquet").order("partition_id").df()
+        console.print(table.to_string(index=False))
     finally:
         shoal.stop_compute_pool("QUICKSTART")
         console.print("pool QUICKSTART stopped (shoal pool start QUICKSTART brings it back)")
@@ -145,6 +194,7 @@ def main() -> None:
     show_plugins()
     stage_round_trip()
     multi_node_job()
+    partition_function()
     console.print("[green]quickstart finished[/]")
 
 

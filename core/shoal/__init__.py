@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         start_compute_pool,
         stop_compute_pool,
     )
+    from shoal.pools.default import set_default_compute_pool
     from shoal.stages import Stage, create_stage, drop_stage, get_stage, list_stages
 
 _LAZY: dict[str, str] = {
@@ -48,6 +49,7 @@ _LAZY: dict[str, str] = {
     "drop_compute_pool": "shoal.pools.api",
     "start_compute_pool": "shoal.pools.api",
     "stop_compute_pool": "shoal.pools.api",
+    "set_default_compute_pool": "shoal.pools.default",
     "register_plugin": "shoal.plugin_manager",
     "unregister_plugin": "shoal.plugin_manager",
     "ShoalError": "shoal.errors",
@@ -79,6 +81,7 @@ __all__ = [
     "list_compute_pools",
     "list_stages",
     "register_plugin",
+    "set_default_compute_pool",
     "start_compute_pool",
     "stop_compute_pool",
     "unregister_plugin",

@@ -54,6 +54,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "shoal.plugins.serdes",
     "shoal.plugins.local_pool",
     "shoal.plugins.ray_pool",
+    "shoal.plugins.data_sources",
 )
 
 PluginSource = Literal["builtin", "entrypoint", "module", "object"]

@@ -12,6 +12,7 @@ import sys
 import click
 
 from shoal._version import __version__
+from shoal.cli.dpf_cmd import dpf
 from shoal.cli.job_cmd import job
 from shoal.cli.plugins_cmd import plugins
 from shoal.cli.pool_cmd import pool
@@ -34,6 +35,7 @@ cli.add_command(plugins)
 cli.add_command(stage)
 cli.add_command(pool)
 cli.add_command(job)
+cli.add_command(dpf)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,20 @@
+"""Distributed partition functions (DPF): run a function once per partition, on many nodes.
+
+Follows the reference product's DPF API; see docs/dpf.md. Runs on the driver.
+"""
+
+from shoal.dpf.context import PartitionContext, StageArtifactsManager
+from shoal.dpf.dpf import DPF
+from shoal.dpf.entities import ExecutionOptions, PartitionStatus, RunStatus
+from shoal.dpf.run import DPFRun, SinglePartitionDetails
+
+__all__ = [
+    "DPF",
+    "DPFRun",
+    "ExecutionOptions",
+    "PartitionContext",
+    "PartitionStatus",
+    "RunStatus",
+    "SinglePartitionDetails",
+    "StageArtifactsManager",
+]

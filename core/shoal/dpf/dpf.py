@@ -1,0 +1,249 @@
+"""``DPF``: run a function once per partition of a table, query, DataFrame or set of stage files.
+
+.. code-block:: python
+
+    from shoal.dpf import DPF
+
+    def train(data, context):
+        frame = data.to_pandas()
+        context.upload_to_stage(fit(frame), "model.pkl")
+
+    run = DPF(train, "models").run(partition_by="STORE", dataframe=sales, run_id="v1")
+    run.wait()
+
+Everything that can be checked (options, run id, existing artifacts, the input's columns and
+rows) is checked before a node is reserved; a failure during partitioning leaves nothing on the
+stage. Runs on the driver.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from shoal.dpf import layout, partitioning
+from shoal.dpf.entities import ExecutionOptions, RunStatus
+from shoal.dpf.launch import inside_job, launch
+from shoal.dpf.run import DPFRun
+from shoal.errors import StageNotFoundError
+from shoal.plugin_manager import get_plugin_manager
+from shoal.stages import Stage, create_stage, get_stage
+
+ON_EXISTING = ("error", "overwrite")
+
+
+def _stage(name: str) -> Stage:
+    try:
+        return get_stage(name)
+    except StageNotFoundError:
+        return create_stage(name, exist_ok=True)
+
+
+class DPF:
+    """A distributed partition function: ``func(data_connector, context)`` per partition."""
+
+    def __init__(
+        self, func: Callable[[Any, Any], Any] | str, stage_name: str, *, compute_pool: str | None = None
+    ) -> None:
+        if isinstance(func, str):
+            from shoal import hooks
+
+            func = hooks.get_partition_function(func).function
+        if not callable(func):
+            raise TypeError(f"DPF needs a function func(data_connector, context), got {type(func).__name__}")
+        self.func = func
+        self.stage_name = stage_name
+        self.compute_pool = compute_pool
+
+    # -- public ----------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        partition_by: str,
+        snowpark_dataframe: Any = None,
+        dataframe: Any = None,
+        run_id: str,
+        on_existing_artifacts: str = "error",
+        execution_options: ExecutionOptions | None = None,
+    ) -> DPFRun:
+        """SQL mode: one partition per distinct value of ``partition_by``."""
+        if (snowpark_dataframe is None) == (dataframe is None):
+            raise ValueError("pass exactly one of snowpark_dataframe= or dataframe=")
+        if not isinstance(partition_by, str) or not partition_by:
+            raise ValueError(f"partition_by must be a column name, got {partition_by!r}")
+        source = snowpark_dataframe if snowpark_dataframe is not None else dataframe
+        stage, options = self._prepare(run_id, on_existing_artifacts, execution_options)
+        session_kind, caller_session = _session_of(source)
+        try:
+            parts = self._partition_sql(stage, run_id, partition_by, source)
+            return self._start(
+                stage,
+                run_id,
+                "sql",
+                parts,
+                options,
+                session_kind,
+                caller_session,
+                {"partition_by": partition_by},
+            )
+        except BaseException:
+            stage.remove(layout.run_dir(run_id), missing_ok=True)
+            raise
+
+    def run_from_stage(
+        self,
+        *,
+        stage_location: str,
+        run_id: str,
+        file_pattern: str = "*.parquet",
+        partition_ids: list[str] | None = None,
+        on_existing_artifacts: str = "error",
+        execution_options: ExecutionOptions | None = None,
+    ) -> DPFRun:
+        """Stage mode: one partition per file; its id is the file's path relative to the stage root."""
+        from shoal.stages import resolve_location
+
+        source_stage, inner = resolve_location(stage_location)
+        stage, options = self._prepare(run_id, on_existing_artifacts, execution_options)
+        parts = partitioning.partition_stage_files(source_stage, inner, file_pattern, partition_ids)
+        try:
+            return self._start(
+                stage,
+                run_id,
+                "stage",
+                parts,
+                options,
+                "warehouse",
+                None,
+                {"stage_location": stage_location, "file_pattern": file_pattern},
+            )
+        except BaseException:
+            stage.remove(layout.run_dir(run_id), missing_ok=True)
+            raise
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _prepare(
+        self, run_id: str, on_existing: str, options: ExecutionOptions | None
+    ) -> tuple[Stage, ExecutionOptions]:
+        layout.check_run_id(run_id)
+        if on_existing not in ON_EXISTING:
+            raise ValueError(f"on_existing_artifacts must be 'error' or 'overwrite', got {on_existing!r}")
+        if options is not None and not isinstance(options, ExecutionOptions):
+            raise TypeError(f"execution_options must be an ExecutionOptions, got {type(options).__name__}")
+        stage = _stage(self.stage_name)
+        if stage.exists(layout.internal(run_id, "run.json")):
+            existing = DPFRun(stage, run_id)
+            if existing.status == RunStatus.IN_PROGRESS and existing.is_driver_alive():
+                raise RuntimeError(
+                    f"DPF run {run_id!r} is in progress on @{stage.name}; two runs cannot share a run_id. "
+                    f"Wait for it, cancel it (DPFRun.restore_from({run_id!r}, {stage.name!r}).cancel()) "
+                    f"or pick another run_id."
+                )
+        if stage.list(layout.run_dir(run_id)):
+            if on_existing == "error":
+                raise ValueError(
+                    f"@{stage.name}/{run_id}/ already holds artifacts; pass "
+                    f"on_existing_artifacts='overwrite' to replace them, or choose another run_id"
+                )
+            stage.remove(layout.run_dir(run_id))
+        return stage, options or ExecutionOptions()
+
+    def _partition_sql(
+        self, stage: Stage, run_id: str, column: str, source: Any
+    ) -> list[partitioning.PartitionInput]:
+        if type(source).__module__.split(".")[0] == "duckdb" and hasattr(source, "write_parquet"):
+            return partitioning.partition_with_duckdb(stage, run_id, column, source)
+        duck = _duckdb_query_of(source)
+        if duck is not None:
+            connection, query = duck
+            try:
+                return partitioning.partition_with_duckdb(stage, run_id, column, connection.sql(query))
+            finally:
+                connection.close()
+        from shoal.data import DataConnector
+
+        connector = source if isinstance(source, DataConnector) else DataConnector.from_dataframe(source)
+        return partitioning.partition_arrow(stage, run_id, column, connector.to_arrow())
+
+    def _start(
+        self,
+        stage: Stage,
+        run_id: str,
+        mode: str,
+        parts: list[partitioning.PartitionInput],
+        options: ExecutionOptions,
+        session_kind: str | None,
+        caller_session: Any,
+        extra: dict[str, Any],
+    ) -> DPFRun:
+        from shoal.jobs.payload import _by_value
+
+        layout.write_json(stage, layout.internal(run_id, "partitions.json"), [p.to_dict() for p in parts])
+        with _by_value(self.func):
+            function_hex = cloudpickle.dumps(self.func).hex()
+        worker_spec = {
+            "plugin_manifest": cloudpickle.dumps(get_plugin_manager().manifest()).hex(),
+            "stage_name": stage.name,
+            "stage_url": stage.url,
+            "run_id": run_id,
+            "function": function_hex,
+            "session_host": f"shoal-session-{stage.name}-{run_id}" if session_kind else None,
+        }
+        scheduler_spec = {
+            "run_id": run_id,
+            "stage_name": stage.name,
+            "stage_url": stage.url,
+            "mode": mode,
+            "execution_options": options.to_dict(),
+            "worker_spec": worker_spec,
+            "session_kind": session_kind,
+        }
+        pool = None
+        if not inside_job():
+            from shoal.pools.default import default_compute_pool
+
+            pool = self.compute_pool or default_compute_pool()
+        definition = {
+            "run_id": run_id,
+            "mode": mode,
+            "created": time.time(),
+            "compute_pool": pool,
+            "function": getattr(self.func, "__qualname__", repr(self.func)),
+            "num_partitions": len(parts),
+            "scheduler_spec": scheduler_spec,
+            **extra,
+        }
+        launch(stage, run_id, definition)
+        return DPFRun(stage, run_id, caller_session=caller_session)
+
+
+def _session_of(source: Any) -> tuple[str, Any]:
+    """Which session ``with_session`` uses for this input: ``(kind, caller's session or None)``."""
+    if type(source).__module__.startswith("snowflake.snowpark"):
+        session = getattr(source, "session", None) or getattr(source, "_session", None)
+        conn = getattr(session, "_conn", None)
+        if conn is not None and type(conn).__name__.lower().startswith("mock"):
+            return "local_testing", session
+        return "snowflake", None
+    return "warehouse", None
+
+
+def _duckdb_query_of(source: Any) -> tuple[Any, str] | None:
+    """A DuckDB connection and query when ``source`` is a DataConnector over a DuckDB query."""
+    from shoal.data import DataConnector
+
+    if not isinstance(source, DataConnector):
+        return None
+    inner = getattr(source, "source", None) or getattr(source, "_source", None)
+    database = getattr(inner, "database", None)
+    query = getattr(inner, "query", None)
+    if not database or not query:
+        return None
+    import duckdb
+
+    return duckdb.connect(str(database), read_only=True), str(query)

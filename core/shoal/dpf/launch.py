@@ -1,0 +1,64 @@
+"""Start the scheduler of a run: inside the current job when called from a job's payload,
+otherwise as a job of its own on a compute pool.
+
+Runs on the driver.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from shoal.dpf import layout
+from shoal.stages import Stage
+
+
+def inside_job() -> bool:
+    """True in a job's payload process (instance 0): a run then uses the job's own nodes."""
+    return os.environ.get("SHOAL_INSTANCE_ID") == "0" and bool(os.environ.get("SHOAL_JOB_ID"))
+
+
+def launch(stage: Stage, run_id: str, definition: dict[str, Any]) -> dict[str, Any]:
+    """Start (or restart) the run's scheduler; return the run definition with where it runs."""
+    from shoal.runtime.dpf_scheduler import Scheduler, run_scheduler
+
+    spec = dict(definition["scheduler_spec"])
+    layout.write_json(
+        stage,
+        layout.internal(run_id, "progress.json"),
+        {
+            **(layout.read_json(stage, layout.internal(run_id, "progress.json"), {}) or {}),
+            "run_id": run_id,
+            "status": "IN_PROGRESS",
+            "heartbeat": time.time(),
+            "message": "starting",
+        },
+    )
+    if stage.exists(layout.internal(run_id, "cancel")):
+        stage.remove(layout.internal(run_id, "cancel"))
+    if inside_job():
+        definition["job_id"] = os.environ["SHOAL_JOB_ID"]
+        layout.write_json(stage, layout.internal(run_id, "run.json"), definition)
+        spec["job_id"] = definition["job_id"]
+        thread = threading.Thread(target=Scheduler(spec).run, name=f"dpf-{run_id}", daemon=False)
+        thread.start()
+        return definition
+    from shoal.jobs.payload import function_payload
+    from shoal.jobs.submit import submit_payload
+    from shoal.pools import records
+
+    pool = records.load(definition["compute_pool"])
+    job = submit_payload(
+        function_payload(run_scheduler, (spec,), {}),
+        pool.name,
+        stage_name=stage.name,
+        target_instances=pool.max_nodes,
+        min_instances=1,
+        name=f"dpf_{run_id}",
+        instances_timeout=definition.get("instances_timeout", 120),
+    )
+    definition["job_id"] = job.id
+    layout.write_json(stage, layout.internal(run_id, "run.json"), definition)
+    return definition

@@ -1,0 +1,382 @@
+"""Distributed partition functions on a real 3-node local pool."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import shoal
+from pool_helpers import run_python
+from shoal.dpf import DPF, DPFRun, ExecutionOptions, PartitionStatus, RunStatus
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+POOL = "DPF3"
+STAGE = "runs"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    import os
+
+    home = tmp_path_factory.mktemp("dpf-home")
+    os.environ["SHOAL_HOME"] = str(home)
+    shoal.create_compute_pool(POOL, min_nodes=3, max_nodes=3)
+    yield home
+    os.environ["SHOAL_HOME"] = str(home)
+    shoal.drop_compute_pool(POOL)
+
+
+@pytest.fixture(autouse=True)
+def _use_pool(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_HOME", str(home))
+    monkeypatch.setenv("SHOAL_COMPUTE_POOL", POOL)
+
+
+def sales(stores: int = 6, rows_per_store: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    return pd.DataFrame(
+        {
+            "STORE": np.repeat([f"S{i:02d}" for i in range(stores)], rows_per_store),
+            "UNITS": rng.integers(1, 100, stores * rows_per_store),
+            "PRICE": rng.random(stores * rows_per_store).round(3),
+        }
+    )
+
+
+def summarize(data: Any, context: Any) -> None:
+    frame = data.to_pandas()
+    print(f"partition {context.partition_id}: {len(frame)} rows")
+    context.upload_to_stage({"rows": len(frame), "units": int(frame["UNITS"].sum())}, "summary.pkl")
+
+
+def test_sql_mode_from_pandas_spreads_over_the_nodes_and_keeps_artifacts() -> None:
+    frame = sales()
+    run = DPF(summarize, STAGE).run(partition_by="STORE", dataframe=frame, run_id="pandas_run")
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    assert run.status == "SUCCESS"
+    details = run.partition_details
+    assert sorted(details) == [f"S{i:02d}" for i in range(6)]
+    for store, detail in details.items():
+        expected = frame[frame["STORE"] == store]
+        assert detail.status == PartitionStatus.DONE
+        assert detail.attempts == 1
+        assert detail.stage_artifacts_manager.get("summary.pkl") == {
+            "rows": 5,
+            "units": int(expected["UNITS"].sum()),
+        }
+        assert f"partition {store}: 5 rows" in detail.logs
+        assert sorted(detail.stage_artifacts_manager.list()) == ["summary.pkl", "train.log"]
+    assert len({d.node_id for d in details.values()}) == 3, "partitions spread over the job's three nodes"
+    assert set(run.get_progress()) == {"DONE"}
+
+
+def test_sql_mode_from_duckdb_and_integer_keys(tmp_path: Path) -> None:
+    import duckdb
+
+    connection = duckdb.connect()
+    relation = connection.sql("SELECT range % 4 AS bucket, range AS value FROM range(40)")
+    run = DPF(summarize_values, STAGE).run(partition_by="bucket", dataframe=relation, run_id="duck_run")
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    details = run.partition_details
+    assert sorted(details) == ["0", "1", "2", "3"]
+    assert details["3"].stage_artifacts_manager.get("total.pkl") == sum(v for v in range(40) if v % 4 == 3)
+
+
+def summarize_values(data: Any, context: Any) -> None:
+    frame = data.to_pandas()
+    assert frame["bucket"].nunique() == 1
+    context.upload_to_stage(int(frame["value"].sum()), "total.pkl")
+
+
+def test_sql_mode_from_a_snowpark_local_testing_session() -> None:
+    from snowflake.snowpark import Session
+
+    session = Session.builder.config("local_testing", True).create()
+    df = session.create_dataframe(sales(stores=3).values.tolist(), schema=["STORE", "UNITS", "PRICE"])
+    run = DPF(summarize, STAGE).run(partition_by="STORE", snowpark_dataframe=df, run_id="snowpark_run")
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    assert sorted(run.partition_details) == ["S00", "S01", "S02"]
+
+
+def count_rows(data: Any, context: Any) -> None:
+    context.upload_to_stage(len(data.to_pandas()), "rows.pkl")
+
+
+def test_stage_mode_over_nested_folders(tmp_path: Path) -> None:
+    stage = shoal.create_stage("features", exist_ok=True)
+    for region, stores in (("north", ["P1", "P2"]), ("south", ["P3"])):
+        for store in stores:
+            local = tmp_path / f"{store}.parquet"
+            sales(stores=1, rows_per_store=3 + int(store[1])).to_parquet(local)
+            stage.put(str(local), f"train/{region}/{store}")
+    stage.write_text("train/README.txt", "not a partition")
+    run = DPF(count_rows, STAGE).run_from_stage(stage_location="@FEATURES/train/", run_id="stage_run")
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    details = run.partition_details
+    assert sorted(details) == [
+        "train/north/P1/P1.parquet",
+        "train/north/P2/P2.parquet",
+        "train/south/P3/P3.parquet",
+    ]
+    assert details["train/north/P2/P2.parquet"].stage_artifacts_manager.get("rows.pkl") == 5
+    assert shoal.get_stage(STAGE).exists("stage_run/train/south/P3/P3.parquet/rows.pkl"), "ids with '/' nest"
+
+
+def tiny(data: Any, context: Any) -> None:
+    context.upload_to_stage(int(data.to_pandas()["value"].iloc[0]), "value.pkl")
+
+
+def test_two_hundred_partitions() -> None:
+    frame = pd.DataFrame({"key": np.arange(240), "value": np.arange(240) * 3})
+    run = DPF(tiny, STAGE).run(partition_by="key", dataframe=frame, run_id="many_run")
+    assert run.wait(timeout=600, show_progress=False) == RunStatus.SUCCESS
+    details = run.partition_details
+    assert len(details) == 240
+    assert all(d.status == "DONE" for d in details.values())
+    assert details["239"].stage_artifacts_manager.get("value.pkl") == 717
+
+
+def flaky(data: Any, context: Any) -> None:
+    """Fails on the first attempt of partition S01, always on S02."""
+    store = context.partition_id
+    marker = f"@{STAGE}/flaky_markers"
+    if store == "S02":
+        raise ValueError(f"bad data in {store}")
+    if store == "S01":
+        try:
+            context.download_from_stage("seen.pkl")
+        except Exception:
+            context.upload_to_stage(True, "seen.pkl")
+            raise RuntimeError("transient failure") from None
+    context.upload_to_stage("ok", "done.pkl")
+    del marker
+
+
+def test_failures_are_retried_and_reported() -> None:
+    options = ExecutionOptions(max_retries=2, retry_backoff_s=0.2)
+    run = DPF(flaky, STAGE).run(
+        partition_by="STORE", dataframe=sales(stores=4), run_id="flaky_run", execution_options=options
+    )
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.PARTIAL_FAILURE
+    details = run.partition_details
+    assert details["S00"].status == "DONE"
+    assert details["S01"].status == "DONE"
+    assert details["S01"].attempts == 2
+    assert details["S02"].status == "FAILED"
+    assert details["S02"].attempts == 3
+    assert details["S02"].error == "ValueError: bad data in S02"
+    assert "ValueError: bad data in S02" in details["S02"].logs
+    assert details["S02"].logs.count("attempt") == 3
+    assert sorted(d.partition_id for d in run.get_progress()["FAILED"]) == ["S02"]
+
+
+def test_fail_fast_stops_at_the_first_failure() -> None:
+    options = ExecutionOptions(fail_fast=True, use_head_node=False, num_cpus_per_worker=1)
+    run = DPF(fail_then_sleep, STAGE).run(
+        partition_by="key",
+        dataframe=pd.DataFrame({"key": range(30)}),
+        run_id="fast_run",
+        execution_options=options,
+    )
+    status = run.wait(timeout=240, show_progress=False)
+    assert status in (RunStatus.FAILURE, RunStatus.PARTIAL_FAILURE)
+    statuses = [d.status for d in run.partition_details.values()]
+    assert statuses.count(PartitionStatus.FAILED) == 1
+    assert statuses.count(PartitionStatus.CANCELLED) >= 20
+
+
+def fail_then_sleep(data: Any, context: Any) -> None:
+    if context.partition_id == "0":
+        raise RuntimeError("first partition fails")
+    time.sleep(1.0)
+
+
+def slow(data: Any, context: Any) -> None:
+    time.sleep(1.5)
+
+
+def test_cancel_a_run() -> None:
+    run = DPF(slow, STAGE).run(
+        partition_by="key", dataframe=pd.DataFrame({"key": range(40)}), run_id="cancel_run"
+    )
+    deadline = time.monotonic() + 120
+    while not run.get_progress().get("DONE"):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    run.cancel()
+    assert run.wait(timeout=120, show_progress=False) == RunStatus.CANCELLED
+    progress = run.get_progress()
+    assert progress.get("DONE")
+    assert len(progress.get("CANCELLED", [])) >= 20
+    assert all(d.stage_artifacts_manager.list() for d in progress["DONE"]), (
+        "finished partitions keep their logs"
+    )
+
+
+def test_bad_input_is_refused_before_anything_is_reserved() -> None:
+    dpf = DPF(summarize, STAGE)
+    stage = shoal.get_stage(STAGE)
+    with pytest.raises(ValueError, match="the input has no rows"):
+        dpf.run(partition_by="STORE", dataframe=sales().iloc[:0], run_id="empty_run")
+    with pytest.raises(
+        ValueError, match=r"partition_by column 'SHOP' is not in the input; its columns are: STORE, UNITS"
+    ):
+        dpf.run(partition_by="SHOP", dataframe=sales(), run_id="unknown_run")
+    assert not stage.list("empty_run")
+    assert not stage.list("unknown_run")
+
+
+def bad_filename(data: Any, context: Any) -> None:
+    context.upload_to_stage(1, "models/model.pkl")
+
+
+def test_non_flat_artifact_filename_is_a_clear_error() -> None:
+    run = DPF(bad_filename, STAGE).run(
+        partition_by="STORE",
+        dataframe=sales(stores=1),
+        run_id="flat_run",
+        execution_options=ExecutionOptions(max_retries=0),
+    )
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.FAILURE
+    error = run.partition_details["S00"].error
+    assert "'models/model.pkl' contains a path; use a flat name" in error
+
+
+def test_existing_artifacts_and_concurrent_runs() -> None:
+    first = DPF(slow, STAGE).run(
+        partition_by="key", dataframe=pd.DataFrame({"key": range(6)}), run_id="dup_run"
+    )
+    with pytest.raises(RuntimeError, match="two runs cannot share a run_id"):
+        DPF(slow, STAGE).run(
+            partition_by="key",
+            dataframe=pd.DataFrame({"key": range(6)}),
+            run_id="dup_run",
+            on_existing_artifacts="overwrite",
+        )
+    first.wait(timeout=240, show_progress=False)
+    with pytest.raises(ValueError, match="already holds artifacts"):
+        DPF(slow, STAGE).run(partition_by="key", dataframe=pd.DataFrame({"key": range(6)}), run_id="dup_run")
+    again = DPF(count_rows, STAGE).run(
+        partition_by="key",
+        dataframe=pd.DataFrame({"key": range(2)}),
+        run_id="dup_run",
+        on_existing_artifacts="overwrite",
+    )
+    assert again.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    assert sorted(again.partition_details) == ["0", "1"]
+
+
+def test_restore_from_a_fresh_process(home: Path) -> None:
+    run = DPF(summarize, STAGE).run(partition_by="STORE", dataframe=sales(stores=2), run_id="restore_run")
+    run.wait(timeout=240, show_progress=False)
+    out = run_python(
+        "import json\nfrom shoal.dpf import DPFRun\n"
+        f"run = DPFRun.restore_from('restore_run', {STAGE!r})\n"
+        "print(json.dumps({'status': run.status, 'ids': sorted(run.partition_details),"
+        " 'summary': run.partition_details['S01'].stage_artifacts_manager.get('summary.pkl')}))\n",
+        home,
+    )
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen["status"] == "SUCCESS"
+    assert seen["ids"] == ["S00", "S01"]
+    assert seen["summary"]["rows"] == 5
+
+
+def append_rows(data: Any, context: Any) -> None:
+    frame = data.to_pandas()
+
+    def write(session: Any) -> None:
+        session.execute(
+            "INSERT INTO store_totals VALUES (?, ?)", [context.partition_id, int(frame["UNITS"].sum())]
+        )
+
+    context.with_session(write)
+
+
+def test_with_session_appends_to_a_warehouse_table() -> None:
+    from shoal.data.warehouse import connect_warehouse
+
+    with connect_warehouse() as connection:
+        connection.execute("CREATE OR REPLACE TABLE store_totals (store VARCHAR, units BIGINT)")
+    frame = sales(stores=3)
+    run = DPF(append_rows, STAGE).run(partition_by="STORE", dataframe=frame, run_id="session_run")
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    with connect_warehouse(read_only=True) as connection:
+        rows = sorted(connection.execute("SELECT store, units FROM store_totals").fetchall())
+    assert rows == [(s, int(frame[frame["STORE"] == s]["UNITS"].sum())) for s in ("S00", "S01", "S02")]
+
+
+def test_restored_run_of_a_killed_driver_resumes_and_skips_done_partitions(home: Path) -> None:
+    run = DPF(slow, STAGE).run(
+        partition_by="key", dataframe=pd.DataFrame({"key": range(12)}), run_id="resume_run"
+    )
+    deadline = time.monotonic() + 120
+    while len(run.get_progress().get("DONE", [])) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    from shoal.jobs import get_job
+
+    job = get_job(DPFRun.restore_from("resume_run", STAGE)._definition()["job_id"])
+    job.cancel()  # the driver (the run's job) dies mid-run
+    job.wait(timeout=60)
+    done_before = {d.partition_id: d.ended_at for d in run.get_progress().get("DONE", [])}
+    restored = DPFRun.restore_from("resume_run", STAGE)
+    assert not restored.is_driver_alive()
+    resumed = restored.resume()
+    assert resumed.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    after = resumed.partition_details
+    for pid, ended in done_before.items():
+        assert after[pid].ended_at == ended, f"partition {pid} was DONE and must not run again"
+    assert all(d.status == "DONE" for d in after.values())
+
+
+def forecast(data: Any, context: Any) -> None:
+    frame = data.to_pandas()
+    out = pd.DataFrame({"day": [1, 2], "units": [float(frame["UNITS"].mean())] * 2})
+    context.upload_to_stage(out, "forecast.parquet", write_function=lambda df, path: df.to_parquet(path))
+
+
+def test_parquet_artifacts_are_one_query_away() -> None:
+    frame = sales(stores=3)
+    run = DPF(forecast, STAGE).run(partition_by="STORE", dataframe=frame, run_id="query_run")
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    relation = run.query_artifacts("forecast.parquet")
+    rows = relation.aggregate("partition_id, count(*) AS n, max(units) AS units", "partition_id").order(
+        "partition_id"
+    )
+    expected = [(s, 2, float(frame[frame["STORE"] == s]["UNITS"].mean())) for s in ("S00", "S01", "S02")]
+    assert rows.fetchall() == expected
+
+
+def append_snowpark(data: Any, context: Any) -> None:
+    total = int(data.to_pandas()["UNITS"].sum())
+    pid = context.partition_id
+
+    def write(session: Any) -> None:
+        session.create_dataframe([[pid, total]], schema=["STORE", "UNITS"]).write.save_as_table(
+            "STORE_TOTALS", mode="append"
+        )
+
+    context.with_session(write)
+
+
+def test_with_session_writes_reach_a_local_testing_session_after_wait() -> None:
+    from snowflake.snowpark import Session
+
+    session = Session.builder.config("local_testing", True).create()
+    rows = sales(stores=2)
+    df = session.create_dataframe(rows.values.tolist(), schema=["STORE", "UNITS", "PRICE"])
+    run = DPF(append_snowpark, STAGE).run(
+        partition_by="STORE", snowpark_dataframe=df, run_id="snow_session_run"
+    )
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    got = sorted((r["STORE"], r["UNITS"]) for r in session.table("STORE_TOTALS").collect())
+    assert got == [(s, int(rows[rows["STORE"] == s]["UNITS"].sum())) for s in ("S00", "S01")]
