@@ -380,3 +380,123 @@ def test_with_session_writes_reach_a_local_testing_session_after_wait() -> None:
     assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
     got = sorted((r["STORE"], r["UNITS"]) for r in session.table("STORE_TOTALS").collect())
     assert got == [(s, int(rows[rows["STORE"] == s]["UNITS"].sum())) for s in ("S00", "S01")]
+
+
+def bucket_rows(data: Any, context: Any) -> None:
+    frame = data.to_pandas()
+    context.upload_to_stage(sorted(frame["key"].tolist()), "keys.pkl")
+
+
+def test_custom_partitioners_from_the_hook_and_the_worked_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.dpf import partitioner
+
+    frame = pd.DataFrame({"key": range(50), "value": range(50)})
+    run = DPF(bucket_rows, STAGE).run(
+        partition_by=partitioner("hash_buckets", column="key", buckets=4), dataframe=frame, run_id="hash_run"
+    )
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    seen = [
+        run.partition_details[p].stage_artifacts_manager.get("keys.pkl")
+        for p in sorted(run.partition_details)
+    ]
+    assert sorted(run.partition_details) == ["0", "1", "2", "3"]
+    assert sorted(k for keys in seen for k in keys) == list(range(50)), "every row in exactly one bucket"
+    chunks = DPF(bucket_rows, STAGE).run(
+        partition_by=partitioner("fixed_size_chunks", rows=20), dataframe=frame, run_id="chunk_run"
+    )
+    assert chunks.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    sizes = {p: len(d.stage_artifacts_manager.get("keys.pkl")) for p, d in chunks.partition_details.items()}
+    assert sizes == {"0": 20, "1": 20, "2": 10}
+
+    from conftest import REPO_ROOT
+
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "examples"))
+    from custom_partitioner import MonthPartitioner, monthly_total
+
+    days = pd.date_range("2026-01-01", "2026-03-31", freq="D")
+    sales = pd.DataFrame({"DAY": days, "UNITS": range(len(days))})
+    monthly = DPF(monthly_total, STAGE).run(
+        partition_by=MonthPartitioner("DAY"), dataframe=sales, run_id="month_run"
+    )
+    assert monthly.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    totals = {m: d.stage_artifacts_manager.get("total.pkl") for m, d in monthly.partition_details.items()}
+    assert totals == {
+        "2026-01": {"days": 31, "units": sum(range(31))},
+        "2026-02": {"days": 28, "units": sum(range(31, 59))},
+        "2026-03": {"days": 31, "units": sum(range(59, 90))},
+    }
+    with pytest.raises(ValueError, match="reads column\\(s\\) DATE that the input lacks"):
+        DPF(monthly_total, STAGE).run(
+            partition_by=MonthPartitioner("DATE"), dataframe=sales, run_id="bad_month"
+        )
+
+
+def test_dpf_cli_runs_over_a_warehouse_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from shoal.cli import cli
+    from shoal.data.warehouse import connect_warehouse
+
+    with connect_warehouse() as connection:
+        connection.execute(
+            "CREATE OR REPLACE TABLE cli_sales AS SELECT range % 3 AS shop, range AS units FROM range(30)"
+        )
+    (tmp_path / "cli_funcs.py").write_text(
+        "def shout(data, context):\n    print('rows', len(data.to_pandas()))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        [
+            "dpf",
+            "run",
+            "cli_funcs:shout",
+            "--partition-by",
+            "shop",
+            "--table",
+            "cli_sales",
+            "--stage-name",
+            STAGE,
+            "--run-id",
+            "cli_run",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "run cli_run: SUCCESS" in result.output
+    status = json.loads(runner.invoke(cli, ["dpf", "status", "cli_run", "--stage-name", STAGE]).output)
+    assert status == {"run_id": "cli_run", "status": "SUCCESS", "partitions": {"DONE": 3}}
+    assert "rows 10" in runner.invoke(cli, ["dpf", "logs", "cli_run", "2", "--stage-name", STAGE]).output
+    assert "cli_run\tSUCCESS" in runner.invoke(cli, ["dpf", "ls", "--stage-name", STAGE]).output
+
+
+def run_inside_a_job(rows: int) -> dict[str, Any]:
+    import pandas as pd
+
+    from shoal.dpf import DPF
+
+    frame = pd.DataFrame({"key": [i % 3 for i in range(rows)], "value": range(rows)})
+    run = DPF(count_rows, "runs").run(
+        partition_by="key", dataframe=frame, run_id="inside_job_run", on_existing_artifacts="overwrite"
+    )
+    status = run.wait(show_progress=False)
+    return {
+        "status": status.value,
+        "nodes": sorted({d.node_id for d in run.partition_details.values()}),
+        "job": run._definition().get("job_id"),
+    }
+
+
+def test_a_run_called_from_a_job_payload_uses_that_jobs_nodes() -> None:
+    import os
+
+    from shoal.jobs import remote
+
+    job = remote(POOL, stage_name=STAGE, target_instances=2, instances_timeout=120)(run_inside_a_job)(30)
+    report = job.result(timeout=300)
+    assert report["status"] == "SUCCESS"
+    assert report["job"] == job.id, "the run ran inside the calling job, not as a job of its own"
+    assert set(report["nodes"]) <= set(job.details()["node_ids"])
+    assert len(report["nodes"]) == 2
+    del os

@@ -54,6 +54,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "shoal.plugins.serdes",
     "shoal.plugins.local_pool",
     "shoal.plugins.ray_pool",
+    "shoal.plugins.partitioners",
     "shoal.plugins.data_sources",
 )
 

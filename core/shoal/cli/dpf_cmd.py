@@ -83,7 +83,7 @@ def run(
         if not partition_by:
             raise click.UsageError("--partition-by is required with --table or --sql")
         from shoal.data import DataConnector
-        from shoal.dpf.partitioning import quote_identifier
+        from shoal.dpf.partitioners import quote_identifier
 
         sql = query or f"SELECT * FROM {quote_identifier(table or '')}"
         handle = runner.run(

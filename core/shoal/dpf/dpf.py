@@ -27,6 +27,7 @@ import cloudpickle
 from shoal.dpf import layout, partitioning
 from shoal.dpf.entities import ExecutionOptions, RunStatus
 from shoal.dpf.launch import inside_job, launch
+from shoal.dpf.partitioners import Partitioner
 from shoal.dpf.run import DPFRun
 from shoal.errors import StageNotFoundError
 from shoal.plugin_manager import get_plugin_manager
@@ -63,7 +64,7 @@ class DPF:
     def run(
         self,
         *,
-        partition_by: str,
+        partition_by: str | Partitioner,
         snowpark_dataframe: Any = None,
         dataframe: Any = None,
         run_id: str,
@@ -73,8 +74,10 @@ class DPF:
         """SQL mode: one partition per distinct value of ``partition_by``."""
         if (snowpark_dataframe is None) == (dataframe is None):
             raise ValueError("pass exactly one of snowpark_dataframe= or dataframe=")
-        if not isinstance(partition_by, str) or not partition_by:
-            raise ValueError(f"partition_by must be a column name, got {partition_by!r}")
+        if not isinstance(partition_by, Partitioner) and (
+            not isinstance(partition_by, str) or not partition_by
+        ):
+            raise ValueError(f"partition_by must be a column name or a Partitioner, got {partition_by!r}")
         source = snowpark_dataframe if snowpark_dataframe is not None else dataframe
         stage, options = self._prepare(run_id, on_existing_artifacts, execution_options)
         session_kind, caller_session = _session_of(source)
@@ -88,7 +91,7 @@ class DPF:
                 options,
                 session_kind,
                 caller_session,
-                {"partition_by": partition_by},
+                {"partition_by": partition_by if isinstance(partition_by, str) else partition_by.describe()},
             )
         except BaseException:
             stage.remove(layout.run_dir(run_id), missing_ok=True)
@@ -154,21 +157,36 @@ class DPF:
         return stage, options or ExecutionOptions()
 
     def _partition_sql(
-        self, stage: Stage, run_id: str, column: str, source: Any
+        self, stage: Stage, run_id: str, by: Any, source: Any
     ) -> list[partitioning.PartitionInput]:
         if type(source).__module__.split(".")[0] == "duckdb" and hasattr(source, "write_parquet"):
-            return partitioning.partition_with_duckdb(stage, run_id, column, source)
+            return self._split(stage, run_id, by, source)
         duck = _duckdb_query_of(source)
         if duck is not None:
             connection, query = duck
             try:
-                return partitioning.partition_with_duckdb(stage, run_id, column, connection.sql(query))
+                return self._split(stage, run_id, by, connection.sql(query))
             finally:
                 connection.close()
         from shoal.data import DataConnector
 
         connector = source if isinstance(source, DataConnector) else DataConnector.from_dataframe(source)
-        return partitioning.partition_arrow(stage, run_id, column, connector.to_arrow())
+        table = connector.to_arrow()
+        if isinstance(by, Partitioner):
+            import duckdb
+
+            connection = duckdb.connect()
+            try:
+                return self._split(stage, run_id, by, connection.from_arrow(table))
+            finally:
+                connection.close()
+        return partitioning.partition_arrow(stage, run_id, by, table)
+
+    @staticmethod
+    def _split(stage: Stage, run_id: str, by: Any, relation: Any) -> list[partitioning.PartitionInput]:
+        if isinstance(by, str):
+            return partitioning.partition_with_duckdb(stage, run_id, by, relation)
+        return partitioning.partition_with_partitioner(stage, run_id, by, relation)
 
     def _start(
         self,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.dpf import layout
+from shoal.dpf.partitioners import quote_identifier
 from shoal.stages import Stage
 
 NULL_PARTITION = "__NULL__"
@@ -50,9 +51,22 @@ class PartitionInput:
         }
 
 
-def quote_identifier(name: str) -> str:
-    """A DuckDB/ANSI quoted identifier: ``my"col`` -> ``"my""col"``."""
-    return '"' + name.replace('"', '""') + '"'
+DERIVED_KEY = "__shoal_partition__"
+
+
+def partition_with_partitioner(
+    stage: Stage, run_id: str, partitioner: Any, relation: Any
+) -> list[PartitionInput]:
+    """Partition by a :class:`~shoal.dpf.partitioners.Partitioner`'s key expression, with DuckDB."""
+    columns = list(relation.columns)
+    missing = [c for c in partitioner.columns if c not in columns]
+    if missing:
+        raise ValueError(
+            f"partitioner {partitioner.describe()} reads column(s) {', '.join(missing)} that the input "
+            f"lacks; its columns are: {', '.join(columns)}"
+        )
+    keyed = relation.select(f"*, ({partitioner.expression()}) AS {quote_identifier(DERIVED_KEY)}")
+    return partition_with_duckdb(stage, run_id, DERIVED_KEY, keyed, keep_key=False)
 
 
 def _unknown_column(column: str, columns: list[str]) -> ValueError:
@@ -81,15 +95,21 @@ def _finish(stage: Stage, run_id: str, folder: Path, in_place: bool) -> list[str
     return [layout.internal(run_id, "input", rel) for rel in files]
 
 
-def partition_with_duckdb(stage: Stage, run_id: str, column: str, relation: Any) -> list[PartitionInput]:
-    """A partitioned parquet write of a DuckDB relation by DuckDB itself (hive layout)."""
+def partition_with_duckdb(
+    stage: Stage, run_id: str, column: str, relation: Any, *, keep_key: bool = True
+) -> list[PartitionInput]:
+    """A partitioned parquet write of a DuckDB relation by DuckDB itself (hive layout).
+
+    ``keep_key=False`` leaves the key column out of the data files (a derived key)."""
     columns = list(relation.columns)
     if column not in columns:
         raise _unknown_column(column, columns)
     if not relation.limit(1).fetchall():
         raise ValueError("the input has no rows: there is nothing to partition")
     folder, in_place = _local_target(stage, run_id)
-    relation.write_parquet(str(folder), partition_by=[column], write_partition_columns=True, overwrite=True)
+    relation.write_parquet(
+        str(folder), partition_by=[column], write_partition_columns=keep_key, overwrite=True
+    )
     files = _finish(stage, run_id, folder, in_place)
     by_key: dict[str, list[str]] = {}
     prefix = layout.internal(run_id, "input") + "/"

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from shoal.jobs import records, results
 from shoal.jobs.status import JobStatus, read_status, write_status
+from shoal.pools.connect import NAMESPACE
 from shoal.stages import Stage
 
 T = TypeVar("T")
@@ -86,7 +87,7 @@ class MLJob(Generic[T]):
                 from shoal.pools.connect import connect
 
                 ray = connect(backend.address())
-                ray.get_actor(supervisor_name(self.name))
+                ray.get_actor(supervisor_name(self.name), namespace=NAMESPACE)
             except ValueError:
                 reason = "the job's supervisor is gone (its node died or the cluster restarted)"
             except Exception:
@@ -155,7 +156,7 @@ class MLJob(Generic[T]):
         backend = get_backend(self._record.compute_pool)
         ray = connect(backend.address())
         try:
-            supervisor = ray.get_actor(supervisor_name(self.name))
+            supervisor = ray.get_actor(supervisor_name(self.name), namespace=NAMESPACE)
         except ValueError:
             write_status(self._stage, self._record.job_dir, JobStatus.CANCELLED, message="cancelled")
             return
