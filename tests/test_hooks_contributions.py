@@ -77,7 +77,7 @@ def test_hook_shoal_partitioners() -> None:
         def shoal_partitioners(self) -> list[PartitionerSpec]:
             return [PartitionerSpec(name="mod", factory=Buckets)]
 
-    with temporary_plugin(Partitioners(), "partitioners"):
+    with temporary_plugin(Partitioners(), "custom-partitioners"):
         partitioner = hooks.get_partitioner("mod").factory(n=4)
         assert [partitioner.key(v) for v in (1, 6, 8)] == [1, 2, 0]
 
