@@ -20,9 +20,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-STARTED_BANNER = "=" * 20 + " ML job started " + "=" * 20
-FINISHED_BANNER = "=" * 20 + " ML job finished " + "=" * 20
-SESSION_MARKER = "session@"
+from shoal.jobs.job import FINISHED_BANNER, STARTED_BANNER
+from shoal.jobs.payload import SESSION_MARKER
 
 
 def _connect_ray(spec: dict[str, Any]) -> Any:
