@@ -6,13 +6,13 @@ Runs anywhere (driver, run scheduler, partition workers).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from typing import Any
 
+from shoal._enums import StrValueEnum
 from shoal.errors import ConfigError
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrValueEnum):
     """Status of a DPF run; compares equal to its plain string (``"SUCCESS"``)."""
 
     IN_PROGRESS = "IN_PROGRESS"
@@ -21,11 +21,8 @@ class RunStatus(str, Enum):
     FAILURE = "FAILURE"
     CANCELLED = "CANCELLED"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class PartitionStatus(str, Enum):
+class PartitionStatus(StrValueEnum):
     """Status of one partition; compares equal to its plain string (``"DONE"``)."""
 
     PENDING = "PENDING"
@@ -34,9 +31,6 @@ class PartitionStatus(str, Enum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_final(self) -> bool:

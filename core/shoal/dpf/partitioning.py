@@ -77,7 +77,7 @@ def _unknown_column(column: str, columns: list[str]) -> ValueError:
 
 def _local_target(stage: Stage, run_id: str) -> tuple[Path, bool]:
     """A local folder for ``_shoal/input`` (the stage's own when it is a local folder)."""
-    root = stage.backend.local_path("") if hasattr(stage, "backend") else None
+    root = stage.backend.local_path("")
     if root:
         folder = Path(root) / layout.internal(run_id, "input")
         folder.mkdir(parents=True, exist_ok=True)

@@ -53,14 +53,11 @@ class SinglePartitionDetails:
 class DPFRun:
     """A DPF run. ``wait()`` blocks; everything else reads the run's current state."""
 
-    def __init__(
-        self, stage: Stage, run_id: str, *, caller_session: Any = None, read_only: bool = False
-    ) -> None:
+    def __init__(self, stage: Stage, run_id: str, *, caller_session: Any = None) -> None:
         self._stage = stage
         self._run_id = run_id
         self._caller_session = caller_session
         self._replayed = False
-        self.read_only = read_only
 
     def __repr__(self) -> str:
         return f"DPFRun(run_id={self._run_id!r}, stage={self._stage.name!r}, status={self.status.value!r})"
@@ -77,7 +74,7 @@ class DPFRun:
             raise ValueError(
                 f"No DPF run {run_id!r} on @{stage.name} (no {layout.internal(run_id, 'run.json')})"
             )
-        return cls(stage, run_id, read_only=True)
+        return cls(stage, run_id)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -98,31 +95,30 @@ class DPFRun:
         except Exception:
             return None
 
-    @property
-    def status(self) -> RunStatus:
+    def _state(self) -> tuple[RunStatus, bool]:
+        """The run's status, and whether the progress file says IN_PROGRESS while nothing drives the
+        run any more; one read of the progress file and of the job."""
         progress = self._progress()
         status = RunStatus(progress.get("status", RunStatus.IN_PROGRESS.value))
-        if status == RunStatus.IN_PROGRESS and self._driver_gone(progress):
-            job = self._job_status()
-            if job in ("CANCELLED",):
-                return RunStatus.CANCELLED
-        return status
-
-    def _driver_gone(self, progress: dict[str, Any]) -> bool:
+        if status != RunStatus.IN_PROGRESS:
+            return status, False
         job = self._job_status()
         if job is not None:
             from shoal.jobs.status import JobStatus
 
-            return JobStatus(job).is_terminal
+            if job == JobStatus.CANCELLED:
+                return RunStatus.CANCELLED, True
+            return status, JobStatus(job).is_terminal
         heartbeat = progress.get("heartbeat")
-        return heartbeat is not None and time.time() - heartbeat > HEARTBEAT_STALE_S
+        return status, heartbeat is not None and time.time() - heartbeat > HEARTBEAT_STALE_S
+
+    @property
+    def status(self) -> RunStatus:
+        return self._state()[0]
 
     def is_driver_alive(self) -> bool:
         """False when the run is unfinished but nothing drives it any more (see :meth:`resume`)."""
-        progress = self._progress()
-        return RunStatus(
-            progress.get("status", "IN_PROGRESS")
-        ) != RunStatus.IN_PROGRESS or not self._driver_gone(progress)
+        return not self._state()[1]
 
     @property
     def partition_details(self) -> dict[str, SinglePartitionDetails]:
@@ -165,12 +161,10 @@ class DPFRun:
             raise ValueError(
                 f"query_artifacts needs a local-folder stage; @{self._stage.name} is {self._stage.url}"
             )
-        ids = {detail.partition_id for detail in self.partition_details.values()}
+        inputs = layout.read_json(self._stage, layout.internal(self._run_id, "partitions.json"), []) or []
+        folders = {layout.partition_dir(self._run_id, item["partition_id"]) for item in inputs}
         files = [
-            f
-            for pid in sorted(ids)
-            for f in self._stage.list(layout.partition_dir(self._run_id, pid), pattern=filename)
-            if f.rsplit("/", 1)[0] == layout.partition_dir(self._run_id, pid)
+            f for f in self._stage.list(self._run_id, pattern=filename) if f.rsplit("/", 1)[0] in folders
         ]
         if not files:
             raise ValueError(f"run {self._run_id} has no artifact matching {filename!r}")
@@ -189,12 +183,12 @@ class DPFRun:
         bar = _ProgressBar(self) if show_progress else None
         try:
             while True:
-                status = self.status
+                status, driver_gone = self._state()
                 if bar:
                     bar.update()
                 if status != RunStatus.IN_PROGRESS:
                     break
-                if not self.is_driver_alive():
+                if driver_gone:
                     raise RuntimeError(
                         f"DPF run {self._run_id} is unfinished but its driver is gone (job "
                         f"{self._definition().get('job_id')} ended). "

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import time
-from enum import Enum
 from typing import Any
 
+from shoal._enums import StrValueEnum
 from shoal.stages import Stage
 
 STATUS_FILE = "status.json"
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrValueEnum):
     """The status of a multi-node job; compares equal to its plain string (``"DONE"``)."""
 
     PENDING = "PENDING"
@@ -30,9 +30,6 @@ class JobStatus(str, Enum):
     CANCELLED = "CANCELLED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     DELETED = "DELETED"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_terminal(self) -> bool:
