@@ -161,6 +161,10 @@ class DPF:
     ) -> list[partitioning.PartitionInput]:
         if type(source).__module__.split(".")[0] == "duckdb" and hasattr(source, "write_parquet"):
             return self._split(stage, run_id, by, source)
+        if isinstance(by, str) and _session_of(source)[0] == "snowflake":
+            from shoal.dpf.snowflake_partitioning import partition_with_snowflake
+
+            return partition_with_snowflake(stage, run_id, by, source)
         duck = _duckdb_query_of(source)
         if duck is not None:
             connection, query = duck
