@@ -45,7 +45,12 @@ def test_plugins_list_json_shows_builtins_and_their_hooks() -> None:
     assert rows["serdes"]["hooks"] == ["shoal_model_serdes"]
     assert rows["serdes"]["contributes"] == {"model_serdes": ["pickle", "torch"]}
     assert rows["local_stage"]["hooks"] == ["shoal_stage_backends"]
-    assert all(row["distribution"] == "shoal" and row["source"] == "builtin" for row in rows.values())
+    assert all(row["distribution"] == "shoal" for row in rows.values())
+    estimators = {name: row for name, row in rows.items() if row["hooks"] == ["shoal_estimators"]}
+    assert sorted(estimators) == ["lightgbm", "torch", "xgboost"]
+    assert {row["source"] for row in estimators.values()} == {"entrypoint"}, "registered as a third party's"
+    assert rows["xgboost"]["contributes"] == {"estimators": ["xgboost"]}
+    assert {row["source"] for name, row in rows.items() if name not in estimators} == {"builtin"}
 
 
 def test_plugins_list_table() -> None:

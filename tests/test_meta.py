@@ -83,15 +83,23 @@ def test_namespace_slices_have_no_stray_init_files() -> None:
 def test_importing_shoal_and_listing_plugins_imports_no_framework() -> None:
     script = (
         "import sys, json\n"
-        "import shoal\n"
+        "import shoal, shoal.train, shoal.data\n"
+        "import shoal.plugins.xgboost, shoal.plugins.lightgbm, shoal.plugins.torch\n"
         "from shoal.cli.plugins_cmd import plugin_table\n"
+        "from shoal import hooks\n"
+        "aliases = [hooks.get_estimator(a).name for a in ('xgb', 'lgbm', 'torch')]\n"
+        "estimators = sorted(hooks.estimators()) + aliases\n"
         "rows = plugin_table()\n"
         "heavy = ('ray', 'torch', 'xgboost', 'lightgbm', 'snowflake.snowpark', 'duckdb', 'pandas')\n"
         "heavy = sorted(m for m in heavy if m in sys.modules)\n"
-        "print(json.dumps({'heavy': heavy, 'plugins': [r['name'] for r in rows]}))\n"
+        "names = [r['name'] for r in rows]\n"
+        "print(json.dumps({'heavy': heavy, 'plugins': names, 'estimators': estimators}))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["heavy"] == []
     assert "serdes" in result["plugins"]
+    assert {"xgboost", "lightgbm", "torch"} <= set(result["plugins"])
+    assert result["estimators"][-3:] == ["xgboost", "lightgbm", "pytorch"]  # found by their aliases
+    assert {"xgboost", "lightgbm", "pytorch"} <= set(result["estimators"])

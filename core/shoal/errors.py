@@ -40,3 +40,35 @@ class StagePathError(StageError, ValueError):
 
 class StageFileNotFoundError(StageError, FileNotFoundError):
     """No file or folder at that path of the stage."""
+
+
+class TrainingError(ShoalError, RuntimeError):
+    """A distributed training worker failed, died or hung.
+
+    ``rank``, ``node_id`` and ``log_path`` say which worker and where its output is.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rank: int | None = None,
+        node_id: str | None = None,
+        log_path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.node_id = node_id
+        self.log_path = log_path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Keep the fields and the user's exception (``__cause__``) when sent back from a job."""
+        return (_rebuild_training_error, (str(self), self.rank, self.node_id, self.log_path, self.__cause__))
+
+
+def _rebuild_training_error(
+    message: str, rank: int | None, node_id: str | None, log_path: str | None, cause: BaseException | None
+) -> TrainingError:
+    error = TrainingError(message, rank=rank, node_id=node_id, log_path=log_path)
+    error.__cause__ = cause
+    return error

@@ -20,6 +20,7 @@ each is imported by the method that needs it. Runs on the driver and on workers.
 from __future__ import annotations
 
 from shoal.data.connector import DataConnector
+from shoal.data.sharded import ShardedDataConnector
 from shoal.data.source import DataSource
 
-__all__ = ["DataConnector", "DataSource"]
+__all__ = ["DataConnector", "DataSource", "ShardedDataConnector"]

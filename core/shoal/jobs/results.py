@@ -188,5 +188,6 @@ def read_result(stage: Stage, job_dir: str) -> Any:
         original = cloudpickle.loads(stage.read_bytes(protocol["path"]))
     except Exception:
         original = RemoteError(f"{metadata.get('type')}: {metadata.get('message')}")
-    original.__cause__ = RemoteTraceback(metadata.get("traceback", ""))
+    if original.__cause__ is None:  # an exception that kept its own cause (TrainingError) keeps it
+        original.__cause__ = RemoteTraceback(metadata.get("traceback", ""))
     raise RuntimeError(f"Job execution failed with error: {metadata.get('repr', original)!s}") from original

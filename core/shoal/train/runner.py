@@ -1,0 +1,177 @@
+"""Run an estimator backend on a job's nodes: the core scheduler's training half.
+
+* Called inside a job (a ``@remote`` function, a submitted file, a DPF partition's job), the
+  workers go on that job's nodes.
+* Called from a plain Python session, the training is submitted as a multi-node job on
+  ``compute_pool`` (else the default pool: ``shoal.set_default_compute_pool``,
+  ``SHOAL_COMPUTE_POOL``, else the local ``DEFAULT`` pool) and this call waits for its result.
+
+On the nodes: plan the workers (:mod:`shoal.train.scaling`), start them
+(:class:`~shoal.train.worker_group.WorkerGroup`), let the backend start its rendezvous, send
+each rank only its own shards, train, collect, and always shut everything down.
+
+Runs on the driver: the caller's process, then the job's payload process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from shoal.errors import ConfigError, TrainingError
+from shoal.train.backend import EstimatorBackend, TrainTask
+from shoal.train.ranks import rank_infos
+from shoal.train.scaling import NodeResources, plan_workers
+from shoal.train.worker_group import DEFAULT_HANG_TIMEOUT_S, WorkerGroup
+
+TRAINING_STAGE = "SHOAL_TRAINING"
+
+
+def inside_job() -> bool:
+    """True in a job's payload process: training then uses the job's own nodes."""
+    return bool(os.environ.get("SHOAL_JOB_ID")) and bool(os.environ.get("SHOAL_JOB_NODE_IDS"))
+
+
+def job_nodes() -> list[NodeResources]:
+    """The job's nodes (instance 0 first) with their CPUs and GPUs, as Ray sees them now."""
+    import ray
+
+    from shoal.jobs.context import job_node_ids
+
+    alive = {node["NodeID"]: node for node in ray.nodes() if node.get("Alive")}
+    nodes = []
+    for node_id in job_node_ids():
+        node = alive.get(node_id)
+        if node is None:
+            continue
+        resources = node.get("Resources", {})
+        nodes.append(
+            NodeResources(
+                node_id=node_id,
+                address=str(node.get("NodeManagerAddress", "127.0.0.1")),
+                cpus=float(resources.get("CPU", 0)),
+                gpus=float(resources.get("GPU", 0)),
+            )
+        )
+    return nodes
+
+
+def run_training(
+    backend: EstimatorBackend,
+    inputs: dict[str, Any],
+    options: dict[str, Any] | None = None,
+    *,
+    compute_pool: str | None = None,
+    stage_name: str | None = None,
+    name: str = "train",
+    hang_timeout_s: float | None = None,
+    user_code: Sequence[Any] = (),
+) -> Any:
+    """Train ``backend`` on ``inputs`` (see :class:`~shoal.train.backend.TrainTask`); return
+    ``backend.collect(...)``. Raises :class:`~shoal.errors.TrainingError` when a worker fails.
+
+    ``user_code``: the caller's functions/classes the backend holds (a ``train_func``, callbacks);
+    their modules are pickled by value, since the job's nodes may not be able to import them.
+    ``hang_timeout_s``: how long other ranks may still run after one finished (default
+    ``SHOAL_TRAIN_HANG_TIMEOUT_S``, else 120 s)."""
+    if hang_timeout_s is None:
+        hang_timeout_s = float(os.environ.get("SHOAL_TRAIN_HANG_TIMEOUT_S", DEFAULT_HANG_TIMEOUT_S))
+    scaling = backend.scaling  # validated when built; read before anything is reserved
+    if inside_job():
+        return train_on_job_nodes(backend, inputs, options or {}, name=name, hang_timeout_s=hang_timeout_s)
+    from shoal.jobs.payload import _by_value, function_payload
+    from shoal.jobs.submit import submit_payload
+    from shoal.pools import records
+    from shoal.pools.default import default_compute_pool
+
+    pool = records.load(compute_pool or default_compute_pool())
+    wanted = scaling.num_nodes or (scaling.num_workers if scaling.num_workers > 0 else pool.max_nodes)
+    if scaling.num_nodes is not None and scaling.num_nodes > pool.max_nodes:
+        raise ConfigError(
+            f"num_nodes={scaling.num_nodes} but compute pool {pool.name} has at most {pool.max_nodes} "
+            f"node(s); use a bigger pool (max_nodes) or fewer nodes"
+        )
+    target = min(wanted, pool.max_nodes)
+    with contextlib.ExitStack() as stack:
+        for code in user_code:
+            stack.enter_context(_by_value(code))
+        payload = function_payload(
+            train_on_job_nodes,
+            (backend, inputs, options or {}),
+            {"name": name, "hang_timeout_s": hang_timeout_s},
+        )
+    job = submit_payload(
+        payload,
+        pool.name,
+        stage_name=stage_name or TRAINING_STAGE,
+        target_instances=target,
+        min_instances=target if scaling.num_nodes is not None else 1,
+        name=name,
+    )
+    try:
+        return job.result()
+    except RuntimeError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, (TrainingError, ConfigError)):
+            cause.add_note(
+                f"(training job {job.id} on compute pool {pool.name}; logs: shoal job logs {job.id})"
+            )
+            raise cause from cause.__cause__
+        raise
+    except KeyboardInterrupt:
+        job.cancel()
+        raise
+
+
+def train_on_job_nodes(
+    backend: EstimatorBackend,
+    inputs: dict[str, Any],
+    options: dict[str, Any],
+    *,
+    name: str = "train",
+    hang_timeout_s: float = DEFAULT_HANG_TIMEOUT_S,
+) -> Any:
+    """Inside a job: place the workers on the job's nodes and train (see the module docstring)."""
+    from shoal.data.sharded import ShardedDataConnector
+
+    plan = plan_workers(backend.scaling, job_nodes())
+    world = plan.num_workers
+    per_rank: list[dict[str, Any]] = [{} for _ in range(world)]
+    for key, value in inputs.items():
+        if isinstance(value, ShardedDataConnector):
+            for rank, view in enumerate(value.rank_views(world)):
+                per_rank[rank][key] = view
+        else:
+            for rank in range(world):
+                per_rank[rank][key] = value
+    for key in backend.nonempty_inputs:
+        rows = [
+            view.get_shard().source.num_rows() for view in (r.get(key) for r in per_rank) if view is not None
+        ]
+        if any(count == 0 for count in rows):
+            raise ConfigError(
+                f"input {key!r} has {sum(c or 0 for c in rows)} row(s), too few for {world} workers "
+                f"(each needs at least one); use fewer workers (num_workers=) or more data"
+            )
+    group = WorkerGroup(plan, ports_per_worker=backend.ports_per_worker, name=name)
+    try:
+        slots = group.start()
+        print(
+            f"[shoal] {name}: {world} worker(s) ready on {len(plan.nodes)} node(s), "
+            f"{plan.cpus_per_worker:g} CPU(s) each; logs under {os.path.dirname(slots[0].log_path)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        ranks = rank_infos(slots, plan.cpus_per_worker, plan.gpus_per_worker)
+        setup = backend.start(slots)
+        tasks = [TrainTask(shards=per_rank[r], options=dict(options)) for r in range(world)]
+        results = group.run(backend, ranks, tasks, setup, hang_timeout_s=hang_timeout_s)
+        return backend.collect(results)
+    finally:
+        try:
+            backend.shutdown()
+        finally:
+            group.shutdown()

@@ -1,0 +1,201 @@
+"""The shared shape of the tabular estimators (XGBoost, LightGBM, a third party's):
+``Estimator(n_estimators, objective, params, scaling_config, callbacks).fit(dataset, input_cols,
+label_col, eval_set=None, verbose_eval=None)`` returning the framework's booster.
+
+:class:`TabularScalingConfig` is the reference's ``num_workers`` / ``num_cpu_per_worker`` /
+``use_gpu`` trio. :class:`TabularEstimator` checks the input (columns, label) on the driver
+before anything is reserved, shards it, and hands the plugin's backend to
+:func:`~shoal.train.runner.run_training`. :func:`features_and_label` turns a worker's shard into
+numpy arrays on the worker.
+
+Runs on the driver, except :func:`features_and_label` (on workers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.errors import ConfigError
+from shoal.train.scaling import ScalingRequest
+
+
+@dataclass
+class TabularScalingConfig:
+    """``num_workers=-1``: one worker per node; ``num_cpu_per_worker=-1``: all of a node's CPUs
+    (shared by its workers); ``use_gpu=None``: GPUs when every node used has one."""
+
+    num_workers: int = -1
+    num_cpu_per_worker: int = -1
+    use_gpu: bool | None = None
+
+    def to_request(self) -> ScalingRequest:
+        gpus = -1 if self.use_gpu is None else (1 if self.use_gpu else 0)
+        return ScalingRequest(
+            num_workers=self.num_workers, cpus_per_worker=self.num_cpu_per_worker, gpus_per_worker=gpus
+        )
+
+
+def features_and_label(shard: Any, input_cols: list[str], label_col: str | None) -> tuple[Any, Any]:
+    """Worker side: ``(X, y)`` numpy arrays (float32 features) from this rank's shard."""
+    import numpy as np
+
+    columns = [*input_cols, *([label_col] if label_col else [])]
+    table = shard.to_arrow().select(columns)
+    features = (
+        np.column_stack(
+            [table.column(c).to_numpy(zero_copy_only=False).astype(np.float32) for c in input_cols]
+        )
+        if input_cols
+        else np.empty((table.num_rows, 0), dtype=np.float32)
+    )
+    label = table.column(label_col).to_numpy(zero_copy_only=False) if label_col else None
+    return features, label
+
+
+class TabularEstimator:
+    """Base of the booster estimators; a subclass names its framework and builds its backend."""
+
+    #: the name of the ``shoal_estimators`` contribution that trains it
+    estimator_name: str = ""
+    default_objective: str = ""
+
+    def __init__(
+        self,
+        n_estimators: int | None = 100,
+        objective: str | None = None,
+        params: dict[str, Any] | None = None,
+        scaling_config: TabularScalingConfig | None = None,
+        callbacks: list[Any] | None = None,
+        *,
+        compute_pool: str | None = None,
+    ) -> None:
+        self.n_estimators = 100 if n_estimators is None else int(n_estimators)
+        if self.n_estimators < 1:
+            raise ConfigError(f"n_estimators must be at least 1, got {n_estimators}")
+        self.objective = objective or self.default_objective
+        self.params = dict(params or {})
+        self.scaling_config = scaling_config or TabularScalingConfig()
+        self.callbacks = list(callbacks or [])
+        self.compute_pool = compute_pool
+        self._booster: Any = None
+        self._eval_results: dict[str, dict[str, list[float]]] = {}
+
+    # -- what a subclass provides ---------------------------------------------------------
+
+    def _backend_options(self) -> dict[str, Any]:
+        """Options for the plugin factory: rounds, objective and params (keys in params win)."""
+        params = dict(self.params)
+        rounds = int(params.pop("n_estimators", params.pop("num_boost_round", self.n_estimators)))
+        objective = params.pop("objective", self.objective)
+        return {
+            "num_boost_round": rounds,
+            "objective": objective,
+            "params": params,
+            "scaling": self.scaling_config.to_request(),
+            "callbacks": self.callbacks,
+        }
+
+    # -- public API -----------------------------------------------------------------------
+
+    def fit(
+        self,
+        dataset: Any,
+        input_cols: list[str] | None = None,
+        label_col: str | None = None,
+        eval_set: Any = None,
+        verbose_eval: bool | int | None = None,
+    ) -> Any:
+        """Train across the job's workers (see the class docstring); return the booster."""
+        from shoal import hooks
+        from shoal.train.runner import run_training
+
+        if not label_col:
+            raise ConfigError("fit needs label_col=, the name of the column to predict")
+        train = _sharded(dataset, "dataset")
+        columns = _columns(train)
+        if label_col not in columns:
+            raise ConfigError(
+                f"label_col {label_col!r} is not a column of the dataset; "
+                f"its columns are: {', '.join(columns)}"
+            )
+        features = list(input_cols) if input_cols else [c for c in columns if c != label_col]
+        missing = [c for c in features if c not in columns]
+        if missing:
+            raise ConfigError(
+                f"input_cols {missing} are not columns of the dataset; its columns are: {', '.join(columns)}"
+            )
+        if label_col in features:
+            raise ConfigError(
+                f"label_col {label_col!r} is also listed in input_cols; remove it from input_cols"
+            )
+        inputs: dict[str, Any] = {"train": train}
+        if eval_set is not None:
+            evaluation = _sharded(eval_set, "eval_set")
+            absent = [c for c in [*features, label_col] if c not in _columns(evaluation)]
+            if absent:
+                raise ConfigError(f"eval_set lacks column(s) {absent} that training uses")
+            inputs["eval"] = evaluation
+        spec = hooks.get_estimator(self.estimator_name)
+        backend = spec.factory(**self._backend_options())
+        booster, history = run_training(
+            backend,
+            inputs,
+            {"input_cols": features, "label_col": label_col, "verbose_eval": verbose_eval},
+            compute_pool=self.compute_pool,
+            name=spec.name,
+            user_code=self.callbacks,
+        )
+        self._booster, self._eval_results = booster, history
+        self.input_cols, self.label_col = features, label_col
+        return booster
+
+    def get_booster(self) -> Any:
+        """The booster of the last ``fit``; ``RuntimeError`` before one."""
+        if self._booster is None:
+            raise RuntimeError(f"{type(self).__name__}.get_booster(): call fit(...) first")
+        return self._booster
+
+    def get_eval_results(self) -> dict[str, dict[str, list[float]]]:
+        """Per-iteration metrics: ``{"train": {"rmse": [...]}, "eval": {...}}`` (``eval`` with eval_set)."""
+        self.get_booster()
+        return self._eval_results
+
+    def predict(self, data: Any) -> Any:
+        """Predict on the caller's side (not distributed): a DataFrame/DataConnector or an array."""
+        raise NotImplementedError  # each framework's subclass implements it
+
+
+def _sharded(data: Any, what: str) -> Any:
+    from shoal.data import DataConnector, ShardedDataConnector
+
+    if isinstance(data, ShardedDataConnector):
+        return data
+    if data is None:
+        raise ConfigError(f"fit needs a {what}")
+    return ShardedDataConnector(DataConnector.from_dataframe(data))
+
+
+def _columns(sharded: Any) -> list[str]:
+    connector = sharded.connector
+    if connector is None:
+        raise ConfigError("pass the whole ShardedDataConnector, not one worker's shard")
+    return list(connector.columns)
+
+
+def table_of(data: Any, columns: list[str]) -> Any:
+    """Driver side: a numpy feature matrix for ``predict`` from a frame, connector or array."""
+    import numpy as np
+
+    from shoal.data import DataConnector
+
+    if isinstance(data, np.ndarray):
+        return data
+    connector = data if isinstance(data, DataConnector) else DataConnector.from_dataframe(data)
+    table = connector.to_arrow()
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ConfigError(f"predict: the data lacks the input column(s) {missing} the model was trained on")
+    return np.column_stack(
+        [table.column(c).to_numpy(zero_copy_only=False).astype(np.float32) for c in columns]
+    )

@@ -1,0 +1,97 @@
+"""LightGBM's estimator backend: data-parallel training with the machine list set by the core.
+
+* ``start`` (driver): the machine list ``address:port,...`` from the workers' slots (each worker
+  reserved a free port on its node; several workers on one node get distinct ports).
+* ``train`` (worker): a ``lightgbm.Dataset`` of this rank's shard only, trained with
+  ``tree_learner="data"``, ``pre_partition=True``, ``num_machines`` and this worker's
+  ``local_listen_port``; LightGBM's network syncs bins and histograms. Rank 0 returns the booster
+  (its network freed) and the evaluation history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shoal.train.backend import EstimatorBackend, TrainTask
+from shoal.train.ranks import RankInfo, WorkerSlot
+from shoal.train.scaling import ScalingRequest
+from shoal.train.tabular import features_and_label
+
+NETWORK_TIMEOUT_MIN = 10
+
+
+class LightGBMBackend(EstimatorBackend):
+    ports_per_worker = 1
+    nonempty_inputs = ("train",)
+
+    def __init__(
+        self,
+        *,
+        num_boost_round: int = 100,
+        objective: str = "regression",
+        params: dict[str, Any] | None = None,
+        scaling: ScalingRequest | None = None,
+        callbacks: list[Any] | None = None,
+    ) -> None:
+        self.num_boost_round = num_boost_round
+        self.objective = objective
+        self.params = dict(params or {})
+        self._scaling = scaling or ScalingRequest()
+        self.callbacks = list(callbacks or [])
+
+    @property
+    def scaling(self) -> ScalingRequest:
+        return self._scaling
+
+    def start(self, slots: Sequence[WorkerSlot]) -> dict[str, Any]:
+        machines = ",".join(f"{slot.address}:{slot.ports[0]}" for slot in sorted(slots, key=lambda s: s.rank))
+        return {"machines": machines, "num_machines": len(slots)}
+
+    def train(self, rank: RankInfo, task: TrainTask, setup: Any) -> Any:
+        import lightgbm
+
+        input_cols, label_col = task.options["input_cols"], task.options["label_col"]
+        features, label = features_and_label(task.shards["train"].get_shard(), input_cols, label_col)
+        params: dict[str, Any] = {
+            "objective": self.objective,
+            "num_threads": max(int(rank.cpus), 1),
+            "verbosity": -1,
+            **({"device_type": "gpu"} if rank.gpus > 0 else {}),
+            **self.params,
+        }
+        if setup["num_machines"] > 1:
+            params.update(
+                tree_learner=params.get("tree_learner", "data"),
+                num_machines=setup["num_machines"],
+                machines=setup["machines"],
+                local_listen_port=rank.ports[0],
+                time_out=NETWORK_TIMEOUT_MIN,
+                pre_partition=True,
+            )
+        train_set = lightgbm.Dataset(features, label=label, feature_name=list(input_cols), params=params)
+        valid_sets, valid_names = [train_set], ["train"]
+        if "eval" in task.shards:
+            eval_x, eval_y = features_and_label(task.shards["eval"].get_shard(), input_cols, label_col)
+            valid_sets.append(lightgbm.Dataset(eval_x, label=eval_y, reference=train_set))
+            valid_names.append("eval")
+        history: dict[str, Any] = {}
+        callbacks = [lightgbm.record_evaluation(history), *self.callbacks]
+        verbose = task.options.get("verbose_eval")
+        if verbose and rank.rank == 0:
+            callbacks.append(lightgbm.log_evaluation(period=1 if verbose is True else int(verbose)))
+        booster = lightgbm.train(
+            params,
+            train_set,
+            num_boost_round=self.num_boost_round,
+            valid_sets=valid_sets,
+            valid_names=valid_names,
+            callbacks=callbacks,
+        )
+        if setup["num_machines"] > 1:
+            booster.free_network()
+        history = {
+            name: {metric: list(values) for metric, values in metrics.items()}
+            for name, metrics in history.items()
+        }
+        return (booster, history) if rank.rank == 0 else None

@@ -1,0 +1,120 @@
+"""XGBoost's estimator backend: a RabitTracker on the driver, a communicator on each worker.
+
+* ``start`` (driver): start ``xgboost.tracker.RabitTracker`` for the world size on the driver's
+  node address; its ``worker_args()`` go to every worker.
+* ``worker_context`` (worker): ``xgboost.collective.CommunicatorContext`` with this rank as its
+  task id (the tracker sorts workers by task id, so xgboost's ranks are shoal's ranks).
+* ``train`` (worker): a ``DMatrix`` of this rank's shard only, ``xgboost.train`` with
+  ``tree_method="hist"``; histograms are all-reduced by xgboost's collective, so every worker
+  holds the same model. Rank 0 returns the booster and the evaluation history.
+* ``shutdown`` (driver): wait briefly for the tracker, then free it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from shoal.train.backend import EstimatorBackend, TrainTask
+from shoal.train.ranks import RankInfo, WorkerSlot
+from shoal.train.scaling import ScalingRequest
+from shoal.train.tabular import features_and_label
+
+COLLECTIVE_TIMEOUT_S = 600
+
+
+class XGBoostBackend(EstimatorBackend):
+    ports_per_worker = 1
+    nonempty_inputs = ("train",)
+
+    def __init__(
+        self,
+        *,
+        num_boost_round: int = 100,
+        objective: str = "reg:squarederror",
+        params: dict[str, Any] | None = None,
+        scaling: ScalingRequest | None = None,
+        callbacks: list[Any] | None = None,
+    ) -> None:
+        self.num_boost_round = num_boost_round
+        self.objective = objective
+        self.params = dict(params or {})
+        self._scaling = scaling or ScalingRequest()
+        self.callbacks = list(callbacks or [])
+        self._tracker: Any = None
+
+    @property
+    def scaling(self) -> ScalingRequest:
+        return self._scaling
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_tracker"] = None  # the tracker stays on the driver
+        return state
+
+    def start(self, slots: Sequence[WorkerSlot]) -> dict[str, Any]:
+        import ray
+        from xgboost.tracker import RabitTracker
+
+        self._tracker = RabitTracker(
+            n_workers=len(slots),
+            host_ip=ray.util.get_node_ip_address(),
+            sortby="task",
+            timeout=COLLECTIVE_TIMEOUT_S,
+        )
+        self._tracker.start()
+        return {**self._tracker.worker_args(), "dmlc_timeout": COLLECTIVE_TIMEOUT_S}
+
+    @contextlib.contextmanager
+    def worker_context(self, rank: RankInfo, setup: Any) -> Iterator[None]:
+        from xgboost.collective import CommunicatorContext
+
+        with CommunicatorContext(**setup, dmlc_task_id=f"{rank.rank:06d}"):
+            yield
+
+    def train(self, rank: RankInfo, task: TrainTask, setup: Any) -> Any:
+        import xgboost
+
+        input_cols, label_col = task.options["input_cols"], task.options["label_col"]
+        features, label = features_and_label(task.shards["train"].get_shard(), input_cols, label_col)
+        dtrain = xgboost.DMatrix(features, label=label)
+        evals = [(dtrain, "train")]
+        if "eval" in task.shards:
+            eval_x, eval_y = features_and_label(task.shards["eval"].get_shard(), input_cols, label_col)
+            evals.append((xgboost.DMatrix(eval_x, label=eval_y), "eval"))
+        params = {
+            "objective": self.objective,
+            "tree_method": "hist",
+            "nthread": max(int(rank.cpus), 1),
+            **({"device": "cuda"} if rank.gpus > 0 else {}),
+            **self.params,
+        }
+        history: dict[str, Any] = {}
+        verbose = task.options.get("verbose_eval")
+        booster = xgboost.train(
+            params,
+            dtrain,
+            num_boost_round=self.num_boost_round,
+            evals=evals,
+            evals_result=history,
+            verbose_eval=bool(verbose) if verbose is not None and rank.rank == 0 else False,
+            callbacks=self.callbacks or None,
+        )
+        return (booster, history) if rank.rank == 0 else None
+
+    def shutdown(self) -> None:
+        tracker, self._tracker = self._tracker, None
+        if tracker is None:
+            return
+
+        def finish() -> None:
+            with contextlib.suppress(Exception):
+                tracker.wait_for(timeout=10)
+            with contextlib.suppress(Exception):
+                tracker.free()
+
+        thread = threading.Thread(target=finish, name="xgboost-tracker-free", daemon=True)
+        thread.start()
+        thread.join(timeout=15)

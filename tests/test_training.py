@@ -1,0 +1,365 @@
+"""Distributed estimators on a real 3-node local compute pool: XGBoost, LightGBM, PyTorch DDP.
+
+Quality is compared with a single-process model trained on the same data; the stated tolerance
+is ``QUALITY_TOLERANCE`` (the distributed model's test RMSE at most 10% above the single one's).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost
+
+import shoal
+from shoal.data import ShardedDataConnector
+from shoal.errors import ConfigError, TrainingError
+from shoal.plugins.lightgbm import LightGBMEstimator, LightGBMScalingConfig
+from shoal.plugins.torch import PyTorchDistributor, PyTorchScalingConfig, WorkerResourceConfig, get_context
+from shoal.plugins.xgboost import XGBEstimator, XGBScalingConfig
+
+POOL = "TRAIN3"
+QUALITY_TOLERANCE = 1.10
+FEATURES = [f"F{i}" for i in range(6)]
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("train-home")
+    os.environ["SHOAL_HOME"] = str(home)
+    shoal.create_compute_pool(POOL, min_nodes=3, max_nodes=3)
+    yield home
+    os.environ["SHOAL_HOME"] = str(home)
+    shoal.drop_compute_pool(POOL)
+
+
+@pytest.fixture(autouse=True)
+def _use_pool(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_HOME", str(home))
+    shoal.set_default_compute_pool(POOL)
+    yield
+    shoal.set_default_compute_pool(None)
+
+
+def regression(rows: int, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, len(FEATURES)))
+    y = (
+        2 * x[:, 0]
+        + np.sin(3 * x[:, 1])
+        + x[:, 2] * x[:, 3]
+        + 0.5 * np.abs(x[:, 4])
+        + rng.normal(scale=0.1, size=rows)
+    )
+    frame = pd.DataFrame(x, columns=FEATURES)
+    frame["Y"] = y
+    return frame
+
+
+def rmse(predicted: Any, frame: pd.DataFrame) -> float:
+    return float(np.sqrt(np.mean((np.asarray(predicted) - frame["Y"].to_numpy()) ** 2)))
+
+
+TRAIN, TEST = regression(8000), regression(2000, seed=11)
+
+
+def test_xgboost_across_three_nodes_matches_a_single_process_model() -> None:
+    params = {"max_depth": 5, "eta": 0.2}
+    estimator = XGBEstimator(n_estimators=40, params=params, scaling_config=XGBScalingConfig(num_workers=3))
+    booster = estimator.fit(TRAIN, input_cols=FEATURES, label_col="Y", eval_set=TEST)
+
+    assert isinstance(booster, xgboost.Booster)
+    assert booster.num_boosted_rounds() == 40
+    single = xgboost.train(
+        {"objective": "reg:squarederror", "tree_method": "hist", **params},
+        xgboost.DMatrix(TRAIN[FEATURES].to_numpy(np.float32), label=TRAIN["Y"]),
+        num_boost_round=40,
+    )
+    single_rmse = rmse(single.predict(xgboost.DMatrix(TEST[FEATURES].to_numpy(np.float32))), TEST)
+    # the booster predicts on the caller's side, from a DMatrix or through the estimator
+    ours = rmse(booster.predict(xgboost.DMatrix(TEST[FEATURES].to_numpy(np.float32))), TEST)
+    assert ours == pytest.approx(rmse(estimator.predict(TEST), TEST))
+    assert ours <= single_rmse * QUALITY_TOLERANCE, (ours, single_rmse)
+    history = estimator.get_eval_results()
+    assert sorted(history) == ["eval", "train"]
+    assert len(history["eval"]["rmse"]) == 40
+    assert history["eval"]["rmse"][-1] == pytest.approx(ours, rel=1e-3)  # metrics are global, not rank 0's
+
+
+def test_lightgbm_across_two_nodes_matches_a_single_process_model() -> None:
+    import lightgbm
+
+    params = {"num_leaves": 31, "learning_rate": 0.2, "min_data_in_leaf": 20}
+    estimator = LightGBMEstimator(
+        n_estimators=40, params=params, scaling_config=LightGBMScalingConfig(num_workers=2), compute_pool=POOL
+    )
+    booster = estimator.fit(TRAIN, input_cols=FEATURES, label_col="Y", eval_set=TEST)
+
+    assert isinstance(booster, lightgbm.Booster)
+    assert booster.current_iteration() == 40
+    single = lightgbm.train(
+        {"objective": "regression", "verbosity": -1, **params},
+        lightgbm.Dataset(TRAIN[FEATURES].to_numpy(np.float32), label=TRAIN["Y"]),
+        num_boost_round=40,
+    )
+    single_rmse = rmse(single.predict(TEST[FEATURES].to_numpy(np.float32)), TEST)
+    ours = rmse(booster.predict(TEST[FEATURES].to_numpy(np.float32)), TEST)
+    assert ours == pytest.approx(rmse(estimator.predict(TEST), TEST))
+    assert ours <= single_rmse * QUALITY_TOLERANCE, (ours, single_rmse)
+    assert len(estimator.get_eval_results()["eval"]["l2"]) == 40
+
+
+def test_ten_rows_over_two_workers() -> None:
+    tiny = regression(10)
+    xgb = XGBEstimator(n_estimators=3, scaling_config=XGBScalingConfig(num_workers=2))
+    xgb.fit(tiny, label_col="Y")
+    assert xgb.predict(tiny).shape == (10,)
+    lgbm = LightGBMEstimator(
+        n_estimators=3,
+        params={"min_data_in_leaf": 1, "min_data_in_bin": 1},
+        scaling_config=LightGBMScalingConfig(num_workers=2),
+    )
+    lgbm.fit(tiny, input_cols=FEATURES, label_col="Y")
+    assert lgbm.predict(tiny).shape == (10,)
+
+
+def test_too_few_rows_for_the_workers_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"'train' has 1 row\(s\), too few for 2 workers"):
+        XGBEstimator(n_estimators=2, scaling_config=XGBScalingConfig(num_workers=2)).fit(
+            regression(1), label_col="Y"
+        )
+
+
+def test_bad_columns_fail_before_any_job_is_submitted(home: Path) -> None:
+    before = set(os.listdir(home))
+    with pytest.raises(
+        ConfigError, match=r"label_col 'NOPE' is not a column of the dataset; its columns are: F0"
+    ):
+        XGBEstimator().fit(TRAIN, label_col="NOPE")
+    with pytest.raises(ConfigError, match=r"input_cols \['G'\] are not columns"):
+        LightGBMEstimator().fit(TRAIN, input_cols=["F0", "G"], label_col="Y")
+    with pytest.raises(ConfigError, match="fit needs label_col="):
+        XGBEstimator().fit(TRAIN)
+    with pytest.raises(ConfigError, match="num_workers must be a positive number or -1"):
+        XGBEstimator(scaling_config=XGBScalingConfig(num_workers=0)).fit(TRAIN, label_col="Y")
+    assert set(os.listdir(home)) == before, "nothing was submitted"
+
+
+class KillRankOne(xgboost.callback.TrainingCallback):
+    """An xgboost callback that kills rank 1's worker process at the third round."""
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        import signal
+
+        if epoch == 2 and xgboost.collective.get_rank() == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return False
+
+
+def test_a_killed_xgboost_worker_is_a_clear_error_and_the_pool_stays_usable() -> None:
+    estimator = XGBEstimator(
+        n_estimators=50, scaling_config=XGBScalingConfig(num_workers=2), callbacks=[KillRankOne()]
+    )
+    started = time.monotonic()
+    with pytest.raises(
+        TrainingError, match=r"training worker rank 1 on node \w+ \(127\.0\.0\.1, pid \d+\) died"
+    ) as info:
+        estimator.fit(TRAIN, label_col="Y")
+    assert time.monotonic() - started < 90
+    assert info.value.rank == 1
+    assert info.value.log_path is not None
+    assert info.value.log_path.endswith("rank1.log")
+    assert "shoal job logs" in "".join(getattr(info.value, "__notes__", []))
+    again = XGBEstimator(n_estimators=2, scaling_config=XGBScalingConfig(num_workers=3)).fit(
+        TRAIN, label_col="Y"
+    )
+    assert again.num_boosted_rounds() == 2
+
+
+def ddp_train() -> dict[str, Any]:
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    dist.init_process_group()  # the reference's style: shoal already joined the group, this joins it
+    context = get_context()
+    shard = context.get_dataset_map()["train"].get_shard().to_pandas()
+    features = torch.tensor(shard[["A", "B"]].to_numpy(), dtype=torch.float32)
+    target = torch.tensor(shard["Y"].to_numpy(), dtype=torch.float32)
+    torch.manual_seed(0)
+    model = DistributedDataParallel(torch.nn.Linear(2, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = ((model(features).squeeze(1) - target) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        context.get_metrics_reporter().log_metrics({"loss": float(loss)})
+    me = {
+        "rank": context.get_rank(),
+        "world": context.get_world_size(),
+        "local_rank": context.get_local_rank(),
+        "local_world": context.get_local_world_size(),
+        "node_rank": context.get_node_rank(),
+        "rows": len(shard),
+        "env_rank": os.environ["RANK"],
+        "node": __import__("ray").get_runtime_context().get_node_id(),
+    }
+    everyone: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, me)
+    if context.get_rank() == 0:
+        torch.save(model.module.state_dict(), os.path.join(context.get_model_dir(), "model.pt"))
+    weights = model.module.weight.detach().numpy().ravel().tolist()
+    return {
+        "everyone": everyone,
+        "weights": weights,
+        "bias": float(model.module.bias),
+        "master": (context.get_master_addr(), context.get_master_port()),
+        "backend": context.get_default_backend(),
+        "supported": context.get_supported_backends(),
+        "hyper": context.get_hyper_params(),
+    }
+
+
+def test_pytorch_ddp_over_two_nodes_converges_with_the_right_ranks(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"A": rng.normal(size=1000), "B": rng.normal(size=1000)})
+    frame["Y"] = 3 * frame["A"] - 2 * frame["B"] + 1
+    shoal.stages.create_stage("models", exist_ok=True)
+    result = PyTorchDistributor(
+        ddp_train,
+        PyTorchScalingConfig(
+            num_nodes=2,
+            num_workers_per_node=2,
+            resource_requirements_per_worker=WorkerResourceConfig(num_cpus=0.5),
+        ),
+    ).run(
+        dataset_map={"train": ShardedDataConnector.from_dataframe(frame)},
+        hyper_params={"lr": "0.1"},
+        artifact_stage_location="@models/ddp",
+    )
+    value = result.value
+    everyone = value["everyone"]
+    assert [w["rank"] for w in everyone] == [0, 1, 2, 3]
+    assert [w["env_rank"] for w in everyone] == ["0", "1", "2", "3"]
+    assert {w["world"] for w in everyone} == {4}
+    assert [(w["node_rank"], w["local_rank"]) for w in everyone] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert {w["local_world"] for w in everyone} == {2}
+    assert [w["rows"] for w in everyone] == [250, 250, 250, 250]  # each rank got its own shard
+    assert len({w["node"] for w in everyone}) == 2, "two nodes of the job"
+    assert value["weights"] == pytest.approx([3.0, -2.0], abs=0.05)
+    assert value["bias"] == pytest.approx(1.0, abs=0.05)
+    assert value["master"][0] == "127.0.0.1"
+    assert value["master"][1] > 0
+    assert value["backend"] == "gloo"
+    assert value["supported"] == ["gloo"]
+    assert value["hyper"] == {"lr": "0.1"}
+    losses = result.get_metrics()["loss"]
+    assert len(losses) == 60
+    assert losses[-1] < 1e-3 < losses[0]
+    model_dir = result.get_model_dir()
+    assert model_dir is not None
+    assert model_dir.startswith("@MODELS/ddp/model/")
+    files = result.download_model(tmp_path)
+    assert [Path(f).name for f in files] == ["model.pt"]
+
+
+def guarded_train() -> list[int]:
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        raise AssertionError("shoal should have initialised the process group")
+    total = torch.tensor([get_context().get_rank() + 1])
+    dist.all_reduce(total)
+    return [int(total), dist.get_world_size()]
+
+
+def test_a_train_func_that_only_checks_is_initialized_works() -> None:
+    result = PyTorchDistributor(guarded_train, PyTorchScalingConfig(num_nodes=3)).run()
+    assert result.value == [6, 3]
+
+
+def test_a_killed_torch_worker_is_a_clear_error() -> None:
+    def killed() -> None:
+        import signal
+
+        import torch.distributed as dist
+
+        if get_context().get_rank() == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        dist.barrier()
+
+    started = time.monotonic()
+    with pytest.raises(TrainingError, match=r"training worker rank 1 on node .* died") as info:
+        PyTorchDistributor(killed, PyTorchScalingConfig(num_nodes=2)).run()
+    assert time.monotonic() - started < 90
+    assert "rank1.log" in str(info.value)
+
+
+def test_a_hung_worker_is_stopped_after_the_hang_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    def one_hangs() -> None:
+        if get_context().get_rank() == 1:
+            time.sleep(3600)
+
+    monkeypatch.setenv("SHOAL_TRAIN_HANG_TIMEOUT_S", "5")
+    started = time.monotonic()
+    with pytest.raises(
+        TrainingError, match=r"did not finish within 5 s after another rank finished.*rank 1 on node"
+    ):
+        PyTorchDistributor(one_hangs, PyTorchScalingConfig(num_nodes=2)).run()
+    assert time.monotonic() - started < 90
+
+
+def test_an_exception_in_train_func_names_the_rank_and_keeps_the_cause() -> None:
+    def fails() -> None:
+        if get_context().get_rank() == 0:
+            raise ValueError("bad hyper-parameter lr=-1")
+
+    with pytest.raises(
+        TrainingError, match=r"rank 0 .* failed: ValueError: bad hyper-parameter lr=-1"
+    ) as info:
+        PyTorchDistributor(fails, PyTorchScalingConfig(num_nodes=2)).run()
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_inside_a_job_an_estimator_uses_the_jobs_nodes() -> None:
+    from shoal.jobs import remote
+
+    @remote(POOL, stage_name="jobs", target_instances=2)
+    def train_in_job() -> dict[str, Any]:
+        from shoal.jobs.context import job_node_ids
+        from shoal.plugins.torch import PyTorchDistributor, PyTorchScalingConfig, get_context
+
+        def where() -> str:
+            import ray
+
+            return str(ray.get_runtime_context().get_node_id())
+
+        def report() -> list[str]:
+            import torch.distributed as dist
+
+            nodes: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(nodes, where())
+            return nodes if get_context().get_rank() == 0 else []
+
+        ranks = PyTorchDistributor(report, PyTorchScalingConfig(num_nodes=2)).run().value
+        booster = XGBEstimator(n_estimators=2).fit(regression(50), label_col="Y")
+        return {"ranks": ranks, "job": job_node_ids(), "rounds": booster.num_boosted_rounds()}
+
+    outcome = train_in_job().result()
+    assert outcome["ranks"] == outcome["job"]
+    assert outcome["rounds"] == 2
+
+
+def test_num_nodes_above_the_pool_is_refused_before_submitting() -> None:
+    with pytest.raises(ConfigError, match=f"num_nodes=5 but compute pool {POOL} has at most 3 node"):
+        PyTorchDistributor(guarded_train, PyTorchScalingConfig(num_nodes=5)).run()

@@ -1,0 +1,147 @@
+"""The parts of distributed training that need no cluster: worker plans, ranks, shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from shoal.data import DataConnector, ShardedDataConnector
+from shoal.data.sharding import FileSliceSource, shard_bounds
+from shoal.errors import ConfigError
+from shoal.train.ranks import WorkerSlot, current_rank, rank_infos
+from shoal.train.scaling import NodeResources, ScalingRequest, plan_workers
+
+
+def nodes(*cpus: float, gpus: float = 0) -> list[NodeResources]:
+    return [NodeResources(f"node{i}" + "0" * 40, f"10.0.0.{i}", c, gpus) for i, c in enumerate(cpus)]
+
+
+def test_auto_scaling_is_one_worker_per_node_with_all_cpus() -> None:
+    plan = plan_workers(ScalingRequest(), nodes(4, 4, 4))
+    assert plan.workers_per_node == (1, 1, 1)
+    assert plan.cpus_per_worker == 4
+    assert plan.gpus_per_worker == 0
+
+
+def test_explicit_workers_are_spread_and_share_a_nodes_cpus() -> None:
+    plan = plan_workers(ScalingRequest(num_workers=5), nodes(4, 4))
+    assert plan.workers_per_node == (3, 2)
+    assert plan.cpus_per_worker == 1  # floor(4 / 3)
+    assert [(n, local) for n, local, _ in plan.rank_nodes()] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+    two = plan_workers(ScalingRequest(num_workers=2), nodes(1, 1, 1))
+    assert two.workers_per_node == (1, 1)
+    assert len(two.nodes) == 2
+
+
+def test_fractional_cpus_when_workers_outnumber_cpus() -> None:
+    plan = plan_workers(ScalingRequest(workers_per_node=2, num_nodes=2), nodes(1, 1, 1))
+    assert plan.workers_per_node == (2, 2)
+    assert plan.cpus_per_worker == 0.5
+
+
+def test_plans_that_do_not_fit_say_what_to_change() -> None:
+    with pytest.raises(
+        ConfigError, match=r"2 worker\(s\) x 3 CPU\(s\) do not fit on node node0000, which has 4"
+    ):
+        plan_workers(ScalingRequest(num_workers=4, cpus_per_worker=3), nodes(4, 4))
+    with pytest.raises(ConfigError, match="num_nodes=3 but the job has 2 node"):
+        plan_workers(ScalingRequest(num_nodes=3), nodes(4, 4))
+    with pytest.raises(ConfigError, match="GPU"):
+        plan_workers(ScalingRequest(gpus_per_worker=1), nodes(4, 4))
+    with pytest.raises(ConfigError, match="num_workers must be a positive number or -1"):
+        ScalingRequest(num_workers=-3)
+
+
+def test_gpus_auto_means_one_per_worker_when_every_node_has_them() -> None:
+    assert plan_workers(ScalingRequest(gpus_per_worker=-1), nodes(4, 4, gpus=1)).gpus_per_worker == 1
+    assert plan_workers(ScalingRequest(gpus_per_worker=-1), nodes(4, 4)).gpus_per_worker == 0
+
+
+def test_ranks_take_the_coordinator_from_rank_zero() -> None:
+    slots = [
+        WorkerSlot(
+            rank=r,
+            local_rank=r % 2,
+            node_rank=r // 2,
+            node_id=f"n{r // 2}",
+            address=f"10.0.0.{r // 2}",
+            pid=100 + r,
+            ports=(5000 + r,),
+            log_path=f"/tmp/rank{r}.log",
+        )
+        for r in range(4)
+    ]
+    ranks = rank_infos(slots, cpus=1, gpus=0)
+    assert {(r.master_addr, r.master_port) for r in ranks} == {("10.0.0.0", 5000)}
+    assert ranks[3].env() == {
+        "RANK": "3",
+        "LOCAL_RANK": "1",
+        "WORLD_SIZE": "4",
+        "LOCAL_WORLD_SIZE": "2",
+        "NODE_RANK": "1",
+        "GROUP_RANK": "1",
+        "MASTER_ADDR": "10.0.0.0",
+        "MASTER_PORT": "5000",
+    }
+    assert ranks[3].num_nodes == 2
+
+
+def test_shard_bounds() -> None:
+    assert shard_bounds(10, 3, equal=False) == [(0, 4), (4, 7), (7, 10)]
+    assert shard_bounds(10, 3, equal=True) == [(0, 3), (3, 6), (6, 9)]
+    assert shard_bounds(1, 2, equal=False) == [(0, 1), (1, 1)]
+
+
+def test_in_memory_shards_hold_every_row_once() -> None:
+    frame = pd.DataFrame({"X": np.arange(11)})
+    shards = ShardedDataConnector.from_dataframe(frame).shards(3)
+    values = [s.to_pandas()["X"].tolist() for s in shards]
+    assert values == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
+    equal = ShardedDataConnector.from_dataframe(frame, equal=True).shards(3)
+    assert [s.num_rows() for s in equal] == [3, 3, 3]
+
+
+def test_file_shards_read_only_their_files(tmp_path: Path) -> None:
+    for index in range(4):
+        pq.write_table(
+            pa.table({"X": np.arange(index * 5, index * 5 + 5)}), tmp_path / f"part{index}.parquet"
+        )
+    sharded = ShardedDataConnector.from_sources([str(tmp_path)])
+    shards = sharded.shards(3)
+    assert [s.to_pandas()["X"].tolist() for s in shards] == [
+        list(range(0, 7)),
+        list(range(7, 14)),
+        list(range(14, 20)),
+    ]
+    first = shards[0].source
+    assert isinstance(first, FileSliceSource)
+    assert [first.files.files[i].path.rsplit("/", 1)[-1] for i, _, _ in first.slices] == [
+        "part0.parquet",
+        "part1.parquet",
+    ]
+    csv = tmp_path / "rows.csv"
+    csv.write_text("X\n" + "\n".join(str(i) for i in range(5)) + "\n")
+    assert [s.num_rows() for s in ShardedDataConnector.from_sources([str(csv)]).shards(2)] == [3, 2]
+
+
+def test_rank_views_carry_one_shard_each_and_get_shard_needs_a_worker() -> None:
+    sharded = ShardedDataConnector(DataConnector.from_dataframe(pd.DataFrame({"X": range(6)})))
+    views = sharded.rank_views(2)
+    assert [v.get_shard().to_pandas()["X"].tolist() for v in views] == [[0, 1, 2], [3, 4, 5]]
+    assert views[0].connector is None
+    with pytest.raises(RuntimeError, match="not inside a shoal training worker"):
+        sharded.get_shard()
+    with pytest.raises(RuntimeError, match="not inside a shoal training worker"):
+        current_rank()
+
+
+def test_get_context_outside_train_func_is_a_clear_error() -> None:
+    from shoal.plugins.torch import get_context
+
+    with pytest.raises(RuntimeError, match=r"get_context\(\) works only inside a train_func"):
+        get_context()
