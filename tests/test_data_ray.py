@@ -101,3 +101,16 @@ def test_connectors_shipped_to_a_ray_task_read_their_data_there(ray_session: Any
     assert all(pid != __import__("os").getpid() for pid, _ in results)
     for _, columns in results:
         assert columns == expected.to_dict("list")
+
+
+def test_a_sharded_ray_dataset_splits_with_ray(ray_session: Any) -> None:
+    from shoal.data import ShardedDataConnector
+
+    dataset = ray_session.data.from_pandas(frame(9))
+    shards = ShardedDataConnector.from_ray_dataset(dataset).shards(2)
+    rows = [sorted(s.to_pandas()["id"].tolist()) for s in shards]
+    assert sorted(rows[0] + rows[1]) == list(range(9))
+    assert [len(r) for r in rows] == [5, 4], "split by rows, not by blocks"
+    assert [s.source.kind for s in shards] == ["ray dataset", "ray dataset"]
+    equal = ShardedDataConnector.from_ray_dataset(dataset, equal=True).shards(2)
+    assert [len(s.to_pandas()) for s in equal] == [4, 4]

@@ -47,7 +47,7 @@ class ShardedDataConnector:
 
     @classmethod
     def from_ray_dataset(cls, ray_ds: Any, *, equal: bool = False) -> ShardedDataConnector:
-        """A ``ray.data.Dataset``, split with ``Dataset.split(world_size, equal=equal)``."""
+        """A ``ray.data.Dataset``, split by rows (see :mod:`shoal.data.sharding`)."""
         return cls(DataConnector.from_ray_dataset(ray_ds), equal=equal)
 
     from_dataset = from_ray_dataset  # the reference product's name

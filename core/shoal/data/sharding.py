@@ -3,7 +3,8 @@
 * Files (parquet, CSV): rows are numbered across the files in order; each shard is a list of
   ``(file, first row, last row)`` slices and reads only the files it overlaps. Parquet row counts
   come from the footers; CSV files are counted once on the driver.
-* A Ray dataset: ``Dataset.split(world_size, equal=equal)``.
+* A Ray dataset: ``Dataset.split(world_size, equal=True)``, or ``split_at_indices`` by row
+  counts when ``equal=False`` (``split(equal=False)`` cuts at block boundaries only).
 * Anything else (pandas, Polars, Arrow, DuckDB, Snowpark): read once on the driver and sliced;
   each worker receives only its slice.
 
@@ -109,7 +110,16 @@ def shard_source(source: DataSource, world_size: int, *, equal: bool = False) ->
     if isinstance(source, FileSource):
         return _shard_files(source, world_size, equal)
     if isinstance(source, RayDatasetSource):
-        return [RayDatasetSource(part) for part in source.dataset.split(world_size, equal=equal)]
+        dataset = source.dataset
+        if equal:
+            parts = dataset.split(world_size, equal=True)
+        else:  # Dataset.split(equal=False) splits by blocks (one block: one full shard); split by rows
+            bounds = shard_bounds(dataset.count(), world_size, equal=False)
+            parts = dataset.split_at_indices([start for start, _ in bounds[1:]])
+        shards = [RayDatasetSource(part) for part in parts]
+        for shard in shards:
+            shard._schema = source.schema()  # an empty shard still has the input's columns
+        return shards
     table = source.to_arrow()
     origin = source.describe()
     return [
