@@ -116,9 +116,11 @@ def shard_source(source: DataSource, world_size: int, *, equal: bool = False) ->
         else:  # Dataset.split(equal=False) splits by blocks (one block: one full shard); split by rows
             bounds = shard_bounds(dataset.count(), world_size, equal=False)
             parts = dataset.split_at_indices([start for start, _ in bounds[1:]])
-        shards = [RayDatasetSource(part) for part in parts]
-        for shard in shards:
+        shards: list[DataSource] = []
+        for part in parts:
+            shard = RayDatasetSource(part)
             shard._schema = source.schema()  # an empty shard still has the input's columns
+            shards.append(shard)
         return shards
     table = source.to_arrow()
     origin = source.describe()
