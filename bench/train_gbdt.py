@@ -1,0 +1,321 @@
+"""Benchmark: XGBoost and LightGBM on N x 50 rows (default 1,000,000) with 2 nodes.
+
+    .venv/bin/python bench/train_gbdt.py [--rows 1000000] [--rounds 100] [--skip-ray-train]
+                                         [--ray-report-every-round]
+
+A synthetic regression set (numpy, fixed seed, a nonlinear target plus noise; 90% train, 10%
+held out for the test RMSE) is trained with the same hyper-parameters everywhere (``--rounds``
+trees, hist, XGBoost ``max_depth=6`` / LightGBM ``num_leaves=63``, learning rate 0.1), by:
+
+* shoal: ``XGBEstimator`` / ``LightGBMEstimator`` with 2 workers x 1 CPU on a 2-node local
+  pool of 1 CPU per node; the time is ``fit`` on the driver (job submission, shipping the
+  data, starting the workers, training, getting the booster back);
+* single process: plain ``xgboost.train`` / ``lightgbm.train`` in this process with the same
+  total threads (2);
+* Ray Train: ``XGBoostTrainer`` / ``LightGBMTrainer`` (Ray Train v2, ``train_loop_per_worker``
+  style) with 2 workers x 1 CPU on the same pool's Ray cluster; the time includes
+  ``ray.data.from_pandas`` and getting the booster from the checkpoint. By default every worker
+  calls ``ray.train.report`` once, after training, rank 0 with the booster as its checkpoint.
+  ``--ray-report-every-round`` uses the documented ``RayTrainReportCallback`` instead, which
+  reports after every round: Ray Train v2 keeps one pending report per worker and its
+  controller collects them every ``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S`` (2 s), so each round
+  then costs about 2 s whatever the data size.
+
+Each figure is one run (no warm-up: every run starts its own workers). Prints seconds and the
+test RMSE per method, and the ratios shoal / single process and shoal / Ray Train per framework.
+Runs in its own temporary SHOAL_HOME and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+POOL = "BENCHGBDT"
+FEATURES = 50
+LABEL = "Y"
+NOISE = 0.1
+SEED = 20240607
+
+
+def make_data(rows: int) -> tuple[Any, Any, list[str]]:
+    """(train frame, test frame, feature names): a nonlinear target of 10 of the 50 features."""
+    import pandas as pd
+
+    rng = np.random.default_rng(SEED)
+    x = rng.uniform(-1.0, 1.0, size=(rows, FEATURES)).astype(np.float32)
+    y = (
+        np.sin(np.pi * x[:, 0] * x[:, 1])
+        + 2.0 * (x[:, 2] - 0.5) ** 2
+        + np.maximum(x[:, 3] + x[:, 4], 0.0)
+        + 0.5 * x[:, 5] * x[:, 6] * x[:, 7]
+        + np.where(x[:, 8] > 0.2, 1.0, -0.5) * x[:, 9]
+        + NOISE * rng.standard_normal(rows)
+    ).astype(np.float32)
+    names = [f"X{i}" for i in range(FEATURES)]
+    frame = pd.DataFrame(x, columns=names)
+    frame[LABEL] = y
+    cut = rows - rows // 10
+    return frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True), names
+
+
+def rmse(predicted: Any, actual: Any) -> float:
+    return float(np.sqrt(np.mean((np.asarray(predicted, dtype=np.float64) - np.asarray(actual)) ** 2)))
+
+
+def xgb_params(threads: int) -> dict[str, Any]:
+    return {
+        "objective": "reg:squarederror",
+        "tree_method": "hist",
+        "max_depth": 6,
+        "eta": 0.1,
+        "nthread": threads,
+    }
+
+
+def lgb_params(threads: int) -> dict[str, Any]:
+    return {
+        "objective": "regression",
+        "num_leaves": 63,
+        "learning_rate": 0.1,
+        "num_threads": threads,
+        "verbosity": -1,
+    }
+
+
+# -- single process -------------------------------------------------------------------------
+
+
+def single_xgboost(train: Any, test: Any, names: list[str], rounds: int) -> tuple[float, float]:
+    import xgboost
+
+    started = time.monotonic()
+    dtrain = xgboost.DMatrix(train[names].to_numpy(), label=train[LABEL].to_numpy())
+    booster = xgboost.train(xgb_params(2), dtrain, num_boost_round=rounds)
+    seconds = time.monotonic() - started
+    return seconds, rmse(booster.predict(xgboost.DMatrix(test[names].to_numpy())), test[LABEL])
+
+
+def single_lightgbm(train: Any, test: Any, names: list[str], rounds: int) -> tuple[float, float]:
+    import lightgbm
+
+    started = time.monotonic()
+    dataset = lightgbm.Dataset(train[names].to_numpy(), label=train[LABEL].to_numpy(), feature_name=names)
+    booster = lightgbm.train(lgb_params(2), dataset, num_boost_round=rounds)
+    seconds = time.monotonic() - started
+    return seconds, rmse(booster.predict(test[names].to_numpy()), test[LABEL])
+
+
+# -- shoal ----------------------------------------------------------------------------------
+
+
+def shoal_xgboost(train: Any, test: Any, names: list[str], rounds: int) -> tuple[float, float]:
+    from shoal.plugins.xgboost import XGBEstimator, XGBScalingConfig
+
+    params = {k: v for k, v in xgb_params(1).items() if k not in ("objective", "nthread")}
+    estimator = XGBEstimator(
+        n_estimators=rounds,
+        params=params,
+        scaling_config=XGBScalingConfig(num_workers=2, num_cpu_per_worker=1),
+        compute_pool=POOL,
+    )
+    started = time.monotonic()
+    estimator.fit(train, names, label_col=LABEL)
+    seconds = time.monotonic() - started
+    return seconds, rmse(estimator.predict(test), test[LABEL])
+
+
+def shoal_lightgbm(train: Any, test: Any, names: list[str], rounds: int) -> tuple[float, float]:
+    from shoal.plugins.lightgbm import LightGBMEstimator, LightGBMScalingConfig
+
+    params = {k: v for k, v in lgb_params(1).items() if k not in ("objective", "num_threads")}
+    estimator = LightGBMEstimator(
+        n_estimators=rounds,
+        params=params,
+        scaling_config=LightGBMScalingConfig(num_workers=2, num_cpu_per_worker=1),
+        compute_pool=POOL,
+    )
+    started = time.monotonic()
+    estimator.fit(train, names, label_col=LABEL)
+    seconds = time.monotonic() - started
+    return seconds, rmse(estimator.predict(test), test[LABEL])
+
+
+# -- Ray Train (v2, train_loop_per_worker) --------------------------------------------------
+
+
+def report_booster_once(booster: Any, filename: str) -> None:
+    """Every rank reports once at the end (``ray.train.report`` is a barrier); rank 0 attaches
+    the booster as a checkpoint under the file name ``RayTrainReportCallback.get_model`` reads."""
+    import ray.train
+
+    if ray.train.get_context().get_world_rank() != 0:
+        ray.train.report({}, checkpoint=None)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        booster.save_model(str(Path(folder) / filename))
+        ray.train.report({}, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
+
+def ray_xgboost_loop(config: dict[str, Any]) -> None:
+    import ray.train
+    import xgboost
+    from ray.train.xgboost import RayTrainReportCallback
+
+    frame = ray.train.get_dataset_shard("train").materialize().to_pandas()
+    dtrain = xgboost.DMatrix(frame.drop(columns=[LABEL]), label=frame[LABEL])
+    booster = xgboost.train(
+        config["params"],
+        dtrain,
+        num_boost_round=config["rounds"],
+        evals=[(dtrain, "train")] if config["every_round"] else None,
+        callbacks=[RayTrainReportCallback()] if config["every_round"] else None,
+    )
+    if not config["every_round"]:
+        report_booster_once(booster, RayTrainReportCallback.CHECKPOINT_NAME)
+
+
+def ray_lightgbm_loop(config: dict[str, Any]) -> None:
+    import lightgbm
+    import ray.train
+    from ray.train.lightgbm import RayTrainReportCallback, get_network_params
+
+    frame = ray.train.get_dataset_shard("train").materialize().to_pandas()
+    params = {**config["params"], "tree_learner": "data", "pre_partition": True, **get_network_params()}
+    dataset = lightgbm.Dataset(frame.drop(columns=[LABEL]), label=frame[LABEL])
+    booster = lightgbm.train(
+        params,
+        dataset,
+        num_boost_round=config["rounds"],
+        valid_sets=[dataset] if config["every_round"] else None,
+        valid_names=["train"] if config["every_round"] else None,
+        callbacks=[RayTrainReportCallback()] if config["every_round"] else None,
+    )
+    if not config["every_round"]:
+        report_booster_once(booster, RayTrainReportCallback.CHECKPOINT_NAME)
+
+
+def ray_train(
+    framework: str, train: Any, test: Any, names: list[str], rounds: int, storage: Path, every_round: bool
+) -> tuple[float, float]:
+    import ray.data
+    from ray.train import RunConfig, ScalingConfig
+
+    scaling = ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1})
+    run = RunConfig(name=f"gbdt-{framework}", storage_path=str(storage))
+    started = time.monotonic()
+    dataset = ray.data.from_pandas(train)
+    if framework == "xgboost":
+        from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
+
+        trainer: Any = XGBoostTrainer(
+            ray_xgboost_loop,
+            train_loop_config={"params": xgb_params(1), "rounds": rounds, "every_round": every_round},
+            scaling_config=scaling,
+            run_config=run,
+            datasets={"train": dataset},
+        )
+    else:
+        from ray.train.lightgbm import LightGBMTrainer, RayTrainReportCallback  # type: ignore[assignment]
+
+        trainer = LightGBMTrainer(
+            ray_lightgbm_loop,
+            train_loop_config={"params": lgb_params(1), "rounds": rounds, "every_round": every_round},
+            scaling_config=scaling,
+            run_config=run,
+            datasets={"train": dataset},
+        )
+    result = trainer.fit()
+    booster = RayTrainReportCallback.get_model(result.checkpoint)
+    seconds = time.monotonic() - started
+    if framework == "xgboost":
+        import xgboost
+
+        predicted = booster.predict(xgboost.DMatrix(test[names]))
+    else:
+        predicted = booster.predict(test[names])
+    return seconds, rmse(predicted, test[LABEL])
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--skip-ray-train", action="store_true", help="only shoal and the single process")
+    parser.add_argument(
+        "--ray-report-every-round",
+        action="store_true",
+        help="Ray Train with the documented RayTrainReportCallback (a report per round)",
+    )
+    options = parser.parse_args()
+
+    started = time.monotonic()
+    train, test, names = make_data(options.rows)
+    print(
+        f"{options.rows:,} rows x {FEATURES} features ({len(train):,} train, {len(test):,} test), "
+        f"{options.rounds} rounds; data made in {time.monotonic() - started:.1f} s; "
+        f"noise floor RMSE {NOISE:.3f}, predicting the mean: {float(test[LABEL].std()):.3f}",
+        flush=True,
+    )
+    results: dict[tuple[str, str], tuple[float, float]] = {}
+
+    with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
+        os.environ["SHOAL_HOME"] = str(Path(tmp) / "home")
+        # the anchors first, before any Ray process of the pool runs on this machine
+        results["xgboost", "single"] = single_xgboost(train, test, names, options.rounds)
+        results["lightgbm", "single"] = single_lightgbm(train, test, names, options.rounds)
+
+        import shoal
+
+        began = time.monotonic()
+        shoal.create_compute_pool(POOL, min_nodes=2, max_nodes=2, cpus_per_node=1)
+        print(f"2-node local pool (1 CPU per node) started in {time.monotonic() - began:.1f} s", flush=True)
+        try:
+            results["xgboost", "shoal"] = shoal_xgboost(train, test, names, options.rounds)
+            results["lightgbm", "shoal"] = shoal_lightgbm(train, test, names, options.rounds)
+            if not options.skip_ray_train:
+                from shoal.pools.connect import connect
+
+                connect(shoal.describe_compute_pool(POOL)["address"])
+                storage = Path(tmp) / "ray_results"
+                for framework in ("xgboost", "lightgbm"):
+                    results[framework, "ray"] = ray_train(
+                        framework, train, test, names, options.rounds, storage, options.ray_report_every_round
+                    )
+        finally:
+            shoal.drop_compute_pool(POOL)
+
+    labels = {
+        "shoal": "shoal (2 nodes x 1 CPU)",
+        "single": "single process (2 threads)",
+        "ray": "Ray Train (2 x 1 CPU" + (", report per round)" if options.ray_report_every_round else ")"),
+    }
+    print()
+    print(f"{'':<50}{'time':>10}{'test RMSE':>12}")
+    for framework in ("xgboost", "lightgbm"):
+        for method in ("shoal", "single", "ray"):
+            if (framework, method) in results:
+                seconds, error = results[framework, method]
+                print(f"{framework + ' ' + labels[method]:<50}{seconds:>9.2f}s{error:>12.4f}")
+    print()
+    for framework in ("xgboost", "lightgbm"):
+        ours = results[framework, "shoal"][0]
+        line = f"{framework:<10} shoal / single {ours / results[framework, 'single'][0]:.2f}x"
+        if (framework, "ray") in results:
+            line += f", shoal / Ray Train {ours / results[framework, 'ray'][0]:.2f}x"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
