@@ -8,9 +8,31 @@ with ``METADATA`` and ``entry_points.txt``. Putting the folder on ``sys.path`` m
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+
+def pip_install_into(project: Path, target: Path) -> None:
+    """``pip install --no-deps --target`` a project folder (an example distribution)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def make_distribution(

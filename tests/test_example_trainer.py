@@ -28,6 +28,7 @@ import pytest
 import shoal
 import shoal.train
 from conftest import REPO_ROOT
+from plugin_helpers import pip_install_into
 from pool_helpers import pool_processes
 from shoal.errors import ConfigError
 
@@ -45,23 +46,7 @@ PARAMS = {"max_iter": 100, "learning_rate": 0.1, "random_state": 0}
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """pip-install the example into a folder; make it visible here and to every child process."""
     target = tmp_path_factory.mktemp("histgb-site")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(EXAMPLE),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    pip_install_into(EXAMPLE, target)
     old_pythonpath = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(target), *([old_pythonpath] if old_pythonpath else [])])
     sys.path.insert(0, str(target))

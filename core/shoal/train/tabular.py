@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.errors import ConfigError
+from shoal.train.backend import EstimatorBackend
 from shoal.train.scaling import ScalingRequest
 
 
@@ -34,6 +35,35 @@ class TabularScalingConfig:
         return ScalingRequest(
             num_workers=self.num_workers, cpus_per_worker=self.num_cpu_per_worker, gpus_per_worker=gpus
         )
+
+
+class TabularBackend(EstimatorBackend):
+    """Base of the booster backends: the options every tabular estimator's factory receives.
+
+    Built on the driver by the plugin's factory; pickled to the workers."""
+
+    ports_per_worker = 1
+    nonempty_inputs = ("train",)
+    default_objective = ""
+
+    def __init__(
+        self,
+        *,
+        num_boost_round: int = 100,
+        objective: str | None = None,
+        params: dict[str, Any] | None = None,
+        scaling: ScalingRequest | None = None,
+        callbacks: list[Any] | None = None,
+    ) -> None:
+        self.num_boost_round = num_boost_round
+        self.objective = objective or self.default_objective
+        self.params = dict(params or {})
+        self._scaling = scaling or ScalingRequest()
+        self.callbacks = list(callbacks or [])
+
+    @property
+    def scaling(self) -> ScalingRequest:
+        return self._scaling
 
 
 def features_and_label(shard: Any, input_cols: list[str], label_col: str | None) -> tuple[Any, Any]:

@@ -13,36 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shoal.train.backend import EstimatorBackend, TrainTask
+from shoal.train.backend import TrainTask
 from shoal.train.ranks import RankInfo, WorkerSlot
-from shoal.train.scaling import ScalingRequest
-from shoal.train.tabular import features_and_label
+from shoal.train.tabular import TabularBackend, features_and_label
 
 NETWORK_TIMEOUT_MIN = 10
 
 
-class LightGBMBackend(EstimatorBackend):
-    ports_per_worker = 1
-    nonempty_inputs = ("train",)
-
-    def __init__(
-        self,
-        *,
-        num_boost_round: int = 100,
-        objective: str = "regression",
-        params: dict[str, Any] | None = None,
-        scaling: ScalingRequest | None = None,
-        callbacks: list[Any] | None = None,
-    ) -> None:
-        self.num_boost_round = num_boost_round
-        self.objective = objective
-        self.params = dict(params or {})
-        self._scaling = scaling or ScalingRequest()
-        self.callbacks = list(callbacks or [])
-
-    @property
-    def scaling(self) -> ScalingRequest:
-        return self._scaling
+class LightGBMBackend(TabularBackend):
+    default_objective = "regression"
 
     def start(self, slots: Sequence[WorkerSlot]) -> dict[str, Any]:
         machines = ",".join(f"{slot.address}:{slot.ports[0]}" for slot in sorted(slots, key=lambda s: s.rank))

@@ -17,37 +17,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from shoal.train.backend import EstimatorBackend, TrainTask
+from shoal.train.backend import TrainTask
 from shoal.train.ranks import RankInfo, WorkerSlot
-from shoal.train.scaling import ScalingRequest
-from shoal.train.tabular import features_and_label
+from shoal.train.tabular import TabularBackend, features_and_label
 
 COLLECTIVE_TIMEOUT_S = 600
 
 
-class XGBoostBackend(EstimatorBackend):
-    ports_per_worker = 1
-    nonempty_inputs = ("train",)
-
-    def __init__(
-        self,
-        *,
-        num_boost_round: int = 100,
-        objective: str = "reg:squarederror",
-        params: dict[str, Any] | None = None,
-        scaling: ScalingRequest | None = None,
-        callbacks: list[Any] | None = None,
-    ) -> None:
-        self.num_boost_round = num_boost_round
-        self.objective = objective
-        self.params = dict(params or {})
-        self._scaling = scaling or ScalingRequest()
-        self.callbacks = list(callbacks or [])
-        self._tracker: Any = None
-
-    @property
-    def scaling(self) -> ScalingRequest:
-        return self._scaling
+class XGBoostBackend(TabularBackend):
+    default_objective = "reg:squarederror"
+    _tracker: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
