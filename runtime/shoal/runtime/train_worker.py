@@ -69,6 +69,7 @@ class TrainWorker:
         folder = Path(os.environ.get("SHOAL_TRAIN_LOG_DIR") or tempfile.gettempdir())
         folder = folder / "shoal-train" / group_id
         folder.mkdir(parents=True, exist_ok=True)
+        os.environ["SHOAL_TRAIN_DIR"] = str(folder)  # this actor's process only: scratch of the group
         self.log_path = str(folder / f"rank{rank}.log")
         self._sockets: list[socket.socket] = []
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -91,7 +92,7 @@ class TorchBackend(EstimatorBackend):
 
         from shoal.plugins.torch.context import Context, set_context
 
-        model_dir = tempfile.mkdtemp(prefix=f"shoal-torch-rank{rank.rank}-")
+        model_dir = tempfile.mkdtemp(prefix=f"model-rank{rank.rank}-", dir=os.environ.get("SHOAL_TRAIN_DIR"))
         context = Context(
             rank,
             hyper_params=self.hyper_params,
