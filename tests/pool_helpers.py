@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -42,3 +43,15 @@ def listening_addresses(pids: list[int]) -> set[str]:
         if conn.status == psutil.CONN_LISTEN and conn.pid in wanted:
             addresses.add(conn.laddr.ip)
     return addresses
+
+
+def pool_in_new_home(home: Path, pool: str, nodes: int) -> Iterator[Path]:
+    """Module fixtures: point SHOAL_HOME at ``home``, start a ``nodes``-node local pool, yield the
+    home, then drop the pool (``yield from`` it)."""
+    import shoal
+
+    os.environ["SHOAL_HOME"] = str(home)
+    shoal.create_compute_pool(pool, min_nodes=nodes, max_nodes=nodes)
+    yield home
+    os.environ["SHOAL_HOME"] = str(home)
+    shoal.drop_compute_pool(pool)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import shoal
-from pool_helpers import run_python
+from pool_helpers import pool_in_new_home, run_python
 from shoal.dpf import DPF, DPFRun, ExecutionOptions, PartitionStatus, RunStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -24,14 +24,7 @@ STAGE = "runs"
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    import os
-
-    home = tmp_path_factory.mktemp("dpf-home")
-    os.environ["SHOAL_HOME"] = str(home)
-    shoal.create_compute_pool(POOL, min_nodes=3, max_nodes=3)
-    yield home
-    os.environ["SHOAL_HOME"] = str(home)
-    shoal.drop_compute_pool(POOL)
+    yield from pool_in_new_home(tmp_path_factory.mktemp("dpf-home"), POOL, 3)
 
 
 @pytest.fixture(autouse=True)

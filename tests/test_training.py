@@ -18,6 +18,7 @@ import pytest
 import xgboost
 
 import shoal
+from pool_helpers import pool_in_new_home
 from shoal.data import ShardedDataConnector
 from shoal.errors import ConfigError, TrainingError
 from shoal.plugins.lightgbm import LightGBMEstimator, LightGBMScalingConfig
@@ -33,12 +34,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("train-home")
-    os.environ["SHOAL_HOME"] = str(home)
-    shoal.create_compute_pool(POOL, min_nodes=3, max_nodes=3)
-    yield home
-    os.environ["SHOAL_HOME"] = str(home)
-    shoal.drop_compute_pool(POOL)
+    yield from pool_in_new_home(tmp_path_factory.mktemp("train-home"), POOL, 3)
 
 
 @pytest.fixture(autouse=True)

@@ -97,3 +97,10 @@ class ShardedDataConnector:
     def __repr__(self) -> str:
         what = self._connector.source.describe() if self._connector is not None else "one shard"
         return f"ShardedDataConnector({what}, equal={self.equal})"
+
+
+def as_sharded(data: Any) -> ShardedDataConnector:
+    """``data`` if it is a ShardedDataConnector, else one over ``DataConnector.from_dataframe(data)``."""
+    if isinstance(data, ShardedDataConnector):
+        return data
+    return ShardedDataConnector(DataConnector.from_dataframe(data))

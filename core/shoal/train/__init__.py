@@ -10,7 +10,7 @@ Importing this package imports no framework and not Ray. Runs on the driver and 
 from __future__ import annotations
 
 from shoal.errors import TrainingError
-from shoal.train.backend import EstimatorBackend, TrainTask
+from shoal.train.backend import EstimatorBackend, TrainTask, build_backend
 from shoal.train.ranks import RankInfo, WorkerSlot, current_rank
 from shoal.train.runner import run_training
 from shoal.train.scaling import ScalingRequest
@@ -22,6 +22,7 @@ __all__ = [
     "TrainTask",
     "TrainingError",
     "WorkerSlot",
+    "build_backend",
     "current_rank",
     "fit",
     "run_training",
@@ -35,20 +36,7 @@ def fit(estimator: str, data: object, *, compute_pool: str | None = None, **opti
     ``ShardedDataConnector``; each worker gets its own shard. ``options`` go to the plugin's
     factory. Returns what the backend's ``collect`` returns (its model).
     """
-    from shoal import hooks
-    from shoal.data import DataConnector, ShardedDataConnector
+    from shoal.data.sharded import as_sharded
 
-    spec = hooks.get_estimator(estimator)
-    backend = spec.factory(**options)
-    if not isinstance(backend, EstimatorBackend):
-        from shoal.errors import PluginError
-
-        raise PluginError(
-            f"estimator {spec.name!r}: its factory returned {type(backend).__name__}, "
-            f"not a shoal.train.EstimatorBackend"
-        )
-    if isinstance(data, ShardedDataConnector):
-        sharded = data
-    else:
-        sharded = ShardedDataConnector(DataConnector.from_dataframe(data))
-    return run_training(backend, {"train": sharded}, compute_pool=compute_pool, name=spec.name)
+    name, backend = build_backend(estimator, **options)
+    return run_training(backend, {"train": as_sharded(data)}, compute_pool=compute_pool, name=name)

@@ -72,3 +72,18 @@ class EstimatorBackend(ABC):
 
     def shutdown(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Driver, always after training (success or not): stop what :meth:`start` started."""
+
+
+def build_backend(estimator: str, **options: Any) -> tuple[str, EstimatorBackend]:
+    """Driver: ``(name, backend)`` from the estimator plugin called ``estimator`` (name or alias)."""
+    from shoal import hooks
+    from shoal.errors import PluginError
+
+    spec = hooks.get_estimator(estimator)
+    backend = spec.factory(**options)
+    if not isinstance(backend, EstimatorBackend):
+        raise PluginError(
+            f"estimator {spec.name!r}: its factory returned {type(backend).__name__}, "
+            f"not a shoal.train.EstimatorBackend"
+        )
+    return spec.name, backend

@@ -31,7 +31,9 @@ TRAINING_STAGE = "SHOAL_TRAINING"
 
 
 def inside_job() -> bool:
-    """True in a job's payload process: training then uses the job's own nodes."""
+    """True in a job's payload process and its Ray workers (they know the job's nodes): training
+    then uses those nodes. (DPF's ``inside_job`` is narrower: the payload process only, where a
+    run's scheduler thread can live.)"""
     return bool(os.environ.get("SHOAL_JOB_ID")) and bool(os.environ.get("SHOAL_JOB_NODE_IDS"))
 
 

@@ -13,11 +13,12 @@ Runs on the driver, except :func:`features_and_label` (on workers).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
 from shoal.errors import ConfigError
-from shoal.train.backend import EstimatorBackend
+from shoal.train.backend import EstimatorBackend, TrainTask, build_backend
 from shoal.train.scaling import ScalingRequest
 
 
@@ -65,6 +66,15 @@ class TabularBackend(EstimatorBackend):
     def scaling(self) -> ScalingRequest:
         return self._scaling
 
+    @staticmethod
+    def arrays(task: TrainTask) -> tuple[tuple[Any, Any], tuple[Any, Any] | None]:
+        """Worker: ``((X, y), (X_eval, y_eval) or None)`` from this rank's shards."""
+        input_cols, label_col = task.options["input_cols"], task.options["label_col"]
+        train = features_and_label(task.shards["train"].get_shard(), input_cols, label_col)
+        if "eval" not in task.shards:
+            return train, None
+        return train, features_and_label(task.shards["eval"].get_shard(), input_cols, label_col)
+
 
 def features_and_label(shard: Any, input_cols: list[str], label_col: str | None) -> tuple[Any, Any]:
     """Worker side: ``(X, y)`` numpy arrays (float32 features) from this rank's shard."""
@@ -83,7 +93,7 @@ def features_and_label(shard: Any, input_cols: list[str], label_col: str | None)
     return features, label
 
 
-class TabularEstimator:
+class TabularEstimator(ABC):
     """Base of the booster estimators; a subclass names its framework and builds its backend."""
 
     #: the name of the ``shoal_estimators`` contribution that trains it
@@ -137,7 +147,6 @@ class TabularEstimator:
         verbose_eval: bool | int | None = None,
     ) -> Any:
         """Train across the job's workers (see the class docstring); return the booster."""
-        from shoal import hooks
         from shoal.train.runner import run_training
 
         if not label_col:
@@ -166,14 +175,13 @@ class TabularEstimator:
             if absent:
                 raise ConfigError(f"eval_set lacks column(s) {absent} that training uses")
             inputs["eval"] = evaluation
-        spec = hooks.get_estimator(self.estimator_name)
-        backend = spec.factory(**self._backend_options())
+        name, backend = build_backend(self.estimator_name, **self._backend_options())
         booster, history = run_training(
             backend,
             inputs,
             {"input_cols": features, "label_col": label_col, "verbose_eval": verbose_eval},
             compute_pool=self.compute_pool,
-            name=spec.name,
+            name=name,
             user_code=self.callbacks,
         )
         self._booster, self._eval_results = booster, history
@@ -191,19 +199,17 @@ class TabularEstimator:
         self.get_booster()
         return self._eval_results
 
+    @abstractmethod
     def predict(self, data: Any) -> Any:
         """Predict on the caller's side (not distributed): a DataFrame/DataConnector or an array."""
-        raise NotImplementedError  # each framework's subclass implements it
 
 
 def _sharded(data: Any, what: str) -> Any:
-    from shoal.data import DataConnector, ShardedDataConnector
+    from shoal.data.sharded import as_sharded
 
-    if isinstance(data, ShardedDataConnector):
-        return data
     if data is None:
         raise ConfigError(f"fit needs a {what}")
-    return ShardedDataConnector(DataConnector.from_dataframe(data))
+    return as_sharded(data)
 
 
 def _columns(sharded: Any) -> list[str]:

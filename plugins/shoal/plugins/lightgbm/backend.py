@@ -15,7 +15,7 @@ from typing import Any
 
 from shoal.train.backend import TrainTask
 from shoal.train.ranks import RankInfo, WorkerSlot
-from shoal.train.tabular import TabularBackend, features_and_label
+from shoal.train.tabular import TabularBackend
 
 NETWORK_TIMEOUT_MIN = 10
 
@@ -30,8 +30,7 @@ class LightGBMBackend(TabularBackend):
     def train(self, rank: RankInfo, task: TrainTask, setup: Any) -> Any:
         import lightgbm
 
-        input_cols, label_col = task.options["input_cols"], task.options["label_col"]
-        features, label = features_and_label(task.shards["train"].get_shard(), input_cols, label_col)
+        (features, label), evaluation = self.arrays(task)
         params: dict[str, Any] = {
             "objective": self.objective,
             "num_threads": max(int(rank.cpus), 1),
@@ -48,11 +47,12 @@ class LightGBMBackend(TabularBackend):
                 time_out=NETWORK_TIMEOUT_MIN,
                 pre_partition=True,
             )
-        train_set = lightgbm.Dataset(features, label=label, feature_name=list(input_cols), params=params)
+        train_set = lightgbm.Dataset(
+            features, label=label, feature_name=list(task.options["input_cols"]), params=params
+        )
         valid_sets, valid_names = [train_set], ["train"]
-        if "eval" in task.shards:
-            eval_x, eval_y = features_and_label(task.shards["eval"].get_shard(), input_cols, label_col)
-            valid_sets.append(lightgbm.Dataset(eval_x, label=eval_y, reference=train_set))
+        if evaluation is not None:
+            valid_sets.append(lightgbm.Dataset(evaluation[0], label=evaluation[1], reference=train_set))
             valid_names.append("eval")
         history: dict[str, Any] = {}
         callbacks = [lightgbm.record_evaluation(history), *self.callbacks]

@@ -1,7 +1,7 @@
 """PyTorch's backend: torch.distributed rendezvous on the master address and port the core chose.
 
-* ``start`` (driver): the process-group backend, ``nccl`` when workers have GPUs, else ``gloo``.
-* ``worker_context`` (worker): the torchrun environment (``MASTER_ADDR``/``MASTER_PORT``/``RANK``/
+* ``worker_context`` (worker): the process-group backend is ``nccl`` when the worker has a GPU,
+  else ``gloo``; the torchrun environment (``MASTER_ADDR``/``MASTER_PORT``/``RANK``/
   ``WORLD_SIZE``/``LOCAL_RANK``...) is already set; the default process group is initialised
   with it, and ``torch.distributed.init_process_group`` is wrapped while ``train_func`` runs so
   a function that calls it itself (the reference's style) joins the existing group instead of
@@ -51,9 +51,6 @@ class TorchBackend(EstimatorBackend):
     @property
     def scaling(self) -> ScalingRequest:
         return self._scaling
-
-    def start(self, slots: Any) -> dict[str, Any]:
-        return {"backend": "nccl" if self._scaling.gpus_per_worker > 0 else "gloo"}
 
     @contextlib.contextmanager
     def worker_context(self, rank: RankInfo, setup: Any) -> Iterator[None]:

@@ -116,9 +116,9 @@ class PyTorchDistributor:
         artifact_stage_location: str | None = None,
     ) -> PyTorchDistributorResult:
         """Train on the job's nodes (or as a job on the default pool); see the module docstring."""
-        from shoal import hooks
         from shoal.stages import create_stage, get_stage
         from shoal.stages.names import parse_location
+        from shoal.train.backend import build_backend
         from shoal.train.runner import run_training
 
         if dataset_map is not None and not isinstance(dataset_map, dict):
@@ -129,16 +129,17 @@ class PyTorchDistributor:
             raise ConfigError(f"hyper_params must be a dict, got {type(hyper_params).__name__}")
         scaling = self.scaling_config.to_request()
         location = artifact_stage_location or DEFAULT_ARTIFACT_LOCATION
-        name, inner = parse_location(location)
+        stage_name, inner = parse_location(location)
         try:
-            stage = get_stage(name)
+            stage = get_stage(stage_name)
         except LookupError:
             if artifact_stage_location is not None:
                 raise
-            stage = create_stage(name, exist_ok=True)
+            stage = create_stage(stage_name, exist_ok=True)
         run_id = uuid.uuid4().hex[:12]
         prefix = "/".join(p for p in (inner.strip("/"), "model", run_id) if p)
-        backend = hooks.get_estimator("pytorch").factory(
+        name, backend = build_backend(
+            "pytorch",
             train_func=self.train_func,
             scaling=scaling,
             hyper_params=dict(hyper_params) if hyper_params is not None else None,
@@ -149,7 +150,7 @@ class PyTorchDistributor:
             backend,
             dict(dataset_map or {}),
             compute_pool=self.compute_pool,
-            name="pytorch",
+            name=name,
             user_code=[self.train_func],
         )
         return PyTorchDistributorResult(outcome["model_dir"], outcome["metrics"], outcome["value"])

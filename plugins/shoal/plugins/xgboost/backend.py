@@ -19,7 +19,7 @@ from typing import Any
 
 from shoal.train.backend import TrainTask
 from shoal.train.ranks import RankInfo, WorkerSlot
-from shoal.train.tabular import TabularBackend, features_and_label
+from shoal.train.tabular import TabularBackend
 
 COLLECTIVE_TIMEOUT_S = 600
 
@@ -56,13 +56,11 @@ class XGBoostBackend(TabularBackend):
     def train(self, rank: RankInfo, task: TrainTask, setup: Any) -> Any:
         import xgboost
 
-        input_cols, label_col = task.options["input_cols"], task.options["label_col"]
-        features, label = features_and_label(task.shards["train"].get_shard(), input_cols, label_col)
+        (features, label), evaluation = self.arrays(task)
         dtrain = xgboost.DMatrix(features, label=label)
         evals = [(dtrain, "train")]
-        if "eval" in task.shards:
-            eval_x, eval_y = features_and_label(task.shards["eval"].get_shard(), input_cols, label_col)
-            evals.append((xgboost.DMatrix(eval_x, label=eval_y), "eval"))
+        if evaluation is not None:
+            evals.append((xgboost.DMatrix(evaluation[0], label=evaluation[1]), "eval"))
         params = {
             "objective": self.objective,
             "tree_method": "hist",
