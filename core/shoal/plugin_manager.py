@@ -22,9 +22,11 @@ Runs on the driver; workers use it through the runtime bootstrap.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import importlib.metadata
+import json
 import logging
 import os
 import re
@@ -86,6 +88,19 @@ class PluginManifest:
 
     def names(self) -> list[str]:
         return [p.name for p in self.plugins]
+
+    def to_json(self) -> str:
+        """Plain JSON (no pickle), for specs sent to other processes."""
+        return json.dumps(
+            {"plugins": [dataclasses.asdict(p) for p in self.plugins], "blocked": list(self.blocked)}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> PluginManifest:
+        data = json.loads(text)
+        return cls(
+            plugins=tuple(PluginRecord(**p) for p in data["plugins"]), blocked=tuple(data.get("blocked", ()))
+        )
 
 
 def _truthy(value: str | None) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import cloudpickle
 
 from shoal.dpf import layout
+from shoal.dpf.attempts import AttemptFiles
 from shoal.stages import Stage, resolve_location
 
 T = TypeVar("T")
@@ -32,7 +33,11 @@ def _default_read(local_path: str) -> Any:
 
 
 class PartitionContext:
-    """Given to ``func(data_connector, context)`` once per partition attempt."""
+    """Given to ``func(data_connector, context)`` once per partition attempt.
+
+    Artifacts go to the attempt's own folder first and reach the partition's folder when the
+    attempt ends (:mod:`shoal.dpf.attempts`); ``download_from_stage`` sees this attempt's files,
+    then the partition's committed ones."""
 
     def __init__(
         self,
@@ -40,11 +45,18 @@ class PartitionContext:
         run_id: str,
         partition_id: str,
         session_runner: Callable[[Callable[[Any], Any]], Any] | None = None,
+        files: AttemptFiles | None = None,
     ) -> None:
         self._stage = stage
         self._run_id = run_id
         self._partition_id = partition_id
         self._session_runner = session_runner
+        self._files = files
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a context captured by a with_session function travels to the session host: without the
+        # worker's session runner and open files, which only make sense in the worker
+        return {**self.__dict__, "_session_runner": None, "_files": None}
 
     @property
     def partition_id(self) -> str:
@@ -60,13 +72,25 @@ class PartitionContext:
     ) -> str:
         """Save ``obj`` as ``filename`` in the partition's folder (cloudpickle unless ``write_function``)."""
         layout.check_flat_filename(filename)
-        with tempfile.TemporaryDirectory() as tmp:
-            local = os.path.join(tmp, filename)
-            (write_function or _default_write)(obj, local)
-            self._stage.write_bytes(
-                f"{layout.partition_dir(self._run_id, self._partition_id)}/{filename}",
-                Path(local).read_bytes(),
-            )
+        files = self._files
+        target = files.local_target(filename) if files is not None else None
+        if target is not None:
+            if write_function is None:
+                with open(target, "wb") as handle:
+                    handle.write(cloudpickle.dumps(obj))
+            else:
+                write_function(obj, target)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = os.path.join(tmp, filename)
+                (write_function or _default_write)(obj, local)
+                data = Path(local).read_bytes()
+            if files is not None:
+                files.write_bytes(filename, data)
+            else:  # outside a run's worker: straight to the partition's folder
+                self._stage.write_bytes(
+                    f"{layout.partition_dir(self._run_id, self._partition_id)}/{filename}", data
+                )
         return f"{self.stage_path_prefix}/{filename}"
 
     def download_from_stage(
@@ -75,14 +99,22 @@ class PartitionContext:
         """Load ``filename`` from this partition's folder, or from ``stage_path`` (``@stage/dir``)."""
         layout.check_flat_filename(filename)
         if stage_path is None:
-            stage, folder = self._stage, layout.partition_dir(self._run_id, self._partition_id)
+            if self._files is not None:
+                data = self._files.read_bytes(filename)
+            else:
+                path = f"{layout.partition_dir(self._run_id, self._partition_id)}/{filename}"
+                data = self._stage.read_bytes(path) if self._stage.exists(path) else None
+            if data is None:
+                raise FileNotFoundError(f"{filename!r} is not in {self.stage_path_prefix}/")
         else:
             stage, folder = resolve_location(stage_path)
-        path = f"{folder}/{filename}" if folder else filename
+            data = stage.read_bytes(f"{folder}/{filename}" if folder else filename)
+        if read_function is None:
+            return pickle.loads(data)
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, filename)
-            Path(local).write_bytes(stage.read_bytes(path))
-            return (read_function or _default_read)(local)
+            Path(local).write_bytes(data)
+            return read_function(local)
 
     def with_session(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(session)`` with the run's session (see docs/dpf.md) and return its result."""

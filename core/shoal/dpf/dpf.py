@@ -29,6 +29,7 @@ from shoal.dpf.entities import ExecutionOptions, RunStatus
 from shoal.dpf.launch import inside_job, launch
 from shoal.dpf.partitioners import Partitioner
 from shoal.dpf.run import DPFRun
+from shoal.dpf.specs import PartitionInput
 from shoal.errors import StageNotFoundError
 from shoal.plugin_manager import get_plugin_manager
 from shoal.stages import Stage, create_stage, get_stage
@@ -156,9 +157,7 @@ class DPF:
             stage.remove(layout.run_dir(run_id))
         return stage, options or ExecutionOptions()
 
-    def _partition_sql(
-        self, stage: Stage, run_id: str, by: Any, source: Any
-    ) -> list[partitioning.PartitionInput]:
+    def _partition_sql(self, stage: Stage, run_id: str, by: Any, source: Any) -> list[PartitionInput]:
         if type(source).__module__.split(".")[0] == "duckdb" and hasattr(source, "write_parquet"):
             return self._split(stage, run_id, by, source)
         if isinstance(by, str) and _session_of(source)[0] == "snowflake":
@@ -187,7 +186,7 @@ class DPF:
         return partitioning.partition_arrow(stage, run_id, by, table)
 
     @staticmethod
-    def _split(stage: Stage, run_id: str, by: Any, relation: Any) -> list[partitioning.PartitionInput]:
+    def _split(stage: Stage, run_id: str, by: Any, relation: Any) -> list[PartitionInput]:
         if isinstance(by, str):
             return partitioning.partition_with_duckdb(stage, run_id, by, relation)
         return partitioning.partition_with_partitioner(stage, run_id, by, relation)
@@ -197,34 +196,29 @@ class DPF:
         stage: Stage,
         run_id: str,
         mode: str,
-        parts: list[partitioning.PartitionInput],
+        parts: list[PartitionInput],
         options: ExecutionOptions,
         session_kind: str | None,
         caller_session: Any,
         extra: dict[str, Any],
     ) -> DPFRun:
+        from shoal.dpf.specs import RunSpec
         from shoal.jobs.payload import _by_value
 
-        layout.write_json(stage, layout.internal(run_id, "partitions.json"), [p.to_dict() for p in parts])
         with _by_value(self.func):
-            function_hex = cloudpickle.dumps(self.func).hex()
-        worker_spec = {
-            "plugin_manifest": cloudpickle.dumps(get_plugin_manager().manifest()).hex(),
-            "stage_name": stage.name,
-            "stage_url": stage.url,
-            "run_id": run_id,
-            "function": function_hex,
-            "session_host": f"shoal-session-{stage.name}-{run_id}" if session_kind else None,
-        }
-        scheduler_spec = {
-            "run_id": run_id,
-            "stage_name": stage.name,
-            "stage_url": stage.url,
-            "mode": mode,
-            "execution_options": options.to_dict(),
-            "worker_spec": worker_spec,
-            "session_kind": session_kind,
-        }
+            function_blob = cloudpickle.dumps(self.func)
+        layout.write_json(stage, layout.internal(run_id, "partitions.json"), [p.to_dict() for p in parts])
+        stage.write_bytes(layout.internal(run_id, layout.FUNCTION_FILE), function_blob)
+        spec = RunSpec(
+            run_id=run_id,
+            stage_name=stage.name,
+            stage_url=stage.url,
+            mode=mode,
+            options=options.to_dict(),
+            plugin_manifest=get_plugin_manager().manifest().to_json(),
+            session_kind=session_kind,
+            session_host=f"shoal-session-{stage.name}-{run_id}" if session_kind else None,
+        )
         pool = None
         if not inside_job():
             from shoal.pools.default import default_compute_pool
@@ -237,7 +231,7 @@ class DPF:
             "compute_pool": pool,
             "function": getattr(self.func, "__qualname__", repr(self.func)),
             "num_partitions": len(parts),
-            "scheduler_spec": scheduler_spec,
+            "spec": spec.to_dict(),
             **extra,
         }
         launch(stage, run_id, definition)

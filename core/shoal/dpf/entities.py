@@ -5,7 +5,7 @@ Runs anywhere (driver, run scheduler, partition workers).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from shoal._enums import StrValueEnum
@@ -20,6 +20,7 @@ class RunStatus(StrValueEnum):
     PARTIAL_FAILURE = "PARTIAL_FAILURE"
     FAILURE = "FAILURE"
     CANCELLED = "CANCELLED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
 class PartitionStatus(StrValueEnum):
@@ -79,7 +80,10 @@ class ExecutionOptions:
 
 @dataclass
 class PartitionRecord:
-    """What the scheduler knows of one partition (persisted as JSON)."""
+    """What the scheduler knows of one partition (persisted as JSON in the progress log).
+
+    ``attempts`` counts every start; ``failures`` the attempts whose function raised (what
+    ``max_retries`` limits); ``lost`` the attempts cut off by a lost node (run again for free)."""
 
     partition_id: str
     index: int
@@ -89,6 +93,8 @@ class PartitionRecord:
     ended_at: float | None = None
     error: str | None = None
     node_id: str | None = None
+    failures: int = 0
+    lost: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +104,7 @@ class PartitionRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartitionRecord:
-        data = dict(data)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
         data["status"] = PartitionStatus(data["status"])
         return cls(**data)

@@ -22,27 +22,24 @@ def inside_job() -> bool:
 
 def launch(stage: Stage, run_id: str, definition: dict[str, Any]) -> dict[str, Any]:
     """Start (or restart) the run's scheduler; return the run definition with where it runs."""
+    from shoal.dpf.progress import write_state
+    from shoal.dpf.specs import RunSpec
     from shoal.runtime.dpf_scheduler import Scheduler, run_scheduler
 
-    spec = dict(definition["scheduler_spec"])
-    layout.write_json(
-        stage,
-        layout.internal(run_id, "progress.json"),
-        {
-            **(layout.read_json(stage, layout.internal(run_id, "progress.json"), {}) or {}),
-            "run_id": run_id,
-            "status": "IN_PROGRESS",
-            "heartbeat": time.time(),
-            "message": "starting",
-        },
-    )
+    spec = RunSpec.from_dict(definition["spec"])
+    write_state(stage, run_id, status="IN_PROGRESS", message="starting", heartbeat=time.time(), job_id=None)
     if stage.exists(layout.internal(run_id, "cancel")):
         stage.remove(layout.internal(run_id, "cancel"))
     if inside_job():
         definition["job_id"] = os.environ["SHOAL_JOB_ID"]
         layout.write_json(stage, layout.internal(run_id, "run.json"), definition)
-        spec["job_id"] = definition["job_id"]
-        thread = threading.Thread(target=Scheduler(spec).run, name=f"dpf-{run_id}", daemon=False)
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address="auto")
+        here = str(ray.get_runtime_context().get_node_id())
+        scheduler = Scheduler(spec.with_job(definition["job_id"], here))
+        thread = threading.Thread(target=scheduler.run, name=f"dpf-{run_id}", daemon=False)
         thread.start()
         return definition
     from shoal.jobs.payload import function_payload
@@ -51,7 +48,7 @@ def launch(stage: Stage, run_id: str, definition: dict[str, Any]) -> dict[str, A
 
     pool = records.load(definition["compute_pool"])
     job = submit_payload(
-        function_payload(run_scheduler, (spec,), {}),
+        function_payload(run_scheduler, (spec.to_json(),), {}),
         pool.name,
         stage_name=stage.name,
         target_instances=pool.max_nodes,

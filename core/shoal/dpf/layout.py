@@ -4,9 +4,12 @@
 (the reference's fixed layout). shoal's own bookkeeping lives beside them, under
 ``{run_id}/_shoal/``:
 
-- ``run.json``: the run's definition (function, mode, options) and its status/heartbeat;
-- ``partitions.json``: the partitions (id, index, input files), written once by partitioning;
-- ``partitions/<index>.json``: each partition's latest record (status, attempts, timings, error);
+- ``run.json``: the run's definition (mode, options, pool, job) with its :class:`~shoal.dpf.specs.RunSpec`;
+- ``function.pkl``: the user's function, pickled once;
+- ``partitions.json``: the partitions (id, index, input files and row groups), written once by
+  partitioning;
+- ``progress/``: the progress record, appended events (:mod:`shoal.dpf.progress`);
+- ``attempts/``: files of attempts still running (:mod:`shoal.dpf.attempts`), swept when a run ends;
 - ``input/``: the partitioned input (parquet files), in SQL mode;
 - ``cancel``: present when a cancel was requested.
 
@@ -23,6 +26,7 @@ from shoal.stages import Stage
 
 INTERNAL = "_shoal"
 LOG_FILE = "train.log"
+FUNCTION_FILE = "function.pkl"
 
 
 def run_dir(run_id: str) -> str:
@@ -35,10 +39,6 @@ def internal(run_id: str, *parts: str) -> str:
 
 def partition_dir(run_id: str, partition_id: str) -> str:
     return f"{run_id}/{partition_id}"
-
-
-def record_path(run_id: str, index: int) -> str:
-    return internal(run_id, "partitions", f"{index:06d}.json")
 
 
 def check_run_id(run_id: object) -> str:

@@ -4,7 +4,8 @@ SQL mode: partition a table or query by a column.
 - DuckDB input (a relation, or a DataConnector over a DuckDB query): one partitioned parquet
   write by the DuckDB engine (``COPY ... PARTITION_BY``), hive-style, into ``_shoal/input/``.
 - in-memory input (pandas, Polars, Arrow, a Snowpark ``local_testing`` DataFrame, any other
-  DataConnector): sorted by the key with Arrow and sliced, one parquet file per partition.
+  DataConnector): sorted by the key with Arrow and sliced; each partition is a run of record
+  batches of a few Arrow IPC files, which workers memory-map and read without copying.
 Identifiers are always quoted, so a ``partition_by`` value can never inject SQL. An unknown
 column, an empty input, or a key column that cannot be partitioned fails here, before the run
 reserves anything.
@@ -17,38 +18,24 @@ Runs on the driver (the process that calls ``DPF.run``).
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import tempfile
 import urllib.parse
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shoal.dpf import layout
 from shoal.dpf.partitioners import quote_identifier
+from shoal.dpf.specs import PartitionInput
 from shoal.stages import Stage
 
 NULL_PARTITION = "__NULL__"
-
-
-@dataclass
-class PartitionInput:
-    """One partition: its id and the stage files (``@stage/path``) holding its rows."""
-
-    partition_id: str
-    index: int
-    files: list[str] = field(default_factory=list)
-    rows: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "partition_id": self.partition_id,
-            "index": self.index,
-            "files": self.files,
-            "rows": self.rows,
-        }
+#: In-memory inputs go to a few large Arrow IPC files, a partition's rows as consecutive record
+#: batches (thousands of small files cost far more to write, list and open; IPC is written and
+#: memory-mapped without encoding); a file ends after this many batches or bytes.
+BATCHES_PER_FILE = 512
+BYTES_PER_FILE = 256 * 2**20
 
 
 DERIVED_KEY = "__shoal_partition__"
@@ -85,9 +72,9 @@ def _local_target(stage: Stage, run_id: str) -> tuple[Path, bool]:
     return Path(tempfile.mkdtemp(prefix="shoal-dpf-input-")), False
 
 
-def _finish(stage: Stage, run_id: str, folder: Path, in_place: bool) -> list[str]:
+def _finish(stage: Stage, run_id: str, folder: Path, in_place: bool, suffix: str = ".parquet") -> list[str]:
     """Upload (if needed) the written files; return their stage paths relative to the stage root."""
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet"))
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob(f"*{suffix}"))
     if not in_place:
         for rel in files:
             stage.write_bytes(layout.internal(run_id, "input", rel), (folder / rel).read_bytes())
@@ -118,15 +105,15 @@ def partition_with_duckdb(
         value = urllib.parse.unquote(key_dir.split("=", 1)[1])
         key = NULL_PARTITION if value == "__HIVE_DEFAULT_PARTITION__" else value
         by_key.setdefault(key, []).append(f"@{stage.name}/{path}")
-    return [PartitionInput(key, i, by_key[key]) for i, key in enumerate(sorted(by_key))]
+    return [PartitionInput(key, i, tuple(by_key[key])) for i, key in enumerate(sorted(by_key))]
 
 
 def partition_arrow(stage: Stage, run_id: str, column: str, table: Any) -> list[PartitionInput]:
-    """Sort by the key with Arrow, slice, write one parquet file per partition."""
+    """Sort by the key with Arrow (unless it is sorted already) and write each partition as record
+    batches of a few Arrow IPC files; workers memory-map them and read their batches without a copy."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     if column not in table.column_names:
         raise _unknown_column(column, table.column_names)
@@ -137,18 +124,46 @@ def partition_arrow(stage: Stage, run_id: str, column: str, table: Any) -> list[
         raise ValueError(
             f"partition_by column {column!r} has type {keys.type}, which cannot name a partition"
         )
-    ordered = table.take(pc.sort_indices(table, sort_keys=[(column, "ascending", "at_end")]))
-    values = ordered.column(column).to_pylist()
-    labels = np.array([NULL_PARTITION if v is None else str(v) for v in values], dtype=object)
-    boundaries = [0, *(np.flatnonzero(labels[1:] != labels[:-1]) + 1).tolist(), len(labels)]
+    # pandas' index metadata means nothing for slices, and rebuilding it costs more than a small
+    # partition's to_pandas() itself
+    table = table.replace_schema_metadata(None)
+    order = pc.sort_indices(table, sort_keys=[(column, "ascending", "at_end")])
+    if not pc.all(pc.equal(order, pa.array(np.arange(len(order), dtype=np.uint64)))).as_py():
+        table = table.take(order)  # the one copy, and only when the input is not grouped already
+    runs = pc.run_end_encode(table.column(column).combine_chunks())
+    ends = runs.run_ends.to_numpy().tolist()
+    labels = [NULL_PARTITION if v is None else str(v) for v in runs.values.to_pylist()]
     folder, in_place = _local_target(stage, run_id)
     result: list[PartitionInput] = []
-    for index, (start, stop) in enumerate(itertools.pairwise(boundaries)):
-        name = f"p{index:06d}.parquet"
-        pq.write_table(ordered.slice(start, stop - start), os.path.join(folder, name))
-        path = layout.internal(run_id, "input", name)
-        result.append(PartitionInput(str(labels[start]), index, [f"@{stage.name}/{path}"], stop - start))
-    _finish(stage, run_id, folder, in_place)
+    writer: Any = None
+    sink: Any = None
+    name, batches, size, files = "", 0, 0, 0
+    try:
+        start = 0
+        for index, (stop, label) in enumerate(zip(ends, labels, strict=True)):
+            if writer is None or batches >= BATCHES_PER_FILE or size >= BYTES_PER_FILE:
+                if writer is not None:
+                    writer.close()
+                    sink.close()
+                name, batches, size, files = f"part-{files:05d}.arrow", 0, 0, files + 1
+                sink = pa.OSFile(os.path.join(folder, name), "wb")
+                writer = pa.ipc.new_file(sink, table.schema)
+            piece = table.slice(start, stop - start)
+            pieces = piece.to_batches()
+            for batch in pieces:
+                writer.write_batch(batch)
+            path = layout.internal(run_id, "input", name)
+            result.append(
+                PartitionInput(label, index, (f"@{stage.name}/{path}",), stop - start, (batches, len(pieces)))
+            )
+            batches += len(pieces)
+            size += piece.nbytes
+            start = stop
+    finally:
+        if writer is not None:
+            writer.close()
+            sink.close()
+    _finish(stage, run_id, folder, in_place, suffix=".arrow")
     return result
 
 
@@ -166,4 +181,4 @@ def partition_stage_files(
     if not files:
         where = f"@{stage.name}/{inner}" if inner else f"@{stage.name}"
         raise ValueError(f"no files match {pattern!r} under {where}: there is nothing to partition")
-    return [PartitionInput(path, i, [f"@{stage.name}/{path}"]) for i, path in enumerate(sorted(files))]
+    return [PartitionInput(path, i, (f"@{stage.name}/{path}",)) for i, path in enumerate(sorted(files))]

@@ -1,6 +1,6 @@
 """``DPFRun``: a live, non-blocking view of a DPF run, from any process of the workspace.
 
-Everything is read from the run's stage (``_shoal/partitions.json`` and ``progress.json``), so
+Everything is read from the run's stage (``_shoal/partitions.json`` and ``progress/``), so
 ``partition_details`` never blocks and ``DPFRun.restore_from`` works from a fresh process.
 
 Runs on the driver.
@@ -8,16 +8,26 @@ Runs on the driver.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.dpf import layout
 from shoal.dpf.context import StageArtifactsManager
-from shoal.dpf.entities import PartitionStatus, RunStatus
+from shoal.dpf.entities import PartitionRecord, PartitionStatus, RunStatus
+from shoal.dpf.progress import ProgressReader
+from shoal.dpf.specs import PartitionInput
 from shoal.stages import Stage, get_stage
 
-HEARTBEAT_STALE_S = 30.0
+log = logging.getLogger(__name__)
+
+#: The scheduler writes a heartbeat every 2 s; later than this, the run's job is looked at.
+HEARTBEAT_STALE_S = 6.0
+#: How often the job is looked at while the heartbeat is late.
+JOB_CHECK_EVERY_S = 3.0
+#: Without a job to ask, a run whose heartbeat is this old has lost its driver.
+ORPHAN_AFTER_S = 60.0
 
 
 @dataclass
@@ -51,13 +61,22 @@ class SinglePartitionDetails:
 
 
 class DPFRun:
-    """A DPF run. ``wait()`` blocks; everything else reads the run's current state."""
+    """A DPF run. ``wait()`` blocks; everything else reads the run's current state.
+
+    One object reads incrementally: the partitions once, the progress log's new events per poll,
+    and the run's job only when the scheduler's heartbeat is late (at most every few seconds)."""
 
     def __init__(self, stage: Stage, run_id: str, *, caller_session: Any = None) -> None:
         self._stage = stage
         self._run_id = run_id
         self._caller_session = caller_session
         self._replayed = False
+        self._inputs: list[PartitionInput] | None = None
+        self._reader = ProgressReader(stage, run_id)
+        self._job: Any = None
+        self._job_checked_at = 0.0
+        self._job_status: str | None = None
+        self._message = ""
 
     def __repr__(self) -> str:
         return f"DPFRun(run_id={self._run_id!r}, stage={self._stage.name!r}, status={self.status.value!r})"
@@ -81,62 +100,112 @@ class DPFRun:
     def _definition(self) -> dict[str, Any]:
         return dict(layout.read_json(self._stage, layout.internal(self._run_id, "run.json"), {}) or {})
 
-    def _progress(self) -> dict[str, Any]:
-        return dict(layout.read_json(self._stage, layout.internal(self._run_id, "progress.json"), {}) or {})
+    def _partition_inputs(self) -> list[PartitionInput]:
+        if self._inputs is None:  # written once, before the run starts
+            items = layout.read_json(self._stage, layout.internal(self._run_id, "partitions.json"), []) or []
+            self._inputs = [PartitionInput.from_dict(item) for item in items]
+        return self._inputs
 
-    def _job_status(self) -> str | None:
-        job_id = self._definition().get("job_id")
-        if not job_id:
-            return None
-        from shoal.jobs import get_job
+    def _job_state(self) -> str | None:
+        """The status of the run's job, looked up at most every :data:`JOB_CHECK_EVERY_S`."""
+        now = time.monotonic()
+        if self._job_checked_at and now - self._job_checked_at < JOB_CHECK_EVERY_S:
+            return self._job_status
+        self._job_checked_at = now
+        if self._job is None:
+            job_id = self._definition().get("job_id")
+            if not job_id:
+                return None
+            from shoal.jobs import get_job
 
+            self._job = get_job(job_id)
         try:
-            return get_job(job_id).status.value
-        except Exception:
-            return None
+            self._job_status = self._job.status.value
+        except Exception as exc:  # the record is unreadable: say so, and keep the last answer
+            log.warning(
+                "could not read the status of job %s of DPF run %s: %s", self._job.id, self._run_id, exc
+            )
+        return self._job_status
 
-    def _state(self) -> tuple[RunStatus, bool]:
-        """The run's status, and whether the progress file says IN_PROGRESS while nothing drives the
-        run any more; one read of the progress file and of the job."""
-        progress = self._progress()
-        status = RunStatus(progress.get("status", RunStatus.IN_PROGRESS.value))
+    def _state(self, *, ask_job: bool = False) -> tuple[RunStatus, dict[str, Any]]:
+        """The run's status and its ``state.json``; one read of the state, and of the job only when
+        the scheduler's heartbeat is late (or ``ask_job``)."""
+        state = self._reader.state()
+        status = RunStatus(state.get("status", RunStatus.IN_PROGRESS.value))
+        self._message = str(state.get("message") or "")
         if status != RunStatus.IN_PROGRESS:
-            return status, False
-        job = self._job_status()
-        if job is not None:
-            from shoal.jobs.status import JobStatus
+            return status, state
+        heartbeat = state.get("heartbeat")
+        fresh = heartbeat is not None and time.time() - float(heartbeat) < HEARTBEAT_STALE_S
+        if fresh and not ask_job:
+            return status, state
+        if ask_job:
+            self._job_checked_at = 0.0
+        job = self._job_state()
+        if job is None:
+            if heartbeat is not None and time.time() - float(heartbeat) > ORPHAN_AFTER_S:
+                return self._driver_gone("its scheduler stopped sending heartbeats"), state
+            return status, state
+        from shoal.jobs.status import JobStatus
 
-            if job == JobStatus.CANCELLED:
-                return RunStatus.CANCELLED, True
-            return status, JobStatus(job).is_terminal
-        heartbeat = progress.get("heartbeat")
-        return status, heartbeat is not None and time.time() - heartbeat > HEARTBEAT_STALE_S
+        if job == JobStatus.CANCELLED:
+            self._message = f"the run's job {self._job.id} was cancelled"
+            return RunStatus.CANCELLED, state
+        if JobStatus(job).is_terminal:
+            return self._driver_gone(f"its job {self._job.id} ended {job}"), state
+        return status, state
+
+    def _driver_gone(self, why: str) -> RunStatus:
+        self._message = (
+            f"DPF run {self._run_id} is unfinished but nothing drives it any more ({why}). "
+            f"DPFRun.restore_from({self._run_id!r}, {self._stage.name!r}).resume() continues it; "
+            f"partitions already DONE are not run again."
+        )
+        return RunStatus.INTERNAL_ERROR
 
     @property
     def status(self) -> RunStatus:
         return self._state()[0]
 
+    @property
+    def message(self) -> str:
+        """Why the run ended as it did (fail_fast, cancel, a lost driver and how to resume), or ``""``."""
+        self._state()
+        return self._message
+
     def is_driver_alive(self) -> bool:
-        """False when the run is unfinished but nothing drives it any more (see :meth:`resume`)."""
-        return not self._state()[1]
+        """True while a scheduler drives the run; False once it ended or died (see :meth:`resume`)."""
+        return self._state(ask_job=True)[0] == RunStatus.IN_PROGRESS
+
+    def counts(self) -> dict[str, int]:
+        """Partitions per status (every status listed, zeros included)."""
+        counts = {s.value: 0 for s in PartitionStatus}
+        records = self._records()
+        for item in self._partition_inputs():
+            record = records.get(item.index)
+            counts[record.status.value if record else PartitionStatus.PENDING.value] += 1
+        return counts
+
+    def _records(self) -> dict[int, PartitionRecord]:
+        state = self._reader.state()
+        return self._reader.refresh(known_seq=state.get("seq"))
 
     @property
     def partition_details(self) -> dict[str, SinglePartitionDetails]:
         """Every partition by id; live and non-blocking."""
-        inputs = layout.read_json(self._stage, layout.internal(self._run_id, "partitions.json"), []) or []
-        records = self._progress().get("partitions", {})
+        records = self._records()
         details = {}
-        for item in inputs:
-            record = records.get(str(item["index"]), {})
-            pid = item["partition_id"]
+        for item in self._partition_inputs():
+            record = records.get(item.index)
+            pid = item.partition_id
             details[pid] = SinglePartitionDetails(
                 partition_id=pid,
-                status=PartitionStatus(record.get("status", "PENDING")),
-                attempts=int(record.get("attempts", 0)),
-                started_at=record.get("started_at"),
-                ended_at=record.get("ended_at"),
-                error=record.get("error"),
-                node_id=record.get("node_id"),
+                status=record.status if record else PartitionStatus.PENDING,
+                attempts=record.attempts if record else 0,
+                started_at=record.started_at if record else None,
+                ended_at=record.ended_at if record else None,
+                error=record.error if record else None,
+                node_id=record.node_id if record else None,
                 stage_artifacts_manager=StageArtifactsManager(self._stage, self._run_id, pid),
                 _stage=self._stage,
                 _run_id=self._run_id,
@@ -161,8 +230,7 @@ class DPFRun:
             raise ValueError(
                 f"query_artifacts needs a local-folder stage; @{self._stage.name} is {self._stage.url}"
             )
-        inputs = layout.read_json(self._stage, layout.internal(self._run_id, "partitions.json"), []) or []
-        folders = {layout.partition_dir(self._run_id, item["partition_id"]) for item in inputs}
+        folders = {layout.partition_dir(self._run_id, item.partition_id) for item in self._partition_inputs()}
         files = [
             f for f in self._stage.list(self._run_id, pattern=filename) if f.rsplit("/", 1)[0] in folders
         ]
@@ -178,25 +246,22 @@ class DPFRun:
     # -- control -------------------------------------------------------------------------
 
     def wait(self, timeout: float | None = None, show_progress: bool = True) -> RunStatus:
-        """Block until the run ends (a progress bar on a terminal); ``TimeoutError`` after ``timeout`` s."""
+        """Block until the run ends (a progress bar on a terminal); ``TimeoutError`` after ``timeout`` s.
+
+        A run whose driver died unfinished ends ``INTERNAL_ERROR``; :attr:`message` says how to
+        resume it."""
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         bar = _ProgressBar(self) if show_progress else None
         try:
             while True:
-                status, driver_gone = self._state()
+                status, state = self._state()
                 if bar:
-                    bar.update()
+                    bar.update(state)
                 if status != RunStatus.IN_PROGRESS:
                     break
-                if driver_gone:
-                    raise RuntimeError(
-                        f"DPF run {self._run_id} is unfinished but its driver is gone (job "
-                        f"{self._definition().get('job_id')} ended). "
-                        f"DPFRun.restore_from({self._run_id!r}, {self._stage.name!r}).resume() continues it."
-                    )
                 if deadline is not None and time.monotonic() >= deadline:
                     raise TimeoutError(f"DPF run {self._run_id} still IN_PROGRESS after {timeout} s")
-                time.sleep(0.3)
+                time.sleep(0.2)
         finally:
             if bar:
                 bar.close()
@@ -211,7 +276,7 @@ class DPFRun:
         """Continue an unfinished run whose driver died; DONE partitions are skipped."""
         from shoal.dpf.launch import launch
 
-        if self.is_driver_alive() and self.status == RunStatus.IN_PROGRESS:
+        if self._state(ask_job=True)[0] == RunStatus.IN_PROGRESS:
             raise RuntimeError(f"DPF run {self._run_id} is still being driven; it cannot be resumed twice")
         definition = self._definition()
         launch(self._stage, self._run_id, definition)
@@ -248,14 +313,12 @@ class _ProgressBar:
         self.task = self.progress.add_task(f"DPF {run.run_id}", total=None, detail="")
         self.progress.start()
 
-    def update(self) -> None:
-        counts: dict[str, int] = {}
-        details = self.run.partition_details
-        for detail in details.values():
-            counts[detail.status.value] = counts.get(detail.status.value, 0) + 1
-        finished = sum(counts.get(s, 0) for s in ("DONE", "FAILED", "CANCELLED", "INTERNAL_ERROR"))
-        detail_text = " ".join(f"{k.lower()}={v}" for k, v in sorted(counts.items()))
-        self.progress.update(self.task, total=len(details) or None, completed=finished, detail=detail_text)
+    def update(self, state: dict[str, Any]) -> None:
+        counts = state.get("counts") or {}
+        total = len(self.run._partition_inputs())
+        finished = sum(int(counts.get(s, 0)) for s in ("DONE", "FAILED", "CANCELLED", "INTERNAL_ERROR"))
+        detail_text = " ".join(f"{k.lower()}={v}" for k, v in sorted(counts.items()) if v)
+        self.progress.update(self.task, total=total or None, completed=finished, detail=detail_text)
 
     def close(self) -> None:
         self.progress.stop()

@@ -124,5 +124,5 @@ def _to_stage(stage: Stage, run_id: str, local: Path, folders: list[str]) -> lis
             target = layout.internal(run_id, "input", f"p{index:06d}", f"part{number:04d}.parquet")
             stage.write_bytes(target, path.read_bytes())
             paths.append(f"@{stage.name}/{target}")
-        result.append(PartitionInput(key, index, paths))
+        result.append(PartitionInput(key, index, tuple(paths)))
     return result

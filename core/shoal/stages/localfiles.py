@@ -66,6 +66,20 @@ def commit_temp(tmp: str, final: str) -> None:
     fsync_path(os.path.dirname(final) or ".", directory=True)
 
 
+def replace_quickly(final: str, data: bytes) -> None:
+    """Write ``data`` to ``final`` atomically but without fsync: for files that are rewritten often
+    and whose loss in a machine crash costs nothing (a heartbeat)."""
+    folder = os.path.dirname(final) or "."
+    tmp = temp_path(folder)
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+        os.replace(tmp, final)
+    except BaseException:
+        discard_temp(tmp)
+        raise
+
+
 def discard_temp(tmp: str) -> None:
     """Delete a temporary file if it is still there."""
     with contextlib.suppress(FileNotFoundError):

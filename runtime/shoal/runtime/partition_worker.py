@@ -1,12 +1,18 @@
-"""A partition worker: a Ray actor on one node of a DPF run that runs the user's function on
-one partition at a time.
+"""Partition workers: the code that runs a batch of partitions inside a Ray worker process.
 
+:func:`run_batch` is the body of the Ray task the scheduler starts per batch (a streaming
+generator: it reports the :class:`~shoal.dpf.specs.TaskOutcome` of finished partitions every
+tenth of a second, so the scheduler knows which partitions a lost worker had finished).
 For each attempt it captures stdout, stderr and ``logging`` output, calls
-``func(data_connector, context)``, appends the output (and the traceback, if any) to the
-partition's ``train.log`` on the stage, runs the partition lifecycle hooks, and reports the
-outcome to the scheduler.
+``func(data_connector, context)``, writes the output (and the traceback, if any) after the
+partition's earlier attempts into the attempt's ``train.log``, commits the attempt's files
+(:mod:`shoal.dpf.attempts`) and runs the partition lifecycle hooks.
 
-Runs on the nodes of the run's job, one actor per worker slot.
+What a run needs once per process (the user's function, the plugin manager, the stage, open
+Arrow files) is kept in :data:`_RUNS`, so a worker process that runs many batches of the same
+run loads them once.
+
+Runs on the nodes of the run's job, in Ray worker processes.
 """
 
 from __future__ import annotations
@@ -14,18 +20,27 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import sys
+import threading
 import time
 import traceback
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import cloudpickle
 
+from shoal.dpf.specs import BatchSpec, RunSpec, TaskOutcome, TaskSpec
 from shoal.stages import Stage
 
+OPEN_FILES = 8
+#: A worker reports the partitions it finished at least this often.
+REPORT_EVERY_S = 0.1
 
-class _Tee(io.TextIOBase):
-    """Writes to the capture buffer and to the original stream."""
+
+class _Capture(io.TextIOBase):
+    """Collects what the partition prints, and passes it on to the original stream."""
 
     def __init__(self, buffer: io.StringIO, original: Any) -> None:
         self._buffer = buffer
@@ -42,96 +57,242 @@ class _Tee(io.TextIOBase):
             self._original.flush()
 
 
-class PartitionWorker:
-    """Ray actor body (``max_concurrency=1``: one partition at a time)."""
+class _RunRuntime:
+    """What one worker process keeps of one run."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: RunSpec) -> None:
+        from shoal.dpf import layout
+        from shoal.plugin_manager import PluginManifest
         from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
 
-        install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(spec["plugin_manifest"])))
-        self.stage = Stage(spec["stage_name"], spec["stage_url"])
-        self.run_id = spec["run_id"]
-        self.func = cloudpickle.loads(bytes.fromhex(spec["function"]))
-        self.session_host = spec.get("session_host")
-
-    def node_id(self) -> str:
+        install_worker_plugin_manager(PluginManifest.from_json(spec.plugin_manifest))
+        self.spec = spec
+        self.stage = Stage(spec.stage_name, spec.stage_url)
+        self.func = cloudpickle.loads(
+            self.stage.read_bytes(layout.internal(spec.run_id, layout.FUNCTION_FILE))
+        )
+        self._files: OrderedDict[str, Any] = OrderedDict()
+        self._session_host: Any = None
+        self._arrow_source: Any = None
         import ray
 
-        return str(ray.get_runtime_context().get_node_id())
+        self.node_id = str(ray.get_runtime_context().get_node_id())
 
-    def _session_runner(self) -> Any:
-        if self.session_host is None:
+    def arrow_file(self, location: str) -> Any:
+        """An open Arrow IPC file reader for ``@stage/path``, memory-mapped on local stages."""
+        import pyarrow as pa
+
+        reader = self._files.get(location)
+        if reader is None:
+            from shoal.stages import resolve_location
+
+            stage, path = resolve_location(location)
+            local = stage.backend.local_path(path)
+            source = pa.memory_map(local) if local else stage.open(path, "rb")
+            reader = pa.ipc.open_file(source)
+            self._files[location] = reader
+            while len(self._files) > OPEN_FILES:
+                self._files.popitem(last=False)
+        else:
+            self._files.move_to_end(location)
+        return reader
+
+    def connector(self, task: TaskSpec) -> Any:
+        from shoal.data import DataConnector
+
+        if task.record_batches is not None:
+            import pyarrow as pa
+
+            first, count = task.record_batches
+            reader = self.arrow_file(task.files[0])
+            table = pa.Table.from_batches([reader.get_batch(i) for i in range(first, first + count)])
+            if self._arrow_source is None:  # looked up once: the hook answers the same for every table
+                from shoal import hooks
+
+                self._arrow_source = hooks.data_source_for(table)
+            return DataConnector(self._arrow_source.factory(table))
+        return DataConnector.from_sources(list(task.files))
+
+    def session_runner(self) -> Any:
+        name = self.spec.session_host
+        if name is None:
             return None
         import ray
 
-        host = ray.get_actor(self.session_host, namespace="shoal")
-
         def run(fn: Any) -> Any:
-            return ray.get(host.call.remote(cloudpickle.dumps(fn)))
+            if self._session_host is None:
+                self._session_host = session_host(self.spec)
+            return ray.get(self._session_host.call.remote(cloudpickle.dumps(fn)))
 
         return run
 
-    def run(self, task: dict[str, Any]) -> dict[str, Any]:
-        from shoal import hooks
-        from shoal.contributions import PartitionInfo
-        from shoal.data import DataConnector
-        from shoal.dpf import layout
-        from shoal.dpf.context import PartitionContext
 
-        partition_id = task["partition_id"]
-        info = PartitionInfo(
-            run_id=self.run_id,
-            partition_id=partition_id,
-            attempt=task["attempt"],
-            stage_path_prefix=f"@{self.stage.name}/{layout.partition_dir(self.run_id, partition_id)}",
-        )
-        buffer = io.StringIO()
-        handler = logging.StreamHandler(buffer)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger()
-        root.addHandler(handler)
+_RUNS: OrderedDict[str, _RunRuntime] = OrderedDict()
+_RUNS_LOCK = threading.Lock()
+
+
+def _runtime(spec: RunSpec) -> _RunRuntime:
+    key = f"{spec.stage_url}|{spec.run_id}|{spec.job_id}"
+    with _RUNS_LOCK:
+        runtime = _RUNS.get(key)
+        if runtime is None:
+            runtime = _RunRuntime(spec)
+            _RUNS[key] = runtime
+            while len(_RUNS) > 4:
+                _RUNS.popitem(last=False)
+        return runtime
+
+
+def run_batch(spec_json: str, batch_json: str) -> Iterator[str]:
+    """Run every partition of a batch, one after the other; yield their outcomes as a JSON list,
+    every :data:`REPORT_EVERY_S` seconds and at the end (a lost worker's unreported partitions
+    run again; their commit replaces what they left)."""
+    runtime = _runtime(RunSpec.from_json(spec_json))
+    batch = BatchSpec.from_json(batch_json)
+    pending: list[str] = []
+    last_report = time.monotonic()
+    marker = running_marker(runtime.stage, runtime.spec.run_id, batch.batch_id)
+    for task in batch.tasks:
+        if marker is not None:
+            marker.write(f"{task.index}\n")
+            marker.flush()
         started = time.time()
-        status, error = "DONE", None
-        old_out, old_err = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = _Tee(buffer, old_out), _Tee(buffer, old_err)
         try:
-            hooks.notify_before_partition(info)
-            connector = DataConnector.from_sources(task["files"])
-            context = PartitionContext(self.stage, self.run_id, partition_id, self._session_runner())
-            self.func(connector, context)
-        except BaseException as exc:  # the user's error; KeyboardInterrupt and SystemExit included
-            status, error = "FAILED", f"{type(exc).__name__}: {exc}"
-            traceback.print_exc(file=buffer)
-            hooks.notify_partition_error(info, exc)
-        finally:
-            sys.stdout, sys.stderr = old_out, old_err
-            root.removeHandler(handler)
-        hooks.notify_after_partition(info, status)
-        ended = time.time()
-        self._append_log(partition_id, task["attempt"], buffer.getvalue(), status)
-        return {
-            "status": status,
-            "error": error,
-            "started_at": started,
-            "ended_at": ended,
-            "node_id": self.node_id(),
-        }
+            outcome = run_partition(runtime, task)
+        except Exception as exc:  # shoal's own handling failed (writing the log, say): this partition only
+            traceback.print_exc()
+            error = f"shoal could not finish the partition: {type(exc).__name__}: {exc}"
+            outcome = TaskOutcome(
+                task.index, task.attempt, "FAILED", error, started, time.time(), runtime.node_id
+            )
+        pending.append(outcome.to_json())
+        if time.monotonic() - last_report >= REPORT_EVERY_S:
+            yield "[" + ",".join(pending) + "]"
+            pending, last_report = [], time.monotonic()
+    if pending:
+        yield "[" + ",".join(pending) + "]"
+    if marker is not None:
+        marker.close()
+        with contextlib.suppress(OSError):
+            os.unlink(marker.name)
 
-    def _append_log(self, partition_id: str, attempt: int, text: str, status: str) -> None:
-        from shoal.dpf import layout
 
-        path = f"{layout.partition_dir(self.run_id, partition_id)}/{layout.LOG_FILE}"
-        previous = self.stage.read_text(path) if attempt > 1 and self.stage.exists(path) else ""
-        header = f"===== partition {partition_id} attempt {attempt}: {status} =====\n"
-        self.stage.write_text(
-            path, previous + header + text + ("" if text.endswith("\n") or not text else "\n")
+def running_marker(stage: Stage, run_id: str, batch_id: int) -> Any:
+    """On local-folder stages, a file where a batch notes each partition as it starts: if the
+    worker dies, the scheduler reads which partition it was running (:func:`read_running`)."""
+    from shoal.dpf import layout
+
+    folder = stage.backend.local_path(layout.internal(run_id, "workers"))
+    if folder is None:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    return open(os.path.join(folder, f"{batch_id}.running"), "w", encoding="ascii")
+
+
+def read_running(stage: Stage, run_id: str, batch_id: int) -> int | None:
+    """The partition a dead batch was running, when its stage kept the note."""
+    from shoal.dpf import layout
+
+    folder = stage.backend.local_path(layout.internal(run_id, "workers"))
+    if folder is None:
+        return None
+    try:
+        with open(os.path.join(folder, f"{batch_id}.running"), encoding="ascii") as handle:
+            lines = [line for line in handle.read().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return None
+    return int(lines[-1]) if lines else None
+
+
+def run_partition(runtime: _RunRuntime, task: TaskSpec) -> TaskOutcome:
+    """One attempt of one partition, its files committed when it ends."""
+    from shoal import hooks
+    from shoal.contributions import PartitionInfo
+    from shoal.dpf import layout
+    from shoal.dpf.attempts import AttemptFiles
+    from shoal.dpf.context import PartitionContext
+
+    spec = runtime.spec
+    files = AttemptFiles(runtime.stage, spec.run_id, task.partition_id, task.index, task.attempt)
+    info = PartitionInfo(
+        run_id=spec.run_id,
+        partition_id=task.partition_id,
+        attempt=task.attempt,
+        stage_path_prefix=f"@{runtime.stage.name}/{layout.partition_dir(spec.run_id, task.partition_id)}",
+    )
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    started = time.time()
+    status, error = "DONE", None
+    old_out, old_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Capture(buffer, old_out), _Capture(buffer, old_err)
+    try:
+        hooks.notify_before_partition(info)
+        context = PartitionContext(
+            runtime.stage, spec.run_id, task.partition_id, runtime.session_runner(), files
         )
+        runtime.func(runtime.connector(task), context)
+    except BaseException as exc:  # the user's error; KeyboardInterrupt and SystemExit included
+        status, error = "FAILED", f"{type(exc).__name__}: {exc}"
+        traceback.print_exc(file=buffer)
+        hooks.notify_partition_error(info, exc)
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
+        root.removeHandler(handler)
+    hooks.notify_after_partition(info, status)
+    ended = time.time()
+    text = buffer.getvalue()
+    header = f"===== partition {task.partition_id} attempt {task.attempt}: {status} =====\n"
+    log_text = files.previous_log() + header + text + ("" if text.endswith("\n") or not text else "\n")
+    files.write_bytes(layout.LOG_FILE, log_text.encode("utf-8"))
+    files.commit()
+    return TaskOutcome(task.index, task.attempt, status, error, started, ended, runtime.node_id)  # type: ignore[arg-type]
+
+
+def session_host(spec: RunSpec, *, create: bool = True) -> Any:
+    """The run's session host actor, started by the first partition that calls ``with_session``
+    (most runs never do). It lives on the scheduler's node, which outlives every partition, and
+    the scheduler removes it when the run ends. None when it does not exist and ``create=False``."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    assert spec.session_host is not None
+    assert spec.session_kind is not None
+    if not create:
+        try:
+            return ray.get_actor(spec.session_host, namespace="shoal")
+        except ValueError:
+            return None
+    host_cls: Any = ray.remote(SessionHost)
+    strategy = (
+        NodeAffinitySchedulingStrategy(spec.scheduler_node, soft=False) if spec.scheduler_node else "DEFAULT"
+    )
+    return host_cls.options(
+        name=spec.session_host,
+        namespace="shoal",
+        get_if_exists=True,
+        lifetime="detached",
+        num_cpus=0,
+        max_concurrency=1,
+        scheduling_strategy=strategy,
+    ).remote(spec.session_kind)
+
+
+def probe() -> str:
+    """A no-op task: it completes only where the node's raylet is alive."""
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
 
 
 class SessionHost:
     """Holds the run's session (a Snowpark session or the DuckDB warehouse) for ``with_session``.
 
-    Runs in one Ray actor of the run; calls are serialised, as one session is not thread-safe.
+    Runs in one Ray actor of the run, on the scheduler's node; calls are serialised, as one
+    session is not thread-safe.
     """
 
     def __init__(self, kind: str) -> None:
@@ -141,13 +302,11 @@ class SessionHost:
 
     def _open(self) -> Any:
         if self._session is None:
-            if self.kind == "local_testing":
-                from snowflake.snowpark import Session
+            from snowflake.snowpark import Session
 
+            if self.kind == "local_testing":
                 self._session = Session.builder.config("local_testing", True).create()
             else:
-                from snowflake.snowpark import Session
-
                 self._session = Session.builder.getOrCreate()
         return self._session
 

@@ -1,0 +1,138 @@
+"""The typed specs that pass between the processes of a DPF run.
+
+- :class:`PartitionInput`: one partition and where its rows are (written once by partitioning,
+  to ``_shoal/partitions.json``);
+- :class:`RunSpec`: what the scheduler and every partition worker need to know about a run
+  (in ``_shoal/run.json``, and sent to workers as JSON);
+- :class:`TaskSpec` / :class:`BatchSpec`: the partitions handed to one worker call;
+- :class:`TaskOutcome`: what a worker reports for one partition attempt.
+
+All are frozen dataclasses with ``to_json``/``from_json`` (plain JSON, no pickle); the user's
+function is the only pickle of a run, stored once at ``_shoal/function.pkl``.
+
+Runs anywhere: the driver (partitioning, DPFRun), the run scheduler and partition workers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, TypeVar
+
+from shoal.dpf.entities import ExecutionOptions
+
+T = TypeVar("T", bound="_JsonSpec")
+
+OutcomeStatus = Literal["DONE", "FAILED"]
+
+
+class _JsonSpec:
+    """``to_dict``/``from_dict`` and ``to_json``/``from_json`` for flat frozen dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls: type[T], text: str) -> T:
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class PartitionInput(_JsonSpec):
+    """One partition: its id, its position, and the stage files (``@stage/path``) with its rows.
+
+    ``record_batches`` is ``[first, count]`` when the partition is a run of record batches of its
+    single file, an Arrow IPC file (in-memory inputs are written as a few large such files)."""
+
+    partition_id: str
+    index: int
+    files: tuple[str, ...] = ()
+    rows: int | None = None
+    record_batches: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "files", tuple(self.files))
+        if self.record_batches is not None:
+            object.__setattr__(
+                self, "record_batches", (int(self.record_batches[0]), int(self.record_batches[1]))
+            )
+
+
+@dataclass(frozen=True)
+class RunSpec(_JsonSpec):
+    """A run as its scheduler and workers see it."""
+
+    run_id: str
+    stage_name: str
+    stage_url: str
+    mode: str
+    options: dict[str, Any]
+    plugin_manifest: str  # JSON, see shoal.plugin_manager.manifest_to_json
+    session_kind: str | None = None
+    session_host: str | None = None
+    job_id: str | None = None
+    scheduler_node: str | None = None  # the Ray node id the scheduler runs on
+
+    @property
+    def execution_options(self) -> ExecutionOptions:
+        return ExecutionOptions(**self.options)
+
+    def with_job(self, job_id: str | None, scheduler_node: str | None = None) -> RunSpec:
+        return RunSpec.from_dict({**self.to_dict(), "job_id": job_id, "scheduler_node": scheduler_node})
+
+
+@dataclass(frozen=True)
+class TaskSpec(_JsonSpec):
+    """One partition attempt, as handed to a worker."""
+
+    partition_id: str
+    index: int
+    attempt: int
+    files: tuple[str, ...] = ()
+    record_batches: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "files", tuple(self.files))
+        if self.record_batches is not None:
+            object.__setattr__(
+                self, "record_batches", (int(self.record_batches[0]), int(self.record_batches[1]))
+            )
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Partitions handed to one worker call, run one after the other."""
+
+    batch_id: int
+    tasks: tuple[TaskSpec, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"batch_id": self.batch_id, "tasks": [t.to_dict() for t in self.tasks]}, separators=(",", ":")
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> BatchSpec:
+        data = json.loads(text)
+        return cls(int(data["batch_id"]), tuple(TaskSpec.from_dict(t) for t in data["tasks"]))
+
+
+@dataclass(frozen=True)
+class TaskOutcome(_JsonSpec):
+    """What one attempt of one partition came to, reported by the worker that ran it."""
+
+    index: int
+    attempt: int
+    status: OutcomeStatus
+    error: str | None
+    started_at: float
+    ended_at: float
+    node_id: str | None = None
