@@ -18,8 +18,8 @@ import psutil
 import pytest
 
 import shoal
-from pool_helpers import pool_in_new_home
-from shoal.dpf import DPF, ExecutionOptions, PartitionStatus, RunStatus
+from pool_helpers import pool_in_new_home, run_python
+from shoal.dpf import DPF, DPFRun, ExecutionOptions, PartitionStatus, RunStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -116,6 +116,49 @@ def test_a_worker_that_exits_on_a_live_node_is_internal_error_and_not_retried() 
     assert all(d.stage_artifacts_manager.get("out.pkl") == pid for pid, d in others.items())
     assert not (run_folder("exit") / "3").exists(), "a cut-off attempt leaves nothing at a final path"
     assert leftovers("exit") == []
+
+
+def payload_of(job_id: str) -> psutil.Process:
+    """The job's payload process (instance 0), where the run's scheduler lives."""
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            env = proc.environ()
+        except psutil.Error:
+            continue
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if env.get("SHOAL_JOB_ID") == job_id and "shoal.runtime.job_launcher" in cmdline:
+            return proc
+    raise AssertionError(f"no payload process of job {job_id}")
+
+
+def test_a_killed_scheduler_is_internal_error_that_says_resume_and_resume_finishes_the_run(
+    home: Path,
+) -> None:
+    run = DPF(slow_out, STAGE).run(
+        partition_by="key", dataframe=pd.DataFrame({"key": range(30)}), run_id="killed"
+    )
+    deadline = time.monotonic() + 180
+    while run.counts()["DONE"] < 3:
+        assert time.monotonic() < deadline, "the run did not get going"
+        time.sleep(0.2)
+    payload_of(run._definition()["job_id"]).kill()  # SIGKILL: no flush, no goodbye
+    assert run.wait(timeout=120, show_progress=False) == RunStatus.INTERNAL_ERROR
+    assert "resume() continues it" in run.message
+    assert f"DPFRun.restore_from('killed', '{shoal.get_stage(STAGE).name}')" in run.message
+    done_before = {d.partition_id: d.ended_at for d in run.partition_details.values() if d.status == "DONE"}
+    assert done_before
+    out = run_python(
+        "from shoal.dpf import DPFRun\n"
+        f"run = DPFRun.restore_from('killed', {STAGE!r}).resume()\n"
+        "print(run.wait(timeout=240, show_progress=False))\n",
+        home,
+    )
+    assert out.strip().splitlines()[-1] == "SUCCESS"
+    after = DPFRun.restore_from("killed", STAGE).partition_details
+    assert all(d.status == PartitionStatus.DONE for d in after.values())
+    for pid, ended in done_before.items():
+        assert after[pid].ended_at == ended, f"partition {pid} was DONE and must not run again"
+    assert leftovers("killed") == []
 
 
 def slow_out(data: Any, context: Any) -> None:
