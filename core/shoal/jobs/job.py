@@ -1,7 +1,7 @@
 """``MLJob``: a handle on a submitted multi-node job, usable from any process of the workspace.
 
-Status, result and logs are read from the job's stage; ``cancel`` reaches the job's supervisor
-on the pool's cluster. Runs on the driver.
+Status, result and logs are read from the job's stage; ``cancel`` reaches the pool's service
+on the cluster, which queues and supervises the job. Runs on the driver.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from typing import Any, Generic, TypeVar
 
 from shoal.jobs import records, results
+from shoal.jobs.queue import service_name
 from shoal.jobs.status import JobStatus, read_status, write_status
 from shoal.pools.connect import NAMESPACE
 from shoal.stages import Stage
@@ -87,10 +88,16 @@ class MLJob(Generic[T]):
                 from shoal.pools.connect import connect
 
                 ray = connect(backend.address())
-                ray.get_actor(supervisor_name(self.name), namespace=NAMESPACE)
+                service = ray.get_actor(service_name(self._record.compute_pool), namespace=NAMESPACE)
+                if not ray.get(service.knows.remote(self.name), timeout=30):
+                    refreshed = JobStatus(self.details().get("status", "PENDING"))
+                    if refreshed.is_terminal:
+                        return refreshed
+                    reason = "the pool's service does not know the job (the cluster restarted)"
             except ValueError:
-                reason = "the job's supervisor is gone (its node died or the cluster restarted)"
-            except Exception:
+                reason = "the pool's job service is gone (its node died or the cluster restarted)"
+            except Exception as exc:  # cannot tell: keep the status, but say why
+                print(f"shoal: could not check job {self.name}: {exc}", file=sys.stderr)
                 return status
         if reason is None:
             return status
@@ -156,12 +163,9 @@ class MLJob(Generic[T]):
         backend = get_backend(self._record.compute_pool)
         ray = connect(backend.address())
         try:
-            supervisor = ray.get_actor(supervisor_name(self.name), namespace=NAMESPACE)
+            service = ray.get_actor(service_name(self._record.compute_pool), namespace=NAMESPACE)
+            answer = ray.get(service.cancel.remote(self.name), timeout=60)
         except ValueError:
+            answer = None
+        if answer is None:  # nothing on the cluster drives the job any more
             write_status(self._stage, self._record.job_dir, JobStatus.CANCELLED, message="cancelled")
-            return
-        ray.get(supervisor.cancel.remote(), timeout=60)
-
-
-def supervisor_name(job_name: str) -> str:
-    return f"shoal-job-{job_name}"

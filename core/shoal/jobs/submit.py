@@ -1,4 +1,4 @@
-"""Submit a multi-node job: validate, upload the payload, scale the pool, start the supervisor.
+"""Submit a multi-node job: validate, upload the payload, scale the pool, queue it on the pool's service.
 
 Every argument is checked before anything is uploaded or started. If submission fails after
 the upload began, the job's folder on the stage and its index entry are removed again, so a
@@ -21,13 +21,13 @@ import cloudpickle
 
 from shoal.errors import StageNotFoundError
 from shoal.jobs import records
-from shoal.jobs.job import MLJob, supervisor_name
+from shoal.jobs.job import MLJob
 from shoal.jobs.payload import Payload, add_imports
 from shoal.jobs.status import JobStatus, write_status
 from shoal.plugin_manager import get_plugin_manager
 from shoal.pools import records as pool_records
 from shoal.pools.api import get_backend
-from shoal.pools.connect import NAMESPACE, connect
+from shoal.pools.connect import connect
 from shoal.stages import Stage, create_stage, get_stage
 
 DEFAULT_INSTANCES_TIMEOUT_S = 720.0
@@ -161,7 +161,9 @@ def submit_payload(
         }
         spec = {
             **common,
+            "created_time": record.created_time,
             "node_resource": backend.node_resource,
+            "connect_env": backend.connect_env(),
             "instances_timeout": timeout,
             "env": {**backend.connect_env(), **env},
             "launch": {
@@ -174,18 +176,10 @@ def submit_payload(
                 "plugin_manifest": cloudpickle.dumps(get_plugin_manager().manifest()).hex(),
             },
         }
-        from shoal.runtime.job_supervisor import JobSupervisor
+        from shoal.runtime.pool_service import get_or_create
 
-        supervisor_cls = ray.remote(JobSupervisor)
-        supervisor = supervisor_cls.options(
-            name=supervisor_name(job_name),
-            namespace=NAMESPACE,
-            lifetime="detached",
-            num_cpus=0,
-            max_concurrency=4,
-            max_restarts=0,
-        ).remote(spec)
-        del supervisor  # a detached actor: it lives on without this handle
+        service = get_or_create(ray, pool.name, backend.connect_env())
+        ray.get(service.submit.remote(spec), timeout=120)
     except BaseException:
         stage.remove(job_dir, missing_ok=True)
         records.delete(job_name)

@@ -137,8 +137,34 @@ def main(spec_path: str) -> int:
     return 0 if status == "DONE" else 1
 
 
+def wait_warm() -> str:
+    """The warm interpreter: do the imports every payload needs, then wait for a job on standard
+    input (one JSON line: spec path, environment, log file), send the output to the job's log and
+    return the spec path. Used once: the agent starts a new one for the next job."""
+    import cloudpickle  # noqa: F401
+    import ray  # noqa: F401
+
+    import shoal.hooks
+    import shoal.jobs.results
+    import shoal.runtime.plugin_bootstrap  # noqa: F401
+
+    line = sys.stdin.readline()
+    if not line:
+        os._exit(0)  # the agent went away before a job came
+    message = json.loads(line)
+    os.environ.update(message["env"])
+    fd = os.open(message["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return str(message["spec"])
+
+
 if __name__ == "__main__":
-    code = main(sys.argv[1])
+    path = wait_warm() if sys.argv[1] == "--warm" else sys.argv[1]
+    code = main(path)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # do not wait for the payload's stray threads

@@ -1,18 +1,21 @@
-"""The job supervisor: a detached Ray actor that owns one job from node rendezvous to clean-up.
+"""The job supervisor: owns one job from node rendezvous to clean-up.
 
-Created by the submitting process and independent of it (the job goes on when the client
-exits). It:
+A plain object inside the pool's service actor (:mod:`shoal.runtime.pool_service`), which
+queues the pool's jobs and calls :meth:`JobSupervisor.reserve` for the job at the head of the
+queue, then :meth:`JobSupervisor.execute` on a thread of its own. Independent of the submitting
+process (the job goes on when the client exits). It:
 
 1. reserves the job's nodes: a placement group of one bundle ``{pool node resource: 1}`` per
    node with the STRICT_SPREAD strategy, so each bundle is a whole node of the pool. It asks for
    ``target_instances`` nodes; if that many cannot be had within the wait, it settles for as many
    as are free, but never fewer than ``min_instances``; at the deadline it fails with an error that
    says how many nodes it got and what to do;
-2. starts a node agent in every bundle; instance 0 (bundle 0) is the head and runs the payload;
+2. asks the pool's node agent of every reserved node to serve the job; instance 0 (bundle 0) is
+   the head and runs the payload, in the agent's warm interpreter;
 3. follows the payload to its end, or stops it on ``cancel()``;
 4. collects every instance's log, writes the final status, and only then releases the nodes.
 
-Runs on the pool's cluster (head node of the Ray cluster, zero CPUs).
+Runs on the pool's cluster, in the pool service actor (head node of the Ray cluster, zero CPUs).
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import json
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from shoal.jobs.status import JobStatus, read_status, write_status
 from shoal.stages import Stage
 
-POLL_S = 0.25
+#: How long one wait for a placement group blocks (a real wait on its ready() ref, not a poll).
+POLL_S = 1.0
 SETTLE_FRACTION = 0.25  # after this share of the wait, accept fewer than target (>= min) nodes
 
 
@@ -36,21 +41,23 @@ class RendezvousError(RuntimeError):
 
 
 class JobSupervisor:
-    """Ray actor body (``max_concurrency`` > 1 so ``cancel`` runs while ``run`` waits)."""
+    """One job; see the module docstring. ``cancel`` may be called from any thread."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(
+        self, spec: dict[str, Any], agents_for: Callable[[list[str]], list[Any]] | None = None
+    ) -> None:
         self.spec = spec
+        self._agents_for = agents_for
+        self.name = str(spec["job_name"])
         self.stage = Stage(spec["stage_name"], spec["stage_url"])
         self.job_dir = spec["job_dir"]
         self._cancel = threading.Event()
         self._agents: list[Any] = []
         self._pg: Any = None
-        # The job runs on the actor's own thread: nothing depends on the submitting process, which
-        # may exit right after submit (a method call it sent could die with it).
-        self._thread = threading.Thread(target=self.run, name="shoal-job", daemon=True)
-        self._thread.start()
+        self._node_ids: list[str] = []
+        self.finished = threading.Event()
 
-    # -- public methods (called remotely) --------------------------------------------------
+    # -- called by the pool service ------------------------------------------------------
 
     def cancel(self) -> str:
         status = read_status(self.stage, self.job_dir).get("status", "PENDING")
@@ -63,52 +70,73 @@ class JobSupervisor:
                 import ray
 
                 ray.get(self._agents[0].terminate_payload.remote(), timeout=30)
-            except Exception:
-                pass
+            except Exception as exc:  # the payload's node is gone: the job ends anyway; say so
+                print(f"shoal: stopping the payload of job {self.name} failed: {exc}")
         return JobStatus.CANCELLING.value
 
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the job's thread ended (True) or ``timeout_s`` passed (False)."""
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
 
-    def run(self) -> str:
-        """Drive the job to its end (called once, from ``__init__``); the actor removes itself afterwards."""
+    def reserve(self) -> bool:
+        """Reserve the job's nodes (blocks); False when the job ended instead (failed, cancelled)."""
         try:
-            return self._run()
+            self._node_ids = self._reserve()
         except RendezvousError as exc:
             self._fail(JobStatus.FAILED, str(exc), exc)
-            return JobStatus.FAILED.value
+            self._end()
+            return False
+        except Exception as exc:
+            self._fail(JobStatus.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", exc)
+            self._end()
+            return False
+        if self._cancel.is_set():
+            write_status(self.stage, self.job_dir, JobStatus.CANCELLED, message="cancelled before start")
+            self._end()
+            return False
+        return True
+
+    def execute(self) -> str:
+        """Run the reserved job to its end (on a thread of its own), then release its nodes."""
+        try:
+            return self._run(self._node_ids)
         except Exception as exc:
             self._fail(JobStatus.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", exc)
             return JobStatus.INTERNAL_ERROR.value
         finally:
-            self._release()
-            threading.Timer(1.0, _exit_actor).start()
+            self._end()
+
+    def _end(self) -> None:
+        self._release()
+        self.finished.set()
 
     # -- steps ---------------------------------------------------------------------------
 
-    def _run(self) -> str:
+    def _run(self, node_ids: list[str]) -> str:
         import ray
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        node_ids = self._reserve()
-        if self._cancel.is_set():
-            write_status(self.stage, self.job_dir, JobStatus.CANCELLED, message="cancelled before start")
-            return JobStatus.CANCELLED.value
-        agent_cls: Any = ray.remote(_agent_class())
-        self._agents = [
-            agent_cls.options(
-                num_cpus=0,
-                max_concurrency=4,
-                scheduling_strategy=PlacementGroupSchedulingStrategy(
-                    placement_group=self._pg, placement_group_bundle_index=index
-                ),
-                name=f"shoal-agent-{self.spec['job_name']}-{index}",
-            ).remote(index, self.spec["stage_name"], self.spec["stage_url"], self.job_dir)
-            for index in range(len(node_ids))
-        ]
-        agent_nodes = ray.get([agent.node_id.remote() for agent in self._agents], timeout=120)
+        if self._agents_for is not None:  # the pool's long-lived agents, one per node
+            self._agents = self._agents_for(node_ids)
+        else:  # agents of this job only, in its reservation
+            agent_cls: Any = ray.remote(_agent_class())
+            self._agents = [
+                agent_cls.options(
+                    num_cpus=0,
+                    max_concurrency=4,
+                    scheduling_strategy=PlacementGroupSchedulingStrategy(
+                        placement_group=self._pg, placement_group_bundle_index=index
+                    ),
+                ).remote(self.spec.get("connect_env"))
+                for index in range(len(node_ids))
+            ]
+        agent_nodes = ray.get(
+            [
+                agent.begin.remote(index, self.spec["stage_name"], self.spec["stage_url"], self.job_dir)
+                for index, agent in enumerate(self._agents)
+            ],
+            timeout=120,
+        )
         app_dir = ray.get(self._agents[0].prepare_payload.remote(), timeout=600)
         launch = dict(self.spec["launch"])
         launch["app_dir"] = app_dir
@@ -157,6 +185,7 @@ class JobSupervisor:
 
     def _reserve(self) -> list[str]:
         """Reserve between min and target nodes; return their node ids in bundle order."""
+        import ray
         from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
 
         target = self.spec["target_instances"]
@@ -172,8 +201,10 @@ class JobSupervisor:
             self._pg = placement_group(
                 [{resource: 1}] * want, strategy="STRICT_SPREAD", name=f"shoal-job-{self.spec['job_name']}"
             )
+            ready_ref = self._pg.ready()
             while time.monotonic() < deadline and not self._cancel.is_set():
-                if self._pg.wait(timeout_seconds=POLL_S):
+                ready, _ = ray.wait([ready_ref], timeout=POLL_S)
+                if ready:
                     mapping = placement_group_table(self._pg)["bundles_to_node_id"]
                     return [mapping[i] for i in range(want)]
                 free = self._free_nodes(resource)
@@ -257,19 +288,15 @@ class JobSupervisor:
         for agent in self._agents:
             with contextlib.suppress(Exception):
                 ray.get(agent.cleanup.remote(), timeout=30)
-            with contextlib.suppress(Exception):
-                ray.kill(agent)
+            if self._agents_for is None:
+                with contextlib.suppress(Exception):
+                    agent.shutdown.remote()
+                    ray.kill(agent)
         if self._pg is not None:
             with contextlib.suppress(Exception):
                 remove_placement_group(self._pg)
         self._agents = []
         self._pg = None
-
-
-def _exit_actor() -> None:
-    import ray
-
-    ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
 def _agent_class() -> type:

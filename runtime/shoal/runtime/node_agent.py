@@ -1,17 +1,21 @@
-"""The node agent: one Ray actor per node of a job, placed in that node's reservation.
+"""The node agent: one long-lived Ray actor per node of a pool, owned by the pool's service and
+serving the one job that holds its node at a time (:meth:`NodeAgent.begin` ... :meth:`cleanup`).
 
-Instance 0's agent runs the payload process (:mod:`shoal.runtime.job_launcher`) and copies
-its output to ``@stage/<job>/logs/instance-0.log`` while it runs. Every agent, at the end,
-collects the output of the job's Ray workers that ran on its node (from the node's Ray log
-folder) into ``logs/instance-<i>.log``. Agents live until the supervisor has collected the
-result and the logs, then the reservation is released.
+It keeps a **warm payload interpreter** ready: a ``job_launcher --warm`` process that has done
+its imports and waits for a job on its standard input. Instance 0's agent hands the job to it
+(and starts the next warm one, so no job's state reaches another), and copies its output to
+``@stage/<job>/logs/instance-0.log`` while it runs. Every agent, at the end, collects the output
+of the job's Ray workers that ran on its node (from the node's Ray log folder) into
+``logs/instance-<i>.log``. The supervisor releases the job's nodes only after that.
 
-Runs on every node of a job, inside a Ray actor.
+Runs on every node of a pool, inside a Ray actor pinned to the node.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -26,15 +30,60 @@ LOG_UPLOAD_PERIOD_S = 2.0
 
 
 class NodeAgent:
-    """Ray actor body; created by the job supervisor with ``num_cpus=0`` in one bundle."""
+    """Ray actor body; created by the pool service with ``num_cpus=0``, pinned to its node."""
 
-    def __init__(self, instance_id: int, stage_name: str, stage_url: str, job_dir: str) -> None:
+    def __init__(self, launcher_env: dict[str, str] | None = None) -> None:
+        self._launcher_env = {**os.environ, **(launcher_env or {})}
+        self.instance_id = -1
+        self.stage: Stage | None = None
+        self.job_dir = ""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._cancelled = False
+        self._work = Path(tempfile.mkdtemp(prefix="shoal-agent-"))
+        self._warm: subprocess.Popen[bytes] | None = None
+        self._warm_lock = threading.Lock()
+        self._spawn_warm()
+
+    def begin(self, instance_id: int, stage_name: str, stage_url: str, job_dir: str) -> str:
+        """Serve a job as its instance ``instance_id``; return this node's id."""
         self.instance_id = instance_id
         self.stage = Stage(stage_name, stage_url)
         self.job_dir = job_dir
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process = None
         self._cancelled = False
         self._work = Path(tempfile.mkdtemp(prefix=f"shoal-job-{Path(job_dir).name}-{instance_id}-"))
+        return self.node_id()
+
+    # -- the warm interpreter ------------------------------------------------------------
+
+    def _spawn_warm(self) -> None:
+        """Start the next warm payload interpreter (in the background: it takes a second)."""
+
+        def spawn() -> None:
+            with self._warm_lock:
+                if self._warm is None or self._warm.poll() is not None:
+                    self._warm = subprocess.Popen(
+                        [sys.executable, "-u", "-m", "shoal.runtime.job_launcher", "--warm"],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        env=self._launcher_env,
+                        cwd=tempfile.gettempdir(),
+                        start_new_session=True,
+                    )
+
+        threading.Thread(target=spawn, name="shoal-warm-launcher", daemon=True).start()
+
+    def _take_warm(self) -> subprocess.Popen[bytes] | None:
+        with self._warm_lock:
+            warm, self._warm = self._warm, None
+        if warm is not None and warm.poll() is not None:
+            return None
+        return warm
+
+    def warm_pid(self) -> int | None:
+        with self._warm_lock:
+            return self._warm.pid if self._warm is not None and self._warm.poll() is None else None
 
     def node_id(self) -> str:
         import ray
@@ -48,6 +97,7 @@ class NodeAgent:
 
     def prepare_payload(self) -> str:
         """Download ``@stage/<job>/app/`` into a local folder; return its path."""
+        assert self.stage is not None
         app = self._work / "app"
         app.mkdir(parents=True, exist_ok=True)
         if self.stage.exists(f"{self.job_dir}/app"):
@@ -55,26 +105,36 @@ class NodeAgent:
         return str(app)
 
     def run_payload(self, spec_json: str, env: dict[str, str]) -> int:
-        """Run the payload process to its end; return its exit code (negative: killed by a signal)."""
+        """Run the payload to its end in the warm interpreter (a fresh one if none is ready);
+        return its exit code (negative: killed by a signal)."""
         spec_path = self._work / "spec.json"
         spec_path.write_text(spec_json)
         log_path = self._work / "instance-0.log"
-        with open(log_path, "wb") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-u", "-m", "shoal.runtime.job_launcher", str(spec_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **env},
-                cwd=str(self._work),
-                start_new_session=True,
-            )
-            stop = threading.Event()
-            uploader = threading.Thread(target=self._upload_loop, args=(log_path, stop), daemon=True)
-            uploader.start()
-            code = self._process.wait()
-            stop.set()
-            uploader.join(timeout=10)
+        log_path.write_bytes(b"")
+        warm = self._take_warm()
+        if warm is not None and warm.stdin is not None:
+            message = {"spec": str(spec_path), "env": env, "log": str(log_path)}
+            warm.stdin.write((json.dumps(message) + "\n").encode())
+            warm.stdin.close()
+            self._process = warm
+        else:
+            with open(log_path, "wb") as log:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-u", "-m", "shoal.runtime.job_launcher", str(spec_path)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env={**self._launcher_env, **env},
+                    cwd=str(self._work),
+                    start_new_session=True,
+                )
+        self._spawn_warm()  # for the next job: this one's interpreter is never reused
+        stop = threading.Event()
+        uploader = threading.Thread(target=self._upload_loop, args=(log_path, stop), daemon=True)
+        uploader.start()
+        code = self._process.wait()
+        stop.set()
+        uploader.join(timeout=10)
         self._upload_log(log_path)
         return code
 
@@ -98,6 +158,7 @@ class NodeAgent:
             self._upload_log(log_path)
 
     def _upload_log(self, log_path: Path) -> None:
+        assert self.stage is not None
         try:
             self.stage.write_bytes(
                 f"{self.job_dir}/logs/instance-{self.instance_id}.log", log_path.read_bytes()
@@ -125,6 +186,7 @@ class NodeAgent:
         if self.instance_id == 0:
             return len(lines)  # Ray already streamed them into the payload's output (log_to_driver)
         target = f"{self.job_dir}/logs/instance-{self.instance_id}.log"
+        assert self.stage is not None
         self.stage.write_text(target, "\n".join(lines) + ("\n" if lines else ""))
         return len(lines)
 
@@ -140,6 +202,15 @@ class NodeAgent:
         return None
 
     def cleanup(self) -> None:
+        """The job is over on this node: drop its folder and forget it."""
         import shutil
 
         shutil.rmtree(self._work, ignore_errors=True)
+        self.instance_id, self.stage, self.job_dir, self._process = -1, None, "", None
+
+    def shutdown(self) -> None:
+        """Stop the warm interpreter (the pool is stopping or the agent is replaced)."""
+        warm = self._take_warm()
+        if warm is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(warm.pid, signal.SIGKILL)
