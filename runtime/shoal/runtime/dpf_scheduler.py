@@ -77,7 +77,7 @@ class Scheduler:
     def run(self) -> RunStatus:
         from shoal import hooks
         from shoal.contributions import RunInfo
-        from shoal.runtime.dpf_workers import RayWorkerGroup, job_nodes
+        from shoal.runtime.dpf_workers import worker_group
 
         info = RunInfo(
             run_id=self.run_id,
@@ -87,7 +87,7 @@ class Scheduler:
         )
         hooks.notify_before_run(info)
         try:
-            group = RayWorkerGroup(self.spec, job_nodes(), self.options)
+            group = worker_group(self.spec, self.options)
             controller = Controller(
                 self.state,
                 group,

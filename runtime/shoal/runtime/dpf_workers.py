@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,14 +114,20 @@ class RayWorkerGroup:
         return free
 
     def submit(self, slot: int, batch: BatchSpec) -> None:
+        generator = self._start_batch(slot, batch)
+        self._flights[generator] = _Flight(slot, batch.batch_id, generator)
+        self._per_slot[slot] += 1
+
+    def _start_batch(self, slot: int, batch: BatchSpec) -> Any:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         node = self._slot_nodes[slot]
-        generator = self._task.options(
+        return self._task.options(
             **self._task_options, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
         ).remote(self._spec_ref, batch.to_json())
-        self._flights[generator] = _Flight(slot, batch.batch_id, generator)
-        self._per_slot[slot] += 1
+
+    def _after_verdict(self, node_id: str, node_lost: bool) -> None:
+        """A batch failed on ``node_id`` and the verdict is in (tasks need nothing more)."""
 
     def poll(self, timeout: float) -> list[WorkerEvent]:
         import ray
@@ -232,6 +239,7 @@ class RayWorkerGroup:
             if verdict is None:
                 continue
             del self._suspects[node_id]
+            self._after_verdict(node_id, verdict)
             if verdict:
                 self._dead_nodes.add(node_id)
                 log.warning(
@@ -259,3 +267,76 @@ def job_nodes() -> list[NodeResources]:
         for node in ids
         if node in resources
     ]
+
+
+class ExecutorWorkerGroup(RayWorkerGroup):
+    """Slots served by the pool's long-lived partition executors (actors kept warm between runs by
+    the pool service), instead of fresh Ray workers of this job: a run's first partition starts as
+    soon as its batch is sent. The job's environment variables and payload folder go with every
+    batch. Lost-node and dead-worker handling are the task group's; a dead executor is replaced."""
+
+    def __init__(self, spec: RunSpec, nodes: list[NodeResources], options: ExecutionOptions, service: Any):
+        super().__init__(spec, nodes, options)
+        self._service = service
+        self._executors: list[Any] = []
+        self._env_json = json.dumps(job_environment())
+
+    def start(self) -> None:
+        import ray
+
+        super().start()
+        self._executors = ray.get(self._service.executors_for.remote(self._slot_nodes), timeout=120)
+
+    def _start_batch(self, slot: int, batch: BatchSpec) -> Any:
+        return (
+            self._executors[slot]
+            .run_batch.options(num_returns="streaming", name="shoal-dpf-batch")
+            .remote(self._spec_ref, batch.to_json(), self._env_json)
+        )
+
+    def _after_verdict(self, node_id: str, node_lost: bool) -> None:
+        if node_lost:
+            return  # its slots are dropped
+        import ray
+
+        live = [i for i, node in enumerate(self._slot_nodes) if node not in self._dead_nodes]
+        fresh = ray.get(self._service.executors_for.remote([self._slot_nodes[i] for i in live]), timeout=120)
+        for i, executor in zip(live, fresh, strict=True):
+            self._executors[i] = executor
+
+
+def job_environment() -> dict[str, Any]:
+    """The environment variables and payload folder that this job's Ray workers get (its runtime
+    env), for executors that are not this job's workers."""
+    import ray
+
+    try:
+        runtime_env = json.loads(ray.get_runtime_context().get_runtime_env_string() or "{}")
+    except Exception:
+        runtime_env = {}
+    variables = {str(k): str(v) for k, v in (runtime_env.get("env_vars") or {}).items()}
+    path = variables.pop("PYTHONPATH", "").split(":", 1)[0] or None
+    return {"vars": variables, "path": path}
+
+
+def worker_group(spec: RunSpec, options: ExecutionOptions) -> RayWorkerGroup:
+    """The pool's warm executors when the pool service is there (and the job has no working_dir
+    to ship), else fresh Ray tasks of this job."""
+    import ray
+
+    from shoal.jobs.queue import service_name
+
+    nodes = job_nodes()
+    pool = os.environ.get("SHOAL_COMPUTE_POOL")
+    try:
+        runtime_env = json.loads(ray.get_runtime_context().get_runtime_env_string() or "{}")
+    except Exception:
+        runtime_env = {}
+    if pool and not runtime_env.get("working_dir") and os.environ.get("SHOAL_DPF_WARM_EXECUTORS", "1") != "0":
+        try:
+            service = ray.get_actor(service_name(pool), namespace="shoal")
+        except ValueError:
+            service = None
+        if service is not None:
+            return ExecutorWorkerGroup(spec, nodes, options, service)
+    return RayWorkerGroup(spec, nodes, options)

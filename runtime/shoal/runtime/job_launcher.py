@@ -153,6 +153,8 @@ def wait_warm() -> str:
         os._exit(0)  # the agent went away before a job came
     message = json.loads(line)
     os.environ.update(message["env"])
+    extra = [p for p in message["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[0:0] = [p for p in extra if p not in sys.path]  # what a fresh interpreter would have
     fd = os.open(message["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     sys.stdout.flush()
     sys.stderr.flush()

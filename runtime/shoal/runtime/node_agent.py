@@ -111,7 +111,10 @@ class NodeAgent:
         spec_path.write_text(spec_json)
         log_path = self._work / "instance-0.log"
         log_path.write_bytes(b"")
-        warm = self._take_warm()
+        # variables an interpreter reads only when it starts (but PYTHONPATH, which the warm one
+        # applies) need a fresh one
+        startup_only = [k for k in env if k.startswith(("PYTHON", "LD_")) and k != "PYTHONPATH"]
+        warm = None if startup_only else self._take_warm()
         if warm is not None and warm.stdin is not None:
             message = {"spec": str(spec_path), "env": env, "log": str(log_path)}
             warm.stdin.write((json.dumps(message) + "\n").encode())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import sys
@@ -250,6 +251,38 @@ def run_partition(runtime: _RunRuntime, task: TaskSpec) -> TaskOutcome:
     files.write_bytes(layout.LOG_FILE, log_text.encode("utf-8"))
     files.commit()
     return TaskOutcome(task.index, task.attempt, status, error, started, ended, runtime.node_id)  # type: ignore[arg-type]
+
+
+class PartitionExecutor:
+    """A long-lived Ray actor that runs batches, one at a time, for any run on its node: the pool
+    service keeps them warm between runs (:meth:`shoal.runtime.pool_service.PoolService.executors_for`).
+
+    A run's function, plugins and files are loaded per run (:data:`_RUNS`); the job's environment
+    variables and payload folder are applied for each batch and taken back after it. What stays
+    between runs is the process and the modules it imported."""
+
+    def run_batch(self, spec_json: str, batch_json: str, env_json: str) -> Iterator[str]:
+        env = json.loads(env_json)
+        saved = {k: os.environ.get(k) for k in env.get("vars", {})}
+        os.environ.update(env.get("vars", {}))
+        extra_path = env.get("path")
+        if extra_path and extra_path not in sys.path:
+            sys.path.insert(0, extra_path)
+        try:
+            yield from run_batch(spec_json, batch_json)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            if extra_path and extra_path in sys.path:
+                sys.path.remove(extra_path)
+
+    def node_id(self) -> str:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
 
 
 def session_host(spec: RunSpec, *, create: bool = True) -> Any:

@@ -29,6 +29,7 @@ class PoolService:
         self.connect_env = dict(connect_env or {})
         self.queue: JobQueue[JobSupervisor] = JobQueue()
         self._agents: dict[str, Any] = {}
+        self._executors: dict[str, list[Any]] = {}
         self._agents_lock = threading.Lock()
         self._thread = threading.Thread(target=self.queue.run_forever, name="shoal-queue", daemon=True)
         self._thread.start()
@@ -63,6 +64,41 @@ class PoolService:
                     self._agents[node] = agent
                 agents.append(agent)
             return agents
+
+    def executors_for(self, slots: list[str]) -> list[Any]:
+        """One partition executor per slot (a node id per slot, repeated for several per node),
+        kept warm between DPF runs; dead ones are replaced."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from shoal.runtime.partition_worker import PartitionExecutor
+
+        with self._agents_lock:
+            wanted: dict[str, int] = {}
+            for node in slots:
+                wanted[node] = wanted.get(node, 0) + 1
+            result: dict[str, list[Any]] = {}
+            for node, count in wanted.items():
+                pool = self._executors.setdefault(node, [])
+                alive = []
+                for executor in pool:
+                    try:
+                        ray.get(executor.node_id.remote(), timeout=10)
+                        alive.append(executor)
+                    except Exception:
+                        continue
+                executor_cls: Any = ray.remote(PartitionExecutor)
+                while len(alive) < count:
+                    alive.append(
+                        executor_cls.options(
+                            num_cpus=0,
+                            max_concurrency=1,
+                            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+                        ).remote()
+                    )
+                self._executors[node] = alive
+                result[node] = list(alive[:count])
+            return [result[node].pop(0) for node in slots]
 
     def warm_agents(self, node_ids: list[str]) -> int:
         """Start the agents (and their warm interpreters) of ``node_ids`` ahead of any job."""
