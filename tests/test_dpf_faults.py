@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +118,27 @@ def test_a_worker_that_exits_on_a_live_node_is_internal_error_and_not_retried() 
     assert leftovers("exit") == []
 
 
-def payload_of(job_id: str) -> psutil.Process:
-    """The job's payload process (instance 0), where the run's scheduler lives."""
-    for proc in psutil.process_iter(["cmdline"]):
+def process_where(matches: Callable[[dict[str, str], str, str], bool], what: str) -> psutil.Process:
+    """The first live process whose (environment, name, command line) ``matches``."""
+    for proc in psutil.process_iter(["name", "cmdline"]):
         try:
             env = proc.environ()
         except psutil.Error:
             continue
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if env.get("SHOAL_JOB_ID") == job_id and "shoal.runtime.job_launcher" in cmdline:
+        if matches(env, proc.info["name"] or "", " ".join(proc.info["cmdline"] or [])):
             return proc
-    raise AssertionError(f"no payload process of job {job_id}")
+    raise AssertionError(f"no process {what}")
+
+
+def payload_of(job_id: str) -> psutil.Process:
+    """The job's payload process (instance 0), where the run's scheduler lives."""
+    from shoal.jobs import get_job
+
+    job = get_job(job_id)
+    pid = int(job._stage.read_text(f"{job._record.job_dir}/system/payload_pid"))
+    process = psutil.Process(pid)
+    assert "shoal.runtime.job_launcher" in " ".join(process.cmdline())
+    return process
 
 
 def test_a_killed_scheduler_is_internal_error_that_says_resume_and_resume_finishes_the_run(
@@ -170,14 +180,26 @@ def slow_out(data: Any, context: Any) -> None:
 
 
 def raylet_of(node_index: str) -> psutil.Process:
-    for proc in psutil.process_iter(["name"]):
-        try:
-            env = proc.environ()
-        except psutil.Error:
-            continue
-        if proc.info["name"] == "raylet" and env.get("SHOAL_POOL_NODE") == node_index:
-            return proc
-    raise AssertionError(f"no raylet of pool node {node_index}")
+    return process_where(
+        lambda env, name, cmd: name == "raylet" and env.get("SHOAL_POOL_NODE") == node_index,
+        f"raylet of pool node {node_index}",
+    )
+
+
+def worker_pool_node(run: Any) -> str:
+    """The pool index of a node of the run's job that is neither the Ray head nor the job's head
+    (instance 0, where the scheduler runs)."""
+    from shoal.jobs import get_job
+    from shoal.pools.connect import connect
+
+    job = get_job(run._definition()["job_id"])
+    scheduler_node = job.details()["node_ids"][0]
+    ray = connect(shoal.describe_compute_pool(POOL)["address"])
+    for node in ray.nodes():
+        index = str(node.get("NodeName", "")).rsplit("-", 1)[-1]
+        if node.get("Alive") and node["NodeID"] != scheduler_node and index not in ("", "0"):
+            return index
+    raise AssertionError("no worker node to kill")
 
 
 def test_zz_a_node_killed_mid_run_loses_no_partition_and_each_artifact_exists_once() -> None:
@@ -193,7 +215,8 @@ def test_zz_a_node_killed_mid_run_loses_no_partition_and_each_artifact_exists_on
             break
         assert time.monotonic() < deadline, "the run did not get going"
         time.sleep(0.2)
-    victim = raylet_of("2")
+    victim_index = worker_pool_node(run)
+    victim = raylet_of(victim_index)
     os.kill(victim.pid, signal.SIGKILL)
     killed_at = time.time()
     assert run.wait(timeout=300, show_progress=False) == RunStatus.SUCCESS, run.message
@@ -212,4 +235,4 @@ def test_zz_a_node_killed_mid_run_loses_no_partition_and_each_artifact_exists_on
         assert f"attempt {detail.attempts}: DONE" in log
         assert log.count(f"partition {pid} done") == 1
     assert leftovers("nodeloss") == []
-    assert all(d.stage_artifacts_manager.get("out.pkl")["node"] != "2" for d in rerun), "elsewhere"
+    assert all(d.stage_artifacts_manager.get("out.pkl")["node"] != victim_index for d in rerun), "elsewhere"

@@ -45,6 +45,14 @@ class _JsonSpec:
         return cls.from_dict(json.loads(text))
 
 
+def _normalise_input(spec: PartitionInput | TaskSpec) -> None:
+    """JSON gives lists where the specs hold tuples."""
+    object.__setattr__(spec, "files", tuple(spec.files))
+    if spec.record_batches is not None:
+        first, count = spec.record_batches
+        object.__setattr__(spec, "record_batches", (int(first), int(count)))
+
+
 @dataclass(frozen=True)
 class PartitionInput(_JsonSpec):
     """One partition: its id, its position, and the stage files (``@stage/path``) with its rows.
@@ -59,11 +67,7 @@ class PartitionInput(_JsonSpec):
     record_batches: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "files", tuple(self.files))
-        if self.record_batches is not None:
-            object.__setattr__(
-                self, "record_batches", (int(self.record_batches[0]), int(self.record_batches[1]))
-            )
+        _normalise_input(self)
 
 
 @dataclass(frozen=True)
@@ -100,11 +104,7 @@ class TaskSpec(_JsonSpec):
     record_batches: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "files", tuple(self.files))
-        if self.record_batches is not None:
-            object.__setattr__(
-                self, "record_batches", (int(self.record_batches[0]), int(self.record_batches[1]))
-            )
+        _normalise_input(self)
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,8 @@ class NodeAgent:
                     cwd=str(self._work),
                     start_new_session=True,
                 )
+        assert self.stage is not None
+        self.stage.write_text(f"{self.job_dir}/system/payload_pid", str(self._process.pid))
         self._spawn_warm()  # for the next job: this one's interpreter is never reused
         stop = threading.Event()
         uploader = threading.Thread(target=self._upload_loop, args=(log_path, stop), daemon=True)
