@@ -8,7 +8,9 @@ same 3-node local pool.
    DPF submit to SUCCESS against raw Ray tasks (one per partition, computing the same mean and
    writing the same artifact file into the same folder) and against Ray Data
    ``groupby().map_groups()``. Also: when the first partition started after ``run()`` (warm
-   start), and the engine's own time (first partition started to last one ended).
+   start), and the engine's own time (first partition started to last one ended). Both sides are
+   measured warm: after a run that started the pool's executors and the anchor's Ray workers, and
+   with the pool idle for a few seconds before each measured run.
 2. Linear in partitions: 100, 1,000 and 10,000 partitions, each driven from a fresh process:
    time of 10,000 / time of 1,000, and the driver's peak RSS at 100 and 10,000.
 3. Big partitions: 24 partitions of 200,000 rows x 10 columns from a pandas DataFrame; DPF
@@ -34,6 +36,8 @@ from typing import Any
 
 POOL = "BENCH"
 STAGE = "bench"
+#: A warm pool is an idle one: runs are measured this long after the run before them ended.
+IDLE_S = 3.0
 
 
 def per_partition(data: Any, context: Any) -> None:
@@ -113,7 +117,9 @@ def anchor_ray_data(frame: Any) -> float:
 def bench_small(partitions: int, skip_ray_data: bool) -> None:
     frame = small_frame(partitions)
     timed_run(per_partition, small_frame(30), "warmup")  # the pool's nodes up, as in the issue
+    time.sleep(IDLE_S)
     dpf = timed_run(per_partition, frame, "small")
+    anchor_small(small_frame(30))  # the anchor's Ray workers up too: both sides measured warm
     tasks_s = anchor_small(frame)
     data_s = None if skip_ray_data else anchor_ray_data(frame)
     print(f"1. {partitions} partitions of 20 rows on a 3-node local pool (submit to SUCCESS)")
@@ -135,6 +141,7 @@ CHILD = """
 import json, os, resource, sys, time
 sys.path.insert(0, {bench!r})
 import dpf_partitions as b
+time.sleep(b.IDLE_S)
 out = b.timed_run(b.per_partition, b.small_frame({n}), "scale_{n}")
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(out))
@@ -174,6 +181,7 @@ def bench_big(partitions: int = 24, rows: int = 200_000, columns: int = 10) -> N
     rng = np.random.default_rng(3)
     frame = pd.DataFrame(rng.random((partitions * rows, columns)), columns=[f"c{i}" for i in range(columns)])
     frame.insert(0, "key", np.repeat(np.arange(partitions), rows))
+    time.sleep(IDLE_S)
     dpf = timed_run(column_means, frame, "big")
     root = get_stage(STAGE).backend.local_path("anchor_big")
     assert root is not None
@@ -188,6 +196,7 @@ def bench_big(partitions: int = 24, rows: int = 200_000, columns: int = 10) -> N
         with open(os.path.join(folder, "means.pkl"), "wb") as handle:
             handle.write(cloudpickle.dumps(group.mean(numeric_only=True).to_dict()))
 
+    ray.get([task.remote(key, group) for key, group in frame.head(3 * rows).groupby("key")])  # warm
     started = time.monotonic()
     ray.get([task.remote(key, group) for key, group in frame.groupby("key")])
     tasks_s = time.monotonic() - started

@@ -67,3 +67,46 @@ def test_fifty_jobs_at_once_all_done_in_submission_order(
     ours = [name for name in started if name in {job.name for job in jobs}]
     assert ours == [job.name for job in jobs], "FIFO: started in the order they were submitted"
     assert 0 < peak < 1024, f"the GCS grew to {peak:.0f} MB"
+
+
+def leave_traces() -> str:
+    import os
+    import sys
+    import types
+
+    os.environ["LEFT_BY_EARLIER_JOB"] = "1"
+    sys.modules["left_by_earlier_job"] = types.ModuleType("left_by_earlier_job")
+    os.makedirs("/tmp/shoal-left-by-earlier-job", exist_ok=True)
+    os.chdir("/tmp/shoal-left-by-earlier-job")
+    return str(os.environ.get("SHOAL_JOB_NODE_IDS", "")).split(",")[0]
+
+
+def look_for_traces() -> dict[str, object]:
+    import os
+    import sys
+
+    return {
+        "env": os.environ.get("LEFT_BY_EARLIER_JOB"),
+        "job_env": os.environ.get("ONLY_FOR_THE_FIRST_JOB"),
+        "module": "left_by_earlier_job" in sys.modules,
+        "cwd": os.getcwd(),
+        "node": str(os.environ.get("SHOAL_JOB_NODE_IDS", "")).split(",")[0],
+    }
+
+
+def test_nothing_of_one_job_is_seen_by_the_next_on_the_same_node(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoal.jobs import remote
+
+    monkeypatch.setenv("SHOAL_HOME", str(home))
+    first = remote(POOL, stage_name="queue", env_vars={"ONLY_FOR_THE_FIRST_JOB": "x"})(leave_traces)
+    second = remote(POOL, stage_name="queue")(look_for_traces)
+    nodes_left = {first().result(timeout=300) for _ in range(3)}  # 3 jobs, 2 nodes: one node twice
+    seen = [second().result(timeout=300) for _ in range(3)]
+    assert any(s["node"] in nodes_left for s in seen), "a later job ran where an earlier one had"
+    for traces in seen:
+        assert traces["env"] is None
+        assert traces["job_env"] is None
+        assert traces["module"] is False
+        assert "shoal-left-by-earlier-job" not in str(traces["cwd"])

@@ -64,6 +64,7 @@ class AttemptFiles:
         self._root = stage.backend.local_path("")
         self._written: list[str] = []
         self._made = False
+        self._fresh = False  # the partition's folder was created by this attempt: nothing earlier in it
 
     # -- writing -------------------------------------------------------------------------
 
@@ -80,7 +81,7 @@ class AttemptFiles:
         if self._root is None:
             return None
         if not self._made:
-            os.makedirs(self._local(self.final_dir), exist_ok=True)
+            self._fresh = _make_dir(self._local(self.final_dir))
             self._made = True
         if filename not in self._written:
             self._written.append(filename)
@@ -116,6 +117,8 @@ class AttemptFiles:
     def previous_log(self) -> str:
         """The partition's committed ``train.log`` (earlier attempts), or ``""``."""
         path = f"{self.final_dir}/{layout.LOG_FILE}"
+        if self._fresh:
+            return ""
         if self._root is not None:
             local = os.path.join(self._root, *path.split("/"))
             try:
@@ -161,6 +164,10 @@ class AttemptFiles:
         if not self._made:
             os.makedirs(final, exist_ok=True)
         keep = set(names)
+        if self._fresh:  # nothing of an earlier attempt can be there
+            for name in names:
+                os.replace(os.path.join(final, self._staged_name(name)), os.path.join(final, name))
+            return
         with os.scandir(final) as entries:
             for entry in entries:
                 if entry.name not in keep and not entry.name.startswith(TEMP_PREFIX) and entry.is_file():
@@ -188,6 +195,18 @@ class AttemptFiles:
                     os.unlink(self._local(self.final_dir, self._staged_name(name)))
         else:
             self.stage.remove(self.staging_dir, missing_ok=True)
+
+
+def _make_dir(path: str) -> bool:
+    """Create the folder ``path`` (and its parents); True when it did not exist before."""
+    try:
+        os.mkdir(path)
+        return True
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return _make_dir(path)
+    except FileExistsError:
+        return False
 
 
 def sweep_attempts(stage: Stage, run_id: str) -> int:

@@ -133,11 +133,13 @@ class NodeAgent:
                 )
         assert self.stage is not None
         self.stage.write_text(f"{self.job_dir}/system/payload_pid", str(self._process.pid))
-        self._spawn_warm()  # for the next job: this one's interpreter is never reused
         stop = threading.Event()
         uploader = threading.Thread(target=self._upload_loop, args=(log_path, stop), daemon=True)
         uploader.start()
         code = self._process.wait()
+        # the next job's interpreter (this one is never reused), started only now: its imports
+        # would compete with the running job for the node's CPUs
+        self._spawn_warm()
         stop.set()
         uploader.join(timeout=10)
         self._upload_log(log_path)
