@@ -57,8 +57,11 @@ def save(record: JobRecord) -> None:
 
 def load(job_id: str) -> JobRecord:
     name = canonical_job_id(job_id)
-    for candidate in (_folder() / f"{name}.json", *_folder().glob("*.json")):
-        if candidate.stem.lower() == name.lower() and candidate.exists():
+    exact = _folder() / f"{name}.json"
+    if exact.exists():  # the usual case: no need to look at every other record
+        return JobRecord(**json.loads(exact.read_text()))
+    for candidate in _folder().glob("*.json"):  # another case of the same name
+        if candidate.stem.lower() == name.lower():
             return JobRecord(**json.loads(candidate.read_text()))
     raise JobNotFoundError(
         f"No job {job_id!r} in this workspace ({_folder()}). List jobs with shoal.jobs.list_jobs() "

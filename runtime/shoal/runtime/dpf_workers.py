@@ -320,8 +320,9 @@ def job_environment() -> dict[str, Any]:
 
 
 def worker_group(spec: RunSpec, options: ExecutionOptions) -> RayWorkerGroup:
-    """The pool's warm executors when the pool service is there (and the job has no working_dir
-    to ship), else fresh Ray tasks of this job."""
+    """The pool's warm executors when the pool service is there, the job has no working_dir to
+    ship and the workers need no GPUs (Ray gives GPUs to a task that asks for them, and sets
+    ``CUDA_VISIBLE_DEVICES`` for it); else fresh Ray tasks of this job."""
     import ray
 
     from shoal.jobs.queue import service_name
@@ -332,7 +333,13 @@ def worker_group(spec: RunSpec, options: ExecutionOptions) -> RayWorkerGroup:
         runtime_env = json.loads(ray.get_runtime_context().get_runtime_env_string() or "{}")
     except Exception:
         runtime_env = {}
-    if pool and not runtime_env.get("working_dir") and os.environ.get("SHOAL_DPF_WARM_EXECUTORS", "1") != "0":
+    warm = (
+        pool
+        and not runtime_env.get("working_dir")
+        and not options.num_gpus_per_worker  # GPUs are Ray resources of a task: fresh tasks get them
+        and os.environ.get("SHOAL_DPF_WARM_EXECUTORS", "1") != "0"
+    )
+    if warm and pool:
         try:
             service = ray.get_actor(service_name(pool), namespace="shoal")
         except ValueError:
