@@ -1,8 +1,8 @@
 """The node agent: one long-lived Ray actor per node of a pool, owned by the pool's service and
 serving the one job that holds its node at a time (:meth:`NodeAgent.begin` ... :meth:`cleanup`).
 
-It keeps a **warm payload interpreter** ready: a ``job_launcher --warm`` process that has done
-its imports and waits for a job on its standard input. Instance 0's agent hands the job to it
+It keeps **warm payload interpreters** ready: ``job_launcher --warm`` processes that have done
+their imports and wait for a job on their standard input. Instance 0's agent hands the job to it
 (and starts the next warm one, so no job's state reaches another), and copies its output to
 ``@stage/<job>/logs/instance-0.log`` while it runs. Every agent, at the end, collects the output
 of the job's Ray workers that ran on its node (from the node's Ray log folder) into
@@ -27,6 +27,8 @@ from pathlib import Path
 from shoal.stages import Stage
 
 LOG_UPLOAD_PERIOD_S = 2.0
+#: Warm payload interpreters kept ready per node.
+WARM_INTERPRETERS = 2
 
 
 class NodeAgent:
@@ -40,7 +42,7 @@ class NodeAgent:
         self._process: subprocess.Popen[bytes] | None = None
         self._cancelled = False
         self._work = Path(tempfile.mkdtemp(prefix="shoal-agent-"))
-        self._warm: subprocess.Popen[bytes] | None = None
+        self._warm: list[subprocess.Popen[bytes]] = []
         self._warm_lock = threading.Lock()
         self._spawn_warm()
 
@@ -57,33 +59,41 @@ class NodeAgent:
     # -- the warm interpreter ------------------------------------------------------------
 
     def _spawn_warm(self) -> None:
-        """Start the next warm payload interpreter (in the background: it takes a second)."""
+        """Top the warm interpreters up to :data:`WARM_INTERPRETERS` (in the background: each
+        takes a second). Called when the agent starts and when a job ends, never while one runs:
+        their imports would compete with the job for the node's CPUs. Two are kept, so a job that
+        follows another at once still finds one ready."""
 
         def spawn() -> None:
             with self._warm_lock:
-                if self._warm is None or self._warm.poll() is not None:
-                    self._warm = subprocess.Popen(
-                        [sys.executable, "-u", "-m", "shoal.runtime.job_launcher", "--warm"],
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                        env=self._launcher_env,
-                        cwd=tempfile.gettempdir(),
-                        start_new_session=True,
+                self._warm = [p for p in self._warm if p.poll() is None]
+                while len(self._warm) < WARM_INTERPRETERS:
+                    self._warm.append(
+                        subprocess.Popen(
+                            [sys.executable, "-u", "-m", "shoal.runtime.job_launcher", "--warm"],
+                            stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env=self._launcher_env,
+                            cwd=tempfile.gettempdir(),
+                            start_new_session=True,
+                        )
                     )
 
         threading.Thread(target=spawn, name="shoal-warm-launcher", daemon=True).start()
 
     def _take_warm(self) -> subprocess.Popen[bytes] | None:
+        """The oldest live warm interpreter (the most likely to be ready), or None."""
         with self._warm_lock:
-            warm, self._warm = self._warm, None
-        if warm is not None and warm.poll() is not None:
-            return None
-        return warm
+            while self._warm:
+                warm = self._warm.pop(0)
+                if warm.poll() is None:
+                    return warm
+        return None
 
-    def warm_pid(self) -> int | None:
+    def warm_pids(self) -> list[int]:
         with self._warm_lock:
-            return self._warm.pid if self._warm is not None and self._warm.poll() is None else None
+            return [p.pid for p in self._warm if p.poll() is None]
 
     def node_id(self) -> str:
         import ray
@@ -216,8 +226,7 @@ class NodeAgent:
         self.instance_id, self.stage, self.job_dir, self._process = -1, None, "", None
 
     def shutdown(self) -> None:
-        """Stop the warm interpreter (the pool is stopping or the agent is replaced)."""
-        warm = self._take_warm()
-        if warm is not None:
+        """Stop the warm interpreters (the pool is stopping or the agent is replaced)."""
+        while (warm := self._take_warm()) is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(warm.pid, signal.SIGKILL)
