@@ -89,13 +89,13 @@ class AttemptFiles:
 
     def write_bytes(self, filename: str, data: bytes) -> None:
         target = self.local_target(filename)
-        if target is None:
-            self.stage.write_bytes(f"{self.staging_dir}/{filename}", data)
-            if filename not in self._written:
-                self._written.append(filename)
+        if target is not None:
+            with open(target, "wb") as handle:
+                handle.write(data)
             return
-        with open(target, "wb") as handle:
-            handle.write(data)
+        self.stage.write_bytes(f"{self.staging_dir}/{filename}", data)
+        if filename not in self._written:
+            self._written.append(filename)
 
     def read_bytes(self, filename: str) -> bytes | None:
         """What this attempt wrote as ``filename``, else what the partition's folder holds, else None."""
@@ -116,16 +116,15 @@ class AttemptFiles:
 
     def previous_log(self) -> str:
         """The partition's committed ``train.log`` (earlier attempts), or ``""``."""
-        path = f"{self.final_dir}/{layout.LOG_FILE}"
         if self._fresh:
             return ""
         if self._root is not None:
-            local = os.path.join(self._root, *path.split("/"))
             try:
-                with open(local, encoding="utf-8") as handle:
+                with open(self._local(self.final_dir, layout.LOG_FILE), encoding="utf-8") as handle:
                     return handle.read()
             except FileNotFoundError:
                 return ""
+        path = f"{self.final_dir}/{layout.LOG_FILE}"
         return self.stage.read_text(path) if self.stage.exists(path) else ""
 
     # -- the end -------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from shoal.dpf import layout
-from shoal.dpf.entities import PartitionRecord, PartitionStatus, RunStatus
+from shoal.dpf.entities import PartitionRecord, RunStatus
 from shoal.errors import StageFileNotFoundError
 from shoal.stages import Stage
 from shoal.stages.localfiles import replace_quickly
@@ -75,14 +75,24 @@ class ProgressWriter:
     """Appends the changed records of a run and keeps its state and heartbeat fresh."""
 
     def __init__(
-        self, stage: Stage, run_id: str, *, job_id: str | None = None, started_at: float | None = None
+        self,
+        stage: Stage,
+        run_id: str,
+        *,
+        job_id: str | None = None,
+        started_at: float | None = None,
+        previous: ProgressReader | None = None,
     ):
+        """``previous``: a reader that has read the run's earlier records already (a resumed run);
+        else they are read here."""
         self.stage = stage
         self.run_id = run_id
         self.job_id = job_id
         self.started_at = started_at or time.time()
-        reader = ProgressReader(stage, run_id)
-        reader.refresh(strict=False)
+        reader = previous
+        if reader is None:
+            reader = ProgressReader(stage, run_id)
+            reader.refresh(strict=False)
         self._seq = reader.seq
         self._snapshot_bytes = reader.snapshot_bytes
         self._event_bytes = reader.event_bytes
@@ -222,7 +232,3 @@ class ProgressReader:
                     record = PartitionRecord.from_dict(json.loads(line))
                     self.records[record.index] = record
             self.seq = seq
-
-
-def done_indexes(records: dict[int, PartitionRecord]) -> set[int]:
-    return {i for i, r in records.items() if r.status == PartitionStatus.DONE}

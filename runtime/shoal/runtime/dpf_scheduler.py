@@ -34,10 +34,12 @@ def load_inputs(stage: Stage, run_id: str) -> list[PartitionInput]:
     return [PartitionInput.from_dict(item) for item in json.loads(text)]
 
 
-def previous_records(stage: Stage, run_id: str, inputs: list[PartitionInput]) -> dict[int, PartitionRecord]:
+def previous_records(
+    stage: Stage, run_id: str, inputs: list[PartitionInput], reader: ProgressReader
+) -> dict[int, PartitionRecord]:
     """Records of an earlier driver of this run. A DONE partition whose ``train.log`` is missing
     (its files were lost) runs again. An unreadable record counts as nothing done."""
-    records = ProgressReader(stage, run_id).refresh(strict=False)
+    records = dict(reader.refresh(strict=False))
     done = {i: r for i, r in records.items() if r.status == PartitionStatus.DONE}
     if not done:
         return records
@@ -62,14 +64,17 @@ class Scheduler:
         self.run_id = spec.run_id
         self.options = spec.execution_options
         self.inputs = load_inputs(self.stage, self.run_id)
+        earlier = ProgressReader(self.stage, self.run_id)  # read once: for the state and the writer
         self.state = RunState(
             self.inputs,
-            previous_records(self.stage, self.run_id, self.inputs),
+            previous_records(self.stage, self.run_id, self.inputs, earlier),
             retry=RetryPolicy.from_options(self.options),
             loss=WorkerLossPolicy(),
             stop=StopPolicy(self.options.fail_fast),
         )
-        self.progress = ProgressWriter(self.stage, self.run_id, job_id=spec.job_id, started_at=time.time())
+        self.progress = ProgressWriter(
+            self.stage, self.run_id, job_id=spec.job_id, started_at=time.time(), previous=earlier
+        )
 
     def cancel_requested(self) -> bool:
         return self.stage.exists(layout.internal(self.run_id, "cancel"))

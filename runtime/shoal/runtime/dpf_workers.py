@@ -261,9 +261,7 @@ def job_nodes() -> list[NodeResources]:
     ids = job_node_ids() or [str(ray.get_runtime_context().get_node_id())]
     resources = {n["NodeID"]: n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")}
     return [
-        NodeResources(
-            node, float(resources.get(node, {}).get("CPU", 0)), float(resources.get(node, {}).get("GPU", 0))
-        )
+        NodeResources(node, float(resources[node].get("CPU", 0)), float(resources[node].get("GPU", 0)))
         for node in ids
         if node in resources
     ]
@@ -305,16 +303,20 @@ class ExecutorWorkerGroup(RayWorkerGroup):
             self._executors[i] = executor
 
 
-def job_environment() -> dict[str, Any]:
-    """The environment variables and payload folder that this job's Ray workers get (its runtime
-    env), for executors that are not this job's workers."""
+def _runtime_env() -> dict[str, Any]:
+    """This job's Ray runtime env (empty when Ray cannot say)."""
     import ray
 
     try:
-        runtime_env = json.loads(ray.get_runtime_context().get_runtime_env_string() or "{}")
+        return dict(json.loads(ray.get_runtime_context().get_runtime_env_string() or "{}"))
     except Exception:
-        runtime_env = {}
-    variables = {str(k): str(v) for k, v in (runtime_env.get("env_vars") or {}).items()}
+        return {}
+
+
+def job_environment() -> dict[str, Any]:
+    """The environment variables and payload folder that this job's Ray workers get (its runtime
+    env), for executors that are not this job's workers."""
+    variables = {str(k): str(v) for k, v in (_runtime_env().get("env_vars") or {}).items()}
     path = variables.pop("PYTHONPATH", "").split(":", 1)[0] or None
     return {"vars": variables, "path": path}
 
@@ -329,17 +331,12 @@ def worker_group(spec: RunSpec, options: ExecutionOptions) -> RayWorkerGroup:
 
     nodes = job_nodes()
     pool = os.environ.get("SHOAL_COMPUTE_POOL")
-    try:
-        runtime_env = json.loads(ray.get_runtime_context().get_runtime_env_string() or "{}")
-    except Exception:
-        runtime_env = {}
     warm = (
-        pool
-        and not runtime_env.get("working_dir")
+        not _runtime_env().get("working_dir")
         and not options.num_gpus_per_worker  # GPUs are Ray resources of a task: fresh tasks get them
         and os.environ.get("SHOAL_DPF_WARM_EXECUTORS", "1") != "0"
     )
-    if warm and pool:
+    if pool and warm:
         try:
             service = ray.get_actor(service_name(pool), namespace="shoal")
         except ValueError:

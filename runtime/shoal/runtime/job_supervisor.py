@@ -43,9 +43,7 @@ class RendezvousError(RuntimeError):
 class JobSupervisor:
     """One job; see the module docstring. ``cancel`` may be called from any thread."""
 
-    def __init__(
-        self, spec: dict[str, Any], agents_for: Callable[[list[str]], list[Any]] | None = None
-    ) -> None:
+    def __init__(self, spec: dict[str, Any], agents_for: Callable[[list[str]], list[Any]]) -> None:
         self.spec = spec
         self._agents_for = agents_for
         self.name = str(spec["job_name"])
@@ -55,7 +53,6 @@ class JobSupervisor:
         self._agents: list[Any] = []
         self._pg: Any = None
         self._node_ids: list[str] = []
-        self.finished = threading.Event()
 
     # -- called by the pool service ------------------------------------------------------
 
@@ -73,10 +70,6 @@ class JobSupervisor:
             except Exception as exc:  # the payload's node is gone: the job ends anyway; say so
                 print(f"shoal: stopping the payload of job {self.name} failed: {exc}")
         return JobStatus.CANCELLING.value
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     def reserve(self) -> bool:
         """Reserve the job's nodes (blocks); False when the job ended instead (failed, cancelled)."""
@@ -108,28 +101,13 @@ class JobSupervisor:
 
     def _end(self) -> None:
         self._release()
-        self.finished.set()
 
     # -- steps ---------------------------------------------------------------------------
 
     def _run(self, node_ids: list[str]) -> str:
         import ray
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        if self._agents_for is not None:  # the pool's long-lived agents, one per node
-            self._agents = self._agents_for(node_ids)
-        else:  # agents of this job only, in its reservation
-            agent_cls: Any = ray.remote(_agent_class())
-            self._agents = [
-                agent_cls.options(
-                    num_cpus=0,
-                    max_concurrency=4,
-                    scheduling_strategy=PlacementGroupSchedulingStrategy(
-                        placement_group=self._pg, placement_group_bundle_index=index
-                    ),
-                ).remote(self.spec.get("connect_env"))
-                for index in range(len(node_ids))
-            ]
+        self._agents = self._agents_for(node_ids)  # the pool's long-lived agents, one per node
         agent_nodes = ray.get(
             [
                 agent.begin.remote(index, self.spec["stage_name"], self.spec["stage_url"], self.job_dir)
@@ -288,18 +266,8 @@ class JobSupervisor:
         for agent in self._agents:
             with contextlib.suppress(Exception):
                 ray.get(agent.cleanup.remote(), timeout=30)
-            if self._agents_for is None:
-                with contextlib.suppress(Exception):
-                    agent.shutdown.remote()
-                    ray.kill(agent)
         if self._pg is not None:
             with contextlib.suppress(Exception):
                 remove_placement_group(self._pg)
         self._agents = []
         self._pg = None
-
-
-def _agent_class() -> type:
-    from shoal.runtime.node_agent import NodeAgent
-
-    return NodeAgent

@@ -13,7 +13,6 @@ Runs on every node of a pool, inside a Ray actor pinned to the node.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
@@ -41,7 +40,7 @@ class NodeAgent:
         self.job_dir = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._cancelled = False
-        self._work = Path(tempfile.mkdtemp(prefix="shoal-agent-"))
+        self._work: Path | None = None  # the current job's folder, from begin() to cleanup()
         self._warm: list[subprocess.Popen[bytes]] = []
         self._warm_lock = threading.Lock()
         self._spawn_warm()
@@ -91,9 +90,9 @@ class NodeAgent:
                     return warm
         return None
 
-    def warm_pids(self) -> list[int]:
-        with self._warm_lock:
-            return [p.pid for p in self._warm if p.poll() is None]
+    def _folder(self) -> Path:
+        assert self._work is not None, "begin() first"
+        return self._work
 
     def node_id(self) -> str:
         import ray
@@ -108,7 +107,7 @@ class NodeAgent:
     def prepare_payload(self) -> str:
         """Download ``@stage/<job>/app/`` into a local folder; return its path."""
         assert self.stage is not None
-        app = self._work / "app"
+        app = self._folder() / "app"
         app.mkdir(parents=True, exist_ok=True)
         if self.stage.exists(f"{self.job_dir}/app"):
             self.stage.get(f"{self.job_dir}/app", str(app))
@@ -117,9 +116,9 @@ class NodeAgent:
     def run_payload(self, spec_json: str, env: dict[str, str]) -> int:
         """Run the payload to its end in the warm interpreter (a fresh one if none is ready);
         return its exit code (negative: killed by a signal)."""
-        spec_path = self._work / "spec.json"
+        spec_path = self._folder() / "spec.json"
         spec_path.write_text(spec_json)
-        log_path = self._work / "instance-0.log"
+        log_path = self._folder() / "instance-0.log"
         log_path.write_bytes(b"")
         # variables an interpreter reads only when it starts (but PYTHONPATH, which the warm one
         # applies) need a fresh one
@@ -138,7 +137,7 @@ class NodeAgent:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     env={**self._launcher_env, **env},
-                    cwd=str(self._work),
+                    cwd=str(self._folder()),
                     start_new_session=True,
                 )
         assert self.stage is not None
@@ -222,11 +221,7 @@ class NodeAgent:
         """The job is over on this node: drop its folder and forget it."""
         import shutil
 
-        shutil.rmtree(self._work, ignore_errors=True)
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
+        self._work = None
         self.instance_id, self.stage, self.job_dir, self._process = -1, None, "", None
-
-    def shutdown(self) -> None:
-        """Stop the warm interpreters (the pool is stopping or the agent is replaced)."""
-        while (warm := self._take_warm()) is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(warm.pid, signal.SIGKILL)

@@ -178,27 +178,31 @@ def run_batch(spec_json: str, batch_json: str) -> Iterator[str]:
             os.unlink(marker.name)
 
 
-def running_marker(stage: Stage, run_id: str, batch_id: int) -> Any:
-    """On local-folder stages, a file where a batch notes each partition as it starts: if the
-    worker dies, the scheduler reads which partition it was running (:func:`read_running`)."""
+def _marker_path(stage: Stage, run_id: str, batch_id: int) -> str | None:
+    """Where a batch notes the partition it is running (local-folder stages only)."""
     from shoal.dpf import layout
 
     folder = stage.backend.local_path(layout.internal(run_id, "workers"))
-    if folder is None:
+    return None if folder is None else os.path.join(folder, f"{batch_id}.running")
+
+
+def running_marker(stage: Stage, run_id: str, batch_id: int) -> Any:
+    """On local-folder stages, a file where a batch notes each partition as it starts: if the
+    worker dies, the scheduler reads which partition it was running (:func:`read_running`)."""
+    path = _marker_path(stage, run_id, batch_id)
+    if path is None:
         return None
-    os.makedirs(folder, exist_ok=True)
-    return open(os.path.join(folder, f"{batch_id}.running"), "w", encoding="ascii")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return open(path, "w", encoding="ascii")
 
 
 def read_running(stage: Stage, run_id: str, batch_id: int) -> int | None:
     """The partition a dead batch was running, when its stage kept the note."""
-    from shoal.dpf import layout
-
-    folder = stage.backend.local_path(layout.internal(run_id, "workers"))
-    if folder is None:
+    path = _marker_path(stage, run_id, batch_id)
+    if path is None:
         return None
     try:
-        with open(os.path.join(folder, f"{batch_id}.running"), encoding="ascii") as handle:
+        with open(path, encoding="ascii") as handle:
             lines = [line for line in handle.read().splitlines() if line.strip()]
     except FileNotFoundError:
         return None

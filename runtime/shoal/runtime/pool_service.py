@@ -28,9 +28,9 @@ class PoolService:
         self.pool_name = pool_name
         self.connect_env = dict(connect_env or {})
         self.queue: JobQueue[JobSupervisor] = JobQueue()
-        self._agents: dict[str, Any] = {}
+        self._agents: dict[str, list[Any]] = {}
         self._executors: dict[str, list[Any]] = {}
-        self._agents_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.queue.run_forever, name="shoal-queue", daemon=True)
         self._thread.start()
 
@@ -40,69 +40,50 @@ class PoolService:
 
     def agents_for(self, node_ids: list[str]) -> list[Any]:
         """The node agents of ``node_ids``, started on first use and kept (a dead one is replaced)."""
-        import ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
         from shoal.runtime.node_agent import NodeAgent
 
-        with self._agents_lock:
-            agents = []
-            for node in node_ids:
-                agent = self._agents.get(node)
-                if agent is not None:
-                    try:
-                        ray.get(agent.node_id.remote(), timeout=10)
-                    except Exception:
-                        agent = None
-                if agent is None:
-                    agent_cls: Any = ray.remote(NodeAgent)
-                    agent = agent_cls.options(
-                        num_cpus=0,
-                        max_concurrency=4,
-                        scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
-                    ).remote(self.connect_env)
-                    self._agents[node] = agent
-                agents.append(agent)
-            return agents
+        return self._pinned(self._agents, NodeAgent, node_ids, max_concurrency=4, args=(self.connect_env,))
 
     def executors_for(self, slots: list[str]) -> list[Any]:
         """One partition executor per slot (a node id per slot, repeated for several per node),
         kept warm between DPF runs; dead ones are replaced."""
+        from shoal.runtime.partition_worker import PartitionExecutor
+
+        return self._pinned(self._executors, PartitionExecutor, slots, max_concurrency=1, args=())
+
+    def _pinned(
+        self,
+        kept: dict[str, list[Any]],
+        body: type,
+        slots: list[str],
+        *,
+        max_concurrency: int,
+        args: tuple[Any, ...],
+    ) -> list[Any]:
+        """As many live actors of ``body`` on each node as ``slots`` names it, from ``kept`` (the
+        dead dropped, the missing started, zero CPUs, pinned to the node), in ``slots`` order."""
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from shoal.runtime.partition_worker import PartitionExecutor
-
-        with self._agents_lock:
+        with self._lock:
             wanted: dict[str, int] = {}
             for node in slots:
                 wanted[node] = wanted.get(node, 0) + 1
-            result: dict[str, list[Any]] = {}
+            actor_cls: Any = ray.remote(body)
+            handed: dict[str, list[Any]] = {}
             for node, count in wanted.items():
-                pool = self._executors.setdefault(node, [])
-                alive = []
-                for executor in pool:
-                    try:
-                        ray.get(executor.node_id.remote(), timeout=10)
-                        alive.append(executor)
-                    except Exception:
-                        continue
-                executor_cls: Any = ray.remote(PartitionExecutor)
+                alive = _live(kept.get(node, []))
                 while len(alive) < count:
                     alive.append(
-                        executor_cls.options(
+                        actor_cls.options(
                             num_cpus=0,
-                            max_concurrency=1,
+                            max_concurrency=max_concurrency,
                             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
-                        ).remote()
+                        ).remote(*args)
                     )
-                self._executors[node] = alive
-                result[node] = list(alive[:count])
-            return [result[node].pop(0) for node in slots]
-
-    def warm_agents(self, node_ids: list[str]) -> int:
-        """Start the agents (and their warm interpreters) of ``node_ids`` ahead of any job."""
-        return len(self.agents_for(node_ids))
+                kept[node] = alive
+                handed[node] = alive[:count]
+            return [handed[node].pop(0) for node in slots]
 
     def cancel(self, job_name: str) -> str | None:
         return self.queue.cancel(job_name)
@@ -110,11 +91,27 @@ class PoolService:
     def knows(self, job_name: str) -> bool:
         return self.queue.knows(job_name)
 
-    def queued(self) -> list[str]:
-        return self.queue.names()
-
     def started_order(self) -> list[str]:
         return list(self.queue.started_order)
+
+
+def _live(actors: list[Any]) -> list[Any]:
+    """The ones of ``actors`` that answer (one round trip for all of them)."""
+    if not actors:
+        return []
+    import ray
+
+    pings = [actor.node_id.remote() for actor in actors]
+    ready, _ = ray.wait(pings, num_returns=len(pings), timeout=10)
+    alive = []
+    for actor, ping in zip(actors, pings, strict=True):
+        if ping in ready:
+            try:
+                ray.get(ping)
+                alive.append(actor)
+            except ray.exceptions.RayError:
+                continue
+    return alive
 
 
 def get_or_create(ray: Any, pool_name: str, connect_env: dict[str, str] | None = None) -> Any:

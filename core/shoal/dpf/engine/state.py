@@ -84,10 +84,6 @@ class RunState:
     def queued(self) -> int:
         return len(self._pending)
 
-    @property
-    def running(self) -> frozenset[int]:
-        return frozenset(self._running)
-
     def next_retry_at(self) -> float | None:
         return self._retries[0][0] if self._retries else None
 
@@ -199,8 +195,7 @@ class RunState:
             else:
                 if running is None:
                     record.extra["isolated"] = True
-                record.status = PartitionStatus.PENDING
-                self._pending.appendleft(index)
+                self._apply(record, Requeue(), now)
         return [(i, a) for i, a in cut_off if self.records[i].status == PartitionStatus.PENDING]
 
     def on_batch_error(self, indexes: Iterable[int], error: str, now: float) -> None:
@@ -247,7 +242,7 @@ class RunState:
         self.message = message
         for index in [*self._pending, *(i for _, i in self._retries), *self._running]:
             record = self.records[index]
-            if not record.status.is_final or record.status == PartitionStatus.RUNNING:
+            if not record.status.is_final:
                 record.status = PartitionStatus.INTERNAL_ERROR
                 record.error = record.error or message
                 self._dirty.add(index)
