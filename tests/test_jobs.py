@@ -7,6 +7,7 @@ another Python process, which exits: the pool outliving its creator is part of w
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_failure_raises_runtime_error_from_the_original_exception() -> None:
     assert "ValueError: value 42 above limit 41" in job.get_logs()
 
 
-def per_node_markers() -> str:
+def print_from_every_node(per_node: int) -> str:
     import os
 
     import ray
@@ -155,36 +156,135 @@ def per_node_markers() -> str:
     ray.init(address="auto")
 
     @ray.remote(num_cpus=0.1)
-    def shout(index: int) -> None:
+    def emit(task: int, index: int) -> None:
         from shoal.jobs import instance_id
 
         assert instance_id() == index, "a worker knows its instance from the job's environment"
-        print(f"marker-from-instance-{index}", flush=True)
+        print(f"task-{task}-on-{index} first", flush=True)
+        print(f"task-{task}-on-{index} second")
+
+    @ray.remote(num_cpus=0.1)
+    class Speaker:
+        def say(self, index: int) -> None:
+            print(f"actor-on-{index}")
 
     nodes = os.environ["SHOAL_JOB_NODE_IDS"].split(",")
+    print("payload before the tasks", flush=True)
+    pinned = [NodeAffinitySchedulingStrategy(node, soft=False) for node in nodes]
     ray.get(
         [
-            shout.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(i)
-            for i, node in enumerate(nodes)
+            emit.options(scheduling_strategy=pinned[index]).remote(index * per_node + k, index)
+            for index in range(len(nodes))
+            for k in range(per_node)
         ]
     )
+    speakers = [Speaker.options(scheduling_strategy=pinned[i]).remote() for i in range(len(nodes))]  # type: ignore[attr-defined]
+    ray.get([speaker.say.remote(i) for i, speaker in enumerate(speakers)])
     from shoal.jobs import instance_count, instance_id
 
-    print("payload output line", flush=True)
+    print("payload after the tasks", flush=True)
     return f"ok {instance_id()} of {instance_count()}"
 
 
-def test_every_instance_has_its_own_log() -> None:
-    job = remote(POOL, stage_name=STAGE, target_instances=2, instances_timeout=300)(per_node_markers)()
-    assert job.result(timeout=180) == "ok 0 of 2"
+def test_every_instance_log_holds_exactly_its_nodes_output_line_by_line() -> None:
+    per_node = 3
+    job = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=300)(print_from_every_node)(
+        per_node
+    )
+    assert job.result(timeout=180) == "ok 0 of 3"
+    for index in range(3):
+        log = job.get_logs(instance_id=index, as_list=True)
+        assert isinstance(log, list)
+        marked = [line for line in log if line.startswith("(")]
+        expected = sorted(
+            [f"task-{index * per_node + k}-on-{index} {which}" for k in range(per_node) for which in ("first", "second")]
+            + [f"actor-on-{index}"]
+        )
+        assert sorted(line.split(") ", 1)[1] for line in marked) == expected, f"instance {index}: {log}"
+        assert all(line.startswith(("(emit pid=", "(Speaker pid=")) for line in marked), marked
+        payload_lines = [line for line in log if line.startswith("payload ")]
+        if index == 0:
+            assert payload_lines == ["payload before the tasks", "payload after the tasks"]
+        else:
+            assert payload_lines == [], "the payload's own output is instance 0's only"
+            assert len(log) == len(marked), f"instance {index} holds its tasks' lines and nothing else: {log}"
     head = job.get_logs()
-    assert "payload output line" in head
     assert "ML job started" not in head, "without verbose only the payload's output is shown"
     assert "ML job started" in job.get_logs(verbose=True)
-    worker_log = job.get_logs(instance_id=1, as_list=True)
-    assert "marker-from-instance-1" in worker_log
-    assert "marker-from-instance-0" not in worker_log
     assert len(job.get_logs(limit=1, as_list=True)) == 1
+
+
+def print_and_wait(release: str) -> str:
+    import os
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from shoal.jobs import job_node_ids
+
+    ray.init(address="auto")
+
+    @ray.remote(num_cpus=0.1)
+    def shout() -> None:
+        print("task output while running", flush=True)
+
+    strategy = NodeAffinitySchedulingStrategy(job_node_ids()[-1], soft=False)
+    ray.get(shout.options(scheduling_strategy=strategy).remote())
+    print("payload output while running", flush=True)
+    deadline = time.time() + 120
+    while not os.path.exists(release) and time.time() < deadline:
+        time.sleep(0.05)
+    return "released"
+
+
+def test_a_running_jobs_logs_are_readable_on_every_instance_before_it_ends(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    release = tmp_path / "release"
+    job = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=300)(print_and_wait)(str(release))
+    deadline = time.monotonic() + 120
+    while not (
+        "payload output while running" in job.get_logs()
+        and "task output while running" in job.get_logs(instance_id=2)
+    ):
+        assert time.monotonic() < deadline, f"the logs never showed the running job's output: {job.details()}"
+        assert not job.status.is_terminal, f"the job ended before its output was seen: {job.details()}"
+        time.sleep(0.1)
+    assert job.status == JobStatus.RUNNING, "seen while the job runs, not after"
+    from shoal.cli import cli
+
+    def release_soon() -> None:
+        time.sleep(1.0)
+        release.write_text("go")
+
+    follower = threading.Thread(target=release_soon)
+    follower.start()
+    followed = CliRunner().invoke(cli, ["job", "logs", job.id, "--follow"])
+    follower.join()
+    assert followed.exit_code == 0, followed.output
+    assert followed.output.count("payload output while running") == 1, followed.output
+    assert "ML job finished" in followed.output, "--follow prints until the end of the job"
+    assert job.result(timeout=60) == "released"
+
+
+def test_cancel_during_the_warm_start_stops_every_process_of_the_job() -> None:
+    import psutil
+
+    for pause in (0.0, 0.3):  # in the queue, and as the warm interpreter takes the job
+        job = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=300)(sleep_forever)("never")
+        time.sleep(pause)
+        job.cancel()
+        assert job.wait(timeout=60) == JobStatus.CANCELLED, job.details()
+        stage = job._stage
+        pid_file = f"{job._record.job_dir}/system/payload_pid"
+        if stage.exists(pid_file):
+            pid = int(stage.read_text(pid_file))
+            deadline = time.monotonic() + 10
+            while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                assert time.monotonic() < deadline, f"payload {pid} of a cancelled job still runs"
+                time.sleep(0.1)
+    again = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=60)(spread_report)(6)
+    assert again.result(timeout=120)["task_nodes"] == 3, "the cancelled jobs released all three nodes"
 
 
 def sleep_forever(note: str) -> None:

@@ -10,6 +10,9 @@ from typing import Any
 
 import click
 
+#: How often ``shoal job logs --follow`` looks for new lines.
+FOLLOW_PERIOD_S = 0.25
+
 
 @click.group()
 def job() -> None:
@@ -124,21 +127,19 @@ def logs(job_id: str, instance: int | None, verbose: bool, follow: bool) -> None
     from shoal.jobs import get_job
 
     handle = get_job(job_id)
-    shown = 0
-    while True:
-        lines = handle.get_logs(instance_id=instance, verbose=verbose or follow, as_list=True)
-        assert isinstance(lines, list)
-        for line in lines[shown:]:
-            click.echo(line)
-        shown = len(lines)
-        if not follow or handle.status.is_terminal:
-            if follow:  # print what arrived between the last read and the end
-                lines = handle.get_logs(instance_id=instance, verbose=True, as_list=True)
-                assert isinstance(lines, list)
-                for line in lines[shown:]:
-                    click.echo(line)
+    if not follow:
+        click.echo(handle.get_logs(instance_id=instance, verbose=verbose))
+        return
+    offset = 0
+    while True:  # everything, banners included, as the instance's agent appends it
+        ended = handle.status.is_terminal
+        data = handle.read_log_from(offset, instance_id=instance)
+        if data:
+            offset += len(data)
+            click.echo(data.decode(errors="replace"), nl=False)
+        if ended:  # read once more after the end was seen: nothing written before it is missed
             return
-        time.sleep(1.0)
+        time.sleep(FOLLOW_PERIOD_S)
 
 
 @job.command("cancel")

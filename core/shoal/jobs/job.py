@@ -138,7 +138,7 @@ class MLJob(Generic[T]):
         job's start and end banners).
         """
         index = 0 if instance_id is None else int(instance_id)
-        path = f"{self._record.job_dir}/logs/instance-{index}.log"
+        path = self._log_path(index)
         text = self._stage.read_text(path) if self._stage.exists(path) else ""
         lines = text.splitlines()
         if not verbose and index == 0 and STARTED_BANNER in lines:
@@ -148,6 +148,18 @@ class MLJob(Generic[T]):
         if limit is not None and limit >= 0:
             lines = lines[-limit:] if limit else []
         return lines if as_list else "\n".join(lines)
+
+    def _log_path(self, index: int) -> str:
+        return f"{self._record.job_dir}/logs/instance-{int(index)}.log"
+
+    def read_log_from(self, offset: int, instance_id: int | None = None) -> bytes:
+        """The bytes of an instance's log from ``offset`` on (``b""`` if nothing new, or no log
+        yet): what ``shoal job logs --follow`` reads while the job runs. The log grows by whole
+        lines, as the instance's agent appends them (every 0.25 s)."""
+        path = self._log_path(0 if instance_id is None else instance_id)
+        if not self._stage.exists(path):
+            return b""
+        return self._stage.read_bytes_from(path, offset)
 
     def show_logs(self, limit: int = -1, instance_id: int | None = None, verbose: bool = False) -> None:
         """Print :meth:`get_logs`."""

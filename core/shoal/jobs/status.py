@@ -61,3 +61,12 @@ def write_status(stage: Stage, job_dir: str, status: JobStatus | str, **fields: 
         current["completed_time"] = time.time()
     stage.write_text(f"{job_dir}/{STATUS_FILE}", json.dumps(current, indent=2, sort_keys=True))
     return current
+
+
+def add_warning(stage: Stage, job_dir: str, message: str) -> None:
+    """Keep ``message`` in the status document's ``warnings`` (whatever the status: a warning
+    never changes it): something went wrong that did not end the job, such as a failed cancel."""
+    current = read_status(stage, job_dir)
+    current["warnings"] = [*current.get("warnings", []), message]
+    current["updated"] = time.time()
+    stage.write_text(f"{job_dir}/{STATUS_FILE}", json.dumps(current, indent=2, sort_keys=True))

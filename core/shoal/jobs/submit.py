@@ -23,6 +23,7 @@ from shoal.errors import StageNotFoundError
 from shoal.jobs import records
 from shoal.jobs.job import MLJob
 from shoal.jobs.payload import Payload, add_imports
+from shoal.jobs.spec import JobSpec, LaunchSpec
 from shoal.jobs.status import JobStatus, write_status
 from shoal.plugin_manager import get_plugin_manager
 from shoal.pools import records as pool_records
@@ -149,7 +150,7 @@ def submit_payload(
             - ray.available_resources().get(backend.node_resource, 0)
         )
         backend.ensure_nodes(busy + target, progress=_progress)
-        common = {
+        common: dict[str, Any] = {
             "job_id": record.id,
             "job_name": job_name,
             "job_dir": job_dir,
@@ -159,23 +160,22 @@ def submit_payload(
             "target_instances": target,
             "min_instances": minimum,
         }
-        spec = {
+        spec = JobSpec(
             **common,
-            "created_time": record.created_time,
-            "node_resource": backend.node_resource,
-            "connect_env": backend.connect_env(),
-            "instances_timeout": timeout,
-            "env": {**backend.connect_env(), **env},
-            "launch": {
+            created_time=record.created_time,
+            node_resource=backend.node_resource,
+            instances_timeout=timeout,
+            env={**backend.connect_env(), **env},
+            launch=LaunchSpec(
                 **common,
-                "kind": payload.kind,
-                "entrypoint": payload.entrypoint,
-                "args": payload.args,
-                "worker_env": env,
-                "shared_filesystem": getattr(backend, "shares_filesystem", False),
-                "plugin_manifest": cloudpickle.dumps(get_plugin_manager().manifest()).hex(),
-            },
-        }
+                kind=payload.kind,
+                entrypoint=payload.entrypoint,
+                args=list(payload.args),
+                worker_env=env,
+                shared_filesystem=bool(getattr(backend, "shares_filesystem", False)),
+                plugin_manifest=cloudpickle.dumps(get_plugin_manager().manifest()).hex(),
+            ),
+        )
         from shoal.runtime.pool_service import get_or_create
 
         service = get_or_create(ray, pool.name, backend.connect_env())

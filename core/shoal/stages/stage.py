@@ -224,6 +224,39 @@ class Stage:
         with self.open(path, "w") as handle:
             handle.write(text)
 
+    def append_bytes(self, path: str, data: bytes) -> None:
+        """Add ``data`` at the end of the file at ``path`` (created if missing); for logs.
+
+        On a stage that is a local folder this is one appending write, so a reader sees the file
+        grow; elsewhere the file is read and written again whole (atomically), which costs the
+        size of the file: callers that append often keep a local copy and use
+        :meth:`write_bytes` instead (see :meth:`appends_in_place`)."""
+        normalized = self._path(path)
+        local = self.backend.local_path(normalized)
+        if local is None:
+            earlier = self.read_bytes(normalized) if self.exists(normalized) else b""
+            self.write_bytes(normalized, earlier + data)
+            return
+        if os.path.isdir(local):
+            raise StagePathError(f"{self.location(normalized)} is a folder; cannot write a file there.")
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        with open(local, "ab") as handle:
+            handle.write(data)
+
+    def appends_in_place(self) -> bool:
+        """Whether :meth:`append_bytes` is a cheap appending write (a stage on a local folder)."""
+        return self.backend.local_path("") is not None
+
+    def read_bytes_from(self, path: str, offset: int) -> bytes:
+        """The content of the file at ``path`` from byte ``offset`` on (``b""`` past its end):
+        how a follower reads only what a growing log added since its last read."""
+        with self.open(path, "rb") as handle:
+            try:
+                handle.seek(offset)
+                return handle.read()
+            except (OSError, ValueError):  # not seekable: read it all and cut
+                return handle.read()[offset:]
+
     # -- local files in and out -----------------------------------------------------------
 
     def put(self, local_path: str | os.PathLike[str], dest_dir: str = "") -> builtins.list[str]:

@@ -13,7 +13,9 @@ Runs on the driver / CLI of this machine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -112,6 +114,15 @@ class LocalPoolBackend(ComputePoolBackend):
         return env
 
     def _launch(self, state: dict[str, Any], index: int) -> dict[str, Any]:
+        """Start node ``index`` and wait until it is up; return what the state keeps of it."""
+        return self._await_node(index, self._spawn_node(state, index))
+
+    def _spawn_node(
+        self, state: dict[str, Any], index: int, *, address_later: bool = False
+    ) -> tuple[subprocess.Popen[str], str]:
+        """Start the launcher of node ``index`` (it returns once the node is up); do not wait.
+        With ``address_later`` a worker's launcher does its imports and then waits for the head's
+        GCS address on its standard input (:meth:`_await_node` sends it)."""
         head = index == 0
         spec: dict[str, Any] = {
             "head": head,
@@ -127,31 +138,38 @@ class LocalPoolBackend(ComputePoolBackend):
         if head:
             spec["system_config"] = FAST_HEALTH_CHECKS
             spec["include_dashboard"] = bool(self.record.options.get("include_dashboard", False))
-        else:
+        elif not address_later:
             spec["gcs_address"] = state["gcs_address"]
         process = subprocess.Popen(
             [sys.executable, "-m", "shoal.runtime.node_launcher", json.dumps(spec)],
             env=self._env(state["pool_id"], index),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if address_later else subprocess.DEVNULL,
             start_new_session=True,
             text=True,
         )
+        return process, spec["temp_dir"]
+
+    def _await_node(
+        self, index: int, launched: tuple[subprocess.Popen[str], str], address: str | None = None
+    ) -> dict[str, Any]:
+        """Wait for a launcher started by :meth:`_spawn_node` (sending it the GCS address it
+        waits for, if any); raise :class:`PoolStartError` with its output if the node failed."""
+        process, temp_dir = launched
         try:
-            out, err = process.communicate(timeout=180)
+            out, err = process.communicate(input=address + "\n" if address is not None else None, timeout=180)
         except subprocess.TimeoutExpired:
             self._kill_node({"sid": process.pid})
             raise PoolStartError(
-                f"Node {index} of pool {self.record.name} did not start within 180 s. "
-                f"Ray logs: {spec['temp_dir']}"
+                f"Node {index} of pool {self.record.name} did not start within 180 s. Ray logs: {temp_dir}"
             ) from None
         lines = [line for line in out.splitlines() if line.startswith("{")]
         if process.returncode != 0 or not lines:
             self._kill_node({"sid": process.pid})
             raise PoolStartError(
                 f"Node {index} of pool {self.record.name} failed to start (exit {process.returncode}). "
-                f"Ray logs: {spec['temp_dir']}. Last output:\n{err[-2000:]}"
+                f"Ray logs: {temp_dir}. Last output:\n{err[-2000:]}"
             )
         info = json.loads(lines[-1])
         return {
@@ -239,21 +257,47 @@ class LocalPoolBackend(ComputePoolBackend):
             state["nodes"] = nodes
             if progress:
                 progress(len(nodes), wanted)
-            index = 0
-            while len(nodes) < wanted:
-                while str(index) in nodes:
-                    index += 1
-                info = self._launch(state, index)
-                if index == 0:
-                    state["gcs_address"] = info["gcs_address"]
-                    state["webui_url"] = info.get("webui_url")
-                    self._save(state)
-                    state["janitor_sid"] = self._start_janitor(state)
-                nodes[str(index)] = info
+            free = (i for i in itertools.count() if str(i) not in nodes)
+            missing = [next(free) for _ in range(wanted - len(nodes))]
+            need_head = 0 in missing
+            # worker nodes start side by side; while the head starts they do their imports and
+            # wait for its address
+            launched = {
+                index: self._spawn_node(state, index, address_later=need_head)
+                for index in missing
+                if index != 0
+            }
+            if need_head:
+                try:
+                    info = self._launch(state, 0)
+                except PoolStartError:
+                    for handle in launched.values():  # they read an empty address and exit
+                        with contextlib.suppress(PoolStartError):
+                            self._await_node(-1, handle, "")
+                    raise
+                state["gcs_address"] = info["gcs_address"]
+                state["webui_url"] = info.get("webui_url")
+                nodes["0"] = info
+                self._save(state)
+                state["janitor_sid"] = self._start_janitor(state)
+                self._save(state)
+                if progress:
+                    progress(len(nodes), wanted)
+            failure: PoolStartError | None = None
+            for index, handle in launched.items():
+                try:
+                    nodes[str(index)] = self._await_node(
+                        index, handle, state["gcs_address"] if need_head else None
+                    )
+                except PoolStartError as exc:
+                    failure = failure or exc
+                    continue
                 self._save(state)
                 if progress:
                     progress(len(nodes), wanted)
             self._save(state)
+            if failure is not None:
+                raise failure
             return len(nodes)
 
     def _head_alive(self, state: Mapping[str, Any]) -> bool:

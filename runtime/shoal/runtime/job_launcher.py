@@ -22,27 +22,28 @@ from typing import Any
 
 from shoal.jobs.job import FINISHED_BANNER, STARTED_BANNER
 from shoal.jobs.payload import SESSION_MARKER
+from shoal.jobs.spec import LaunchSpec
 
 
-def _connect_ray(spec: dict[str, Any]) -> Any:
+def _connect_ray(spec: LaunchSpec) -> Any:
     """Connect to the pool and make later ``ray.init`` calls in the payload reuse the connection."""
     from shoal.pools.connect import prepare_loopback
 
-    if spec.get("loopback", True):
+    if spec.loopback:
         prepare_loopback()
     import ray
 
-    env_vars = dict(spec["worker_env"])
+    env_vars = dict(spec.worker_env)
     runtime_env: dict[str, Any] = {"env_vars": env_vars}
-    if spec.get("shared_filesystem"):
-        env_vars["PYTHONPATH"] = spec["app_dir"] + ":${PYTHONPATH}"
+    if spec.shared_filesystem:
+        env_vars["PYTHONPATH"] = spec.app_dir + ":${PYTHONPATH}"
     else:
-        runtime_env["working_dir"] = spec["app_dir"]
+        runtime_env["working_dir"] = spec.app_dir
     ray.init(
         address=os.environ["RAY_ADDRESS"],
         runtime_env=runtime_env,
-        log_to_driver=True,
-        namespace=spec.get("namespace"),
+        log_to_driver=False,  # each node agent builds its instance's log (shoal.runtime.job_logs)
+        namespace=spec.namespace,
     )
     original_init = ray.init
 
@@ -71,8 +72,8 @@ def _restore_sessions(value: Any) -> Any:
     return value
 
 
-def _run_payload(spec: dict[str, Any], app_dir: Path) -> Any:
-    kind = spec["kind"]
+def _run_payload(spec: LaunchSpec, app_dir: Path) -> Any:
+    kind = spec.kind
     if kind == "function":
         import cloudpickle
 
@@ -82,12 +83,12 @@ def _run_payload(spec: dict[str, Any], app_dir: Path) -> Any:
     if kind == "command":
         import subprocess
 
-        completed = subprocess.run([*spec["entrypoint"], *spec["args"]], cwd=app_dir)
+        completed = subprocess.run([*spec.entrypoint, *spec.args], cwd=app_dir)
         if completed.returncode != 0:
-            raise RuntimeError(f"entrypoint {spec['entrypoint']} exited with code {completed.returncode}")
+            raise RuntimeError(f"entrypoint {spec.entrypoint} exited with code {completed.returncode}")
         return None
-    entry = app_dir / spec["entrypoint"]
-    sys.argv = [str(entry), *spec["args"]]
+    entry = app_dir / str(spec.entrypoint)
+    sys.argv = [str(entry), *spec.args]
     namespace = runpy.run_path(str(entry), run_name="__main__")
     return namespace.get("__return__")
 
@@ -99,22 +100,22 @@ def main(spec_path: str) -> int:
     from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
     from shoal.stages import Stage
 
-    spec = json.loads(Path(spec_path).read_text())
+    spec = LaunchSpec.from_json(Path(spec_path).read_text())
     import cloudpickle
 
-    install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(spec["plugin_manifest"])))
-    stage = Stage(spec["stage_name"], spec["stage_url"], managed=False)
-    job_dir = spec["job_dir"]
-    app_dir = Path(spec["app_dir"])
+    install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(spec.plugin_manifest)))
+    stage = Stage(spec.stage_name, spec.stage_url, managed=False)
+    job_dir = spec.job_dir
+    app_dir = Path(spec.app_dir)
     os.chdir(app_dir)
     sys.path.insert(0, str(app_dir))
     info = JobInfo(
-        job_id=spec["job_id"],
-        name=spec["job_name"],
-        compute_pool=spec["compute_pool"],
-        stage_name=spec["stage_name"],
-        target_instances=spec["target_instances"],
-        min_instances=spec["min_instances"],
+        job_id=spec.job_id,
+        name=spec.job_name,
+        compute_pool=spec.compute_pool,
+        stage_name=spec.stage_name,
+        target_instances=spec.target_instances,
+        min_instances=spec.min_instances,
     )
     ray = _connect_ray(spec)
     stage.write_text(f"{job_dir}/system/ray_job_id", str(ray.get_runtime_context().get_job_id()))

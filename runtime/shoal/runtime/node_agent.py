@@ -3,17 +3,19 @@ serving the one job that holds its node at a time (:meth:`NodeAgent.begin` ... :
 
 It keeps **warm payload interpreters** ready: ``job_launcher --warm`` processes that have done
 their imports and wait for a job on their standard input. Instance 0's agent hands the job to it
-(and starts the next warm one, so no job's state reaches another), and copies its output to
-``@stage/<job>/logs/instance-0.log`` while it runs. Every agent, at the end, collects the output
-of the job's Ray workers that ran on its node (from the node's Ray log folder) into
-``logs/instance-<i>.log``. The supervisor releases the job's nodes only after that.
+(and starts the next warm one, so no job's state reaches another).
+
+Every agent builds its instance's log while the job runs (:mod:`shoal.runtime.job_logs`): every
+:data:`LOG_PERIOD_S` it appends the new lines of the payload's output (instance 0) and of the
+job's Ray workers on its node to ``@stage/<job>/logs/instance-<i>.log``. At the end
+(:meth:`NodeAgent.finish_logs`) it moves the last lines; the supervisor releases the job's nodes
+only after that.
 
 Runs on every node of a pool, inside a Ray actor pinned to the node.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import signal
@@ -21,11 +23,16 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
+from shoal.runtime.job_logs import InstanceLogCollector, LogPump, append_local
 from shoal.stages import Stage
 
-LOG_UPLOAD_PERIOD_S = 2.0
+#: How often an instance's new log lines reach the stage.
+LOG_PERIOD_S = 0.25
+#: On a stage that is not a local folder the whole log is written again: at most this often.
+REMOTE_LOG_PERIOD_S = 2.0
 #: Warm payload interpreters kept ready per node.
 WARM_INTERPRETERS = 2
 
@@ -40,7 +47,12 @@ class NodeAgent:
         self.job_dir = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._cancelled = False
+        self._payload_lock = threading.Lock()  # run_payload and terminate_payload agree on the process
         self._work: Path | None = None  # the current job's folder, from begin() to cleanup()
+        self._collector: InstanceLogCollector | None = None
+        self._pump: LogPump | None = None
+        self._log_dirty = False
+        self._log_uploaded_at = 0.0
         self._warm: list[subprocess.Popen[bytes]] = []
         self._warm_lock = threading.Lock()
         self._spawn_warm()
@@ -53,7 +65,81 @@ class NodeAgent:
         self._process = None
         self._cancelled = False
         self._work = Path(tempfile.mkdtemp(prefix=f"shoal-job-{Path(job_dir).name}-{instance_id}-"))
+        self._start_log(time.time())
         return self.node_id()
+
+    # -- the instance's log --------------------------------------------------------------
+
+    @property
+    def _stage_log(self) -> str:
+        return f"{self.job_dir}/logs/instance-{self.instance_id}.log"
+
+    @property
+    def _local_log(self) -> Path:
+        return self._folder() / f"instance-{self.instance_id}.log"
+
+    @property
+    def _payload_out(self) -> Path:
+        return self._folder() / "payload.out"
+
+    def _start_log(self, since: float) -> None:
+        """Begin this instance's log: an empty file on the stage now (readable from the start),
+        and a pump that appends new lines to it."""
+        assert self.stage is not None
+        self._local_log.write_bytes(b"")
+        if self.instance_id == 0:
+            self._payload_out.write_bytes(b"")
+        self.stage.write_bytes(self._stage_log, b"")
+        self._collector = InstanceLogCollector(
+            logs_dir=self._logs_dir(),
+            payload_log=str(self._payload_out) if self.instance_id == 0 else None,
+            since=since,
+        )
+        self._log_dirty, self._log_uploaded_at = False, time.monotonic()
+        self._pump = LogPump(
+            self._collector.poll, self._append_log, period_s=LOG_PERIOD_S, before_poll=self._learn_ray_job
+        ).start()
+
+    def _learn_ray_job(self) -> None:
+        """Until the payload has said which Ray job it is (``system/ray_job_id``), look for it."""
+        collector = self._collector
+        if collector is None or collector.ray_job_id is not None or self.stage is None:
+            return
+        path = f"{self.job_dir}/system/ray_job_id"
+        if self.stage.exists(path):
+            collector.set_ray_job_id(self.stage.read_text(path))
+
+    def _append_log(self, data: bytes) -> None:
+        """The log pump's sink. If the stage refuses the lines (this raises), nothing was kept
+        and the pump offers them again."""
+        assert self.stage is not None
+        if self.stage.appends_in_place():
+            self.stage.append_bytes(self._stage_log, data)
+            append_local(self._local_log, data)
+            return
+        append_local(self._local_log, data)
+        self._log_dirty = True
+        if time.monotonic() - self._log_uploaded_at >= REMOTE_LOG_PERIOD_S:
+            try:
+                self._upload_whole_log()
+            except Exception as exc:  # still dirty: the next round uploads it
+                print(f"shoal: uploading {self._stage_log} failed: {exc}", file=sys.stderr)
+
+    def _upload_whole_log(self) -> None:
+        assert self.stage is not None
+        self.stage.write_bytes(self._stage_log, self._local_log.read_bytes())
+        self._log_dirty, self._log_uploaded_at = False, time.monotonic()
+
+    def finish_logs(self) -> int:
+        """The job is over: move the last lines of this instance's log to the stage (unfinished
+        ones included) and stop following; return the log's size in bytes."""
+        pump, self._pump = self._pump, None
+        if pump is None:
+            return 0
+        pump.finish()
+        if self._log_dirty:
+            self._upload_whole_log()
+        return self._local_log.stat().st_size
 
     # -- the warm interpreter ------------------------------------------------------------
 
@@ -115,11 +201,24 @@ class NodeAgent:
 
     def run_payload(self, spec_json: str, env: dict[str, str]) -> int:
         """Run the payload to its end in the warm interpreter (a fresh one if none is ready);
-        return its exit code (negative: killed by a signal)."""
+        return its exit code (negative: killed by a signal). A payload cancelled before it
+        started never starts (``-SIGTERM``)."""
+        with self._payload_lock:
+            if self._cancelled:
+                return -signal.SIGTERM
+            process = self._start_payload(spec_json, env)
+        assert self.stage is not None
+        self.stage.write_text(f"{self.job_dir}/system/payload_pid", str(process.pid))
+        code = process.wait()
+        # the next job's interpreter (this one is never reused), started only now: its imports
+        # would compete with the running job for the node's CPUs
+        self._spawn_warm()
+        return code
+
+    def _start_payload(self, spec_json: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         spec_path = self._folder() / "spec.json"
         spec_path.write_text(spec_json)
-        log_path = self._folder() / "instance-0.log"
-        log_path.write_bytes(b"")
+        log_path = self._payload_out  # the log pump merges it into instance 0's log
         # variables an interpreter reads only when it starts (but PYTHONPATH, which the warm one
         # applies) need a fresh one
         startup_only = [k for k in env if k.startswith(("PYTHON", "LD_")) and k != "PYTHONPATH"]
@@ -130,7 +229,7 @@ class NodeAgent:
             warm.stdin.close()
             self._process = warm
         else:
-            with open(log_path, "wb") as log:
+            with open(log_path, "ab") as log:
                 self._process = subprocess.Popen(
                     [sys.executable, "-u", "-m", "shoal.runtime.job_launcher", str(spec_path)],
                     stdout=log,
@@ -140,24 +239,14 @@ class NodeAgent:
                     cwd=str(self._folder()),
                     start_new_session=True,
                 )
-        assert self.stage is not None
-        self.stage.write_text(f"{self.job_dir}/system/payload_pid", str(self._process.pid))
-        stop = threading.Event()
-        uploader = threading.Thread(target=self._upload_loop, args=(log_path, stop), daemon=True)
-        uploader.start()
-        code = self._process.wait()
-        # the next job's interpreter (this one is never reused), started only now: its imports
-        # would compete with the running job for the node's CPUs
-        self._spawn_warm()
-        stop.set()
-        uploader.join(timeout=10)
-        self._upload_log(log_path)
-        return code
+        return self._process
 
     def terminate_payload(self, grace_s: float = 5.0) -> bool:
-        """Stop the payload (SIGTERM to its process group, SIGKILL after ``grace_s``)."""
-        self._cancelled = True
-        process = self._process
+        """Stop the payload (SIGTERM to its process group, SIGKILL after ``grace_s``); a payload
+        not started yet will not start."""
+        with self._payload_lock:
+            self._cancelled = True
+            process = self._process
         if process is None or process.poll() is not None:
             return False
         try:
@@ -168,43 +257,6 @@ class NodeAgent:
         except ProcessLookupError:
             pass
         return True
-
-    def _upload_loop(self, log_path: Path, stop: threading.Event) -> None:
-        while not stop.wait(LOG_UPLOAD_PERIOD_S):
-            self._upload_log(log_path)
-
-    def _upload_log(self, log_path: Path) -> None:
-        assert self.stage is not None
-        try:
-            self.stage.write_bytes(
-                f"{self.job_dir}/logs/instance-{self.instance_id}.log", log_path.read_bytes()
-            )
-        except Exception as exc:  # a failed upload must not kill the job; the next one retries
-            print(f"shoal: log upload failed: {exc}", file=sys.stderr)
-
-    # -- every instance: the Ray workers' output on this node ----------------------------
-
-    def collect_worker_logs(self, ray_job_id: str | None) -> int:
-        """Write this node's output of the job's Ray workers to the stage; return the line count.
-
-        Instance 0's log is the payload's output, into which Ray already streams the workers'
-        output; every other instance gets a log of its own.
-        """
-        lines: list[str] = []
-        logs_dir = self._logs_dir()
-        if ray_job_id and logs_dir:
-            for path in sorted(
-                glob.glob(os.path.join(logs_dir, f"worker-*-{ray_job_id}-*.out"))
-                + glob.glob(os.path.join(logs_dir, f"worker-*-{ray_job_id}-*.err"))
-            ):
-                with open(path, errors="replace") as handle:
-                    lines.extend(line.rstrip("\n") for line in handle if not line.startswith(":"))
-        if self.instance_id == 0:
-            return len(lines)  # Ray already streamed them into the payload's output (log_to_driver)
-        target = f"{self.job_dir}/logs/instance-{self.instance_id}.log"
-        assert self.stage is not None
-        self.stage.write_text(target, "\n".join(lines) + ("\n" if lines else ""))
-        return len(lines)
 
     def _logs_dir(self) -> str | None:
         try:
@@ -221,6 +273,9 @@ class NodeAgent:
         """The job is over on this node: drop its folder and forget it."""
         import shutil
 
+        if self._pump is not None:  # the job ended before its logs were finished (an error)
+            self.finish_logs()
+        self._collector = None
         if self._work is not None:
             shutil.rmtree(self._work, ignore_errors=True)
         self._work = None

@@ -1,10 +1,14 @@
 """Start one Ray node of a local compute pool and leave it running: ``python -m
 shoal.runtime.node_launcher '<json spec>'``.
 
-This does what ``ray start`` does, with two differences that matter for a pool on one machine:
+This does what ``ray start`` does, with differences that matter for a pool on one machine:
 the node keeps ``node_ip_address=127.0.0.1`` (the CLI rewrites it to the host's address, which
-makes Ray listen on every interface), and every port is chosen by the OS (several pools and
-nodes never collide). The Ray processes are not tied to this launcher: it prints one JSON line
+makes Ray listen on every interface), every port is chosen by the OS (several pools and
+nodes never collide), and a head without the dashboard starts neither Ray's API server nor its
+autoscaler monitor (the pool has its own janitor; both cost a Python process and about a second
+of the pool's start). A worker node's spec may leave ``gcs_address`` out: the launcher then does
+its imports and reads the address from its standard input, so worker nodes get ready while the
+head starts. The Ray processes are not tied to this launcher: it prints one JSON line
 (GCS address, node id, session folder, process ids) and exits, and the node lives on. The caller
 starts it in a new session, so every process of the node shares one session id, which is how
 the pool finds them again to stop them.
@@ -33,6 +37,12 @@ def launch(spec: dict[str, Any]) -> dict[str, Any]:
     import ray._private.utils as ray_utils
 
     head = bool(spec.get("head"))
+    if not head and not spec.get("gcs_address"):
+        address = sys.stdin.readline().strip()
+        if not address:
+            raise SystemExit("no GCS address came on standard input")
+        spec = {**spec, "gcs_address": address}
+        started = time.monotonic()
     ip = "127.0.0.1"
     params: dict[str, Any] = {
         "node_ip_address": ip,
@@ -61,13 +71,15 @@ def launch(spec: dict[str, Any]) -> dict[str, Any]:
             dashboard_port=int(spec.get("dashboard_port", 0)),
             _system_config=spec.get("system_config") or {},
             include_log_monitor=True,
+            no_monitor=True,
         )
     else:
         params.update(gcs_address=spec["gcs_address"], include_log_monitor=False)
     ray_params = ray_parameter.RayParams(**params)
     if head:
         ray_params.gcs_server_port = 0
-    node = ray_node.Node(ray_params, head=head, shutdown_at_exit=False, spawn_reaper=False)
+    node_class = ray_node.Node if not head or params["include_dashboard"] else _head_without_api_server()
+    node = node_class(ray_params, head=head, shutdown_at_exit=False, spawn_reaper=False)
     if head:
         ray_utils.write_ray_address(node.gcs_address, node.get_temp_dir_path())
     return {
@@ -81,6 +93,18 @@ def launch(spec: dict[str, Any]) -> dict[str, Any]:
         "launcher_pid": os.getpid(),
         "launch_s": round(time.monotonic() - started, 3),
     }
+
+
+def _head_without_api_server() -> type:
+    import ray._private.node as ray_node
+
+    class HeadWithoutApiServer(ray_node.Node):
+        """A head node that skips Ray's API server (dashboard, job and state APIs)."""
+
+        def start_api_server(self, *, include_dashboard: bool | None, raise_on_failure: bool) -> None:
+            return None
+
+    return HeadWithoutApiServer
 
 
 def main() -> None:

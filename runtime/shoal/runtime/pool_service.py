@@ -3,7 +3,8 @@ supervises the running ones.
 
 Submitting a job is one call to it (no actor per job): the job joins the pool's FIFO queue
 (:class:`shoal.jobs.queue.JobQueue`); the head of the queue reserves its nodes; each running job
-is driven by a :class:`~shoal.runtime.job_supervisor.JobSupervisor` on a thread of the service.
+is driven by a :class:`~shoal.jobs.lifecycle.JobLifecycle` (with Ray behind its seam,
+:class:`~shoal.runtime.job_supervisor.RayJobNodes`) on a thread of the service.
 The service keeps one :class:`~shoal.runtime.node_agent.NodeAgent` per node, started on first use,
 each with a warm payload interpreter ready.
 The service is detached (it outlives the client that created it) and pinned to the Ray head node,
@@ -17,8 +18,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from shoal.jobs.lifecycle import JobLifecycle
 from shoal.jobs.queue import JobQueue, service_name
-from shoal.runtime.job_supervisor import JobSupervisor
+from shoal.jobs.spec import JobSpec
+from shoal.runtime.job_supervisor import supervise
 
 
 class PoolService:
@@ -27,16 +30,16 @@ class PoolService:
     def __init__(self, pool_name: str, connect_env: dict[str, str] | None = None) -> None:
         self.pool_name = pool_name
         self.connect_env = dict(connect_env or {})
-        self.queue: JobQueue[JobSupervisor] = JobQueue()
+        self.queue: JobQueue[JobLifecycle] = JobQueue()
         self._agents: dict[str, list[Any]] = {}
         self._executors: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.queue.run_forever, name="shoal-queue", daemon=True)
         self._thread.start()
 
-    def submit(self, spec: dict[str, Any]) -> str:
-        self.queue.submit(JobSupervisor(spec, self.agents_for), float(spec.get("created_time") or 0.0))
-        return str(spec["job_name"])
+    def submit(self, spec: JobSpec) -> str:
+        self.queue.submit(supervise(spec, self.agents_for), spec.created_time)
+        return spec.job_name
 
     def agents_for(self, node_ids: list[str]) -> list[Any]:
         """The node agents of ``node_ids``, started on first use and kept (a dead one is replaced)."""

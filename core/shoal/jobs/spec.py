@@ -1,0 +1,77 @@
+"""What crosses process boundaries when a job runs, as frozen dataclasses with JSON forms.
+
+- :class:`JobSpec`: from the submitting process to the pool's service (one per job);
+- :class:`LaunchSpec`: from the service, through the head node's agent, to the payload
+  process (written as ``spec.json`` in the job's local folder).
+
+Built on the driver at submit time; read in the pool service and in the payload process.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """How the payload process runs the job's code (``shoal.runtime.job_launcher``)."""
+
+    job_id: str
+    job_name: str
+    job_dir: str
+    stage_name: str
+    stage_url: str
+    compute_pool: str
+    target_instances: int
+    min_instances: int
+    kind: str  # "function", "file" or "command"
+    entrypoint: str | list[str]
+    args: list[str]
+    #: environment of the job's Ray workers (the user's variables and the instance variables)
+    worker_env: dict[str, str]
+    #: the nodes see the driver's files (a local pool): ``app/`` goes on PYTHONPATH, not shipped
+    shared_filesystem: bool
+    plugin_manifest: str  # hex of the pickled plugin manifest of the submitting process
+    app_dir: str = ""  # the local copy of ``@stage/<job>/app``, filled in by the head's agent
+    namespace: str | None = None
+    loopback: bool = True
+
+    def with_node_facts(self, app_dir: str, instance_env: dict[str, str]) -> LaunchSpec:
+        """This spec once the job has nodes: where its code is, and the instance variables."""
+        return replace(self, app_dir=app_dir, worker_env={**self.worker_env, **instance_env})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> LaunchSpec:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A submitted job, as the pool's service queues and runs it."""
+
+    job_id: str
+    job_name: str
+    job_dir: str
+    stage_name: str
+    stage_url: str
+    compute_pool: str
+    target_instances: int
+    min_instances: int
+    created_time: float
+    node_resource: str  # the custom Ray resource every node of the pool has one of
+    instances_timeout: float  # seconds to wait for min_instances nodes
+    env: dict[str, str]  # environment of the payload process
+    launch: LaunchSpec
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        data = json.loads(text)
+        data["launch"] = LaunchSpec(**data["launch"])
+        return cls(**data)
