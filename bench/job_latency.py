@@ -1,8 +1,10 @@
 """Benchmark: local pool cold start and idle memory, submit-to-payload latency of a job on a warm
 pool next to Ray's own job submission (JobSubmissionClient) measured in the same run on the same
-cluster, and the throughput of 50 jobs submitted at once to a 2-node pool with the GCS's peak RSS.
+cluster, the throughput of 50 jobs submitted at once to a 2-node pool with the GCS's peak RSS,
+how soon a running job's output shows in each instance's log, and how fast 2,000 job records
+are listed.
 
-    .venv/bin/python bench/job_latency.py [--repeats 5] [--jobs 50]
+    .venv/bin/python bench/job_latency.py [--repeats 5] [--jobs 50] [--records 2000]
 
 The payload records ``time.time()`` as its first statement; latency = that moment minus the
 moment the client called submit (same machine, same clock). "done" is submit until the
@@ -91,6 +93,116 @@ def trivial() -> int:
     return 1
 
 
+def print_on_every_node(lines: int) -> None:
+    """A payload: on each of its nodes a task prints ``lines`` lines stamped with the time, one
+    every 0.2 s, and the payload itself does the same."""
+    import os
+    import time
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=0.1)
+    def stamp(instance: int) -> None:
+        for k in range(lines):
+            print(f"STAMP {instance} {k} {time.time():.6f}", flush=True)
+            time.sleep(0.2)
+
+    nodes = os.environ["SHOAL_JOB_NODE_IDS"].split(",")
+    refs = [
+        stamp.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(i)
+        for i, node in enumerate(nodes)
+    ]
+    for k in range(lines):
+        print(f"STAMP payload {k} {time.time():.6f}", flush=True)
+        time.sleep(0.2)
+    ray.get(refs)
+
+
+def bench_live_logs(pool: str, instances: int, lines: int = 15) -> dict[str, float]:
+    """For each instance's log (and the payload's lines in instance 0's): the largest delay
+    between a line being printed and the client first reading it with ``job.get_logs``."""
+    from shoal.jobs import remote
+
+    job = remote(pool, stage_name="bench", target_instances=instances)(print_on_every_node)(lines)
+    seen: dict[tuple[str, str], float] = {}
+    delays: dict[str, float] = {}
+    while True:
+        ended = job.status.is_terminal
+        for index in range(instances):
+            for line in job.get_logs(instance_id=index, as_list=True):
+                parts = line.split()
+                if "STAMP" not in parts:
+                    continue
+                who, k, printed = parts[parts.index("STAMP") + 1 :][:3]
+                if (who, k) in seen:
+                    continue
+                seen[(who, k)] = time.time()
+                if not ended:  # lines first read after the end say nothing about live logs
+                    key = "payload" if who == "payload" else f"instance {index}"
+                    delays[key] = max(delays.get(key, 0.0), seen[(who, k)] - float(printed))
+        if ended:
+            break
+        time.sleep(0.05)
+    missing = (instances + 1) * lines - len(seen)
+    if missing:
+        raise RuntimeError(f"{missing} stamped lines never reached the logs")
+    return delays
+
+
+def bench_listing(records_count: int, home: Path) -> dict[str, float]:
+    """list_jobs and `shoal job ls` over ``records_count`` job records (all ended but a tenth) in
+    the fresh workspace ``home``, next to the anchor: reading every record and every status
+    document, as listings did."""
+    import json
+    import subprocess
+
+    from shoal.jobs import list_jobs, records
+    from shoal.jobs.status import JobStatus, write_status
+    from shoal.stages import Stage, create_stage
+    from shoal.workspace import workspace_dir
+
+    os.environ["SHOAL_HOME"] = str(home)
+    stage = create_stage("LISTING")
+    for i in range(records_count):
+        name = f"listed_{i:05d}"
+        records.save(
+            records.JobRecord(
+                id=name,
+                name=name,
+                compute_pool="LISTING",
+                stage_name=stage.name,
+                stage_url=stage.url,
+                job_dir=name,
+                target_instances=1,
+                min_instances=1,
+                created_time=1.7e9 + i,
+                owner="bench",
+                payload_kind="function",
+            )
+        )
+        write_status(stage, name, JobStatus.RUNNING if i % 10 == 0 else JobStatus.DONE)
+    figures: dict[str, float] = {}
+    began = time.monotonic()
+    for path in workspace_dir("jobs").glob("*.json"):
+        record = json.loads(path.read_text())
+        Stage(record["stage_name"], record["stage_url"]).read_text(f"{record['job_dir']}/status.json")
+    figures["anchor"] = time.monotonic() - began
+    began = time.monotonic()
+    list_jobs(limit=0)
+    figures["first"] = time.monotonic() - began
+    for limit in (10, 0):
+        began = time.monotonic()
+        list_jobs(limit=limit)
+        figures[f"list_jobs {limit}"] = time.monotonic() - began
+    shoal_cli = str(Path(sys.executable).with_name("shoal"))
+    for args in (["job", "ls"], ["job", "ls", "--limit", "0"], ["--help"]):
+        began = time.monotonic()
+        subprocess.run([shoal_cli, *args], check=True, capture_output=True)
+        figures["shoal " + " ".join(args)] = time.monotonic() - began
+    return figures
+
+
 def bench_remote_done(pool: str, repeats: int) -> float:
     from shoal.jobs import remote
 
@@ -138,6 +250,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--records", type=int, default=2000)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
         os.environ["SHOAL_HOME"] = str(Path(tmp) / "home")
@@ -160,9 +273,11 @@ def main() -> None:
             ours = [shoal_round(script, "BENCH") for _ in range(options.repeats)]
             theirs = [ray_jobs_round(client, folder) for _ in range(options.repeats)]
             remote_done = bench_remote_done("BENCH", options.repeats)
+            live = bench_live_logs("BENCH", instances=3)
         finally:
             shoal.drop_compute_pool("BENCH")
         per_minute, gcs_peak = bench_throughput(script, options.jobs)
+        listing = bench_listing(options.records, Path(tmp) / "listing-home")
 
     def median(values: list[tuple[float, float]], index: int) -> float:
         return statistics.median(v[index] for v in values)
@@ -184,6 +299,19 @@ def main() -> None:
     )
     print(f"{options.jobs} jobs submitted at once to a 2-node pool: {per_minute:.0f} jobs per minute")
     print(f"peak RSS of the pool's GCS meanwhile: {gcs_peak:.0f} MB (target < 1 GB)")
+    print("a running job's output, printed -> first read with job.get_logs (largest delay, target <= 1 s):")
+    for key, delay in sorted(live.items()):
+        print(f"  {key:<12}{delay:>6.2f} s")
+    n = options.records
+    print(f"listing {n} job records (a tenth still running), target <= 0.5 s:")
+    print(f"  anchor: reading every record and status document   {listing['anchor']:>6.3f} s")
+    print(f"  list_jobs(limit=0), first listing (fills the index) {listing['first']:>6.3f} s")
+    for key in ("list_jobs 10", "list_jobs 0"):
+        ratio = listing[key] / listing["anchor"]
+        print(f"  {key.replace(' ', '(limit=') + ')':<51}{listing[key]:>6.3f} s  ({ratio:.2f}x the anchor)")
+    for key in ("shoal job ls", "shoal job ls --limit 0", "shoal --help"):
+        label = key + ("  (whole command)" if key != "shoal --help" else "  (interpreter and CLI start)")
+        print(f"  {label:<51}{listing[key]:>6.3f} s")
 
 
 if __name__ == "__main__":

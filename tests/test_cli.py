@@ -43,7 +43,7 @@ def test_plugins_list_json_shows_builtins_and_their_hooks() -> None:
     rows = {row["name"]: row for row in json.loads(output)}
     assert {"local_stage", "fsspec_stage", "serdes"} <= set(rows)
     assert rows["serdes"]["hooks"] == ["shoal_model_serdes"]
-    assert rows["serdes"]["contributes"] == {"model_serdes": ["pickle", "torch"]}
+    assert rows["serdes"]["contributes"] == {"model_serdes": ["pickle", "torch", "xgboost", "lightgbm"]}
     assert rows["local_stage"]["hooks"] == ["shoal_stage_backends"]
     assert all(row["distribution"] == "shoal" for row in rows.values())
     estimators = {name: row for name, row in rows.items() if row["hooks"] == ["shoal_estimators"]}

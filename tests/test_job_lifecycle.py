@@ -144,11 +144,15 @@ def test_a_job_that_gets_its_nodes_runs_and_releases_them_after_its_logs(stage: 
     assert run(JobLifecycle(make_spec(stage), nodes, clock=clock)) == "DONE"
     assert nodes.calls == ["request 3", "begin", "prepare", "run", "finish_logs", "end"]
     doc = status_of(stage)
-    assert doc["status"] == "DONE" and doc["instances"] == 3 and doc["node_ids"] == ["node-0", "node-1", "node-2"]
-    assert nodes.launch is not None and nodes.launch.app_dir == "/tmp/app"
+    assert doc["status"] == "DONE"
+    assert doc["instances"] == 3
+    assert doc["node_ids"] == ["node-0", "node-1", "node-2"]
+    assert nodes.launch is not None
+    assert nodes.launch.app_dir == "/tmp/app"
     assert nodes.launch.worker_env["USER_VAR"] == "1", "the user's variables reach the workers"
     assert nodes.launch.worker_env["SHOAL_JOB_NODE_IDS"] == "node-0,node-1,node-2"
-    assert nodes.env["SHOAL_INSTANCE_ID"] == "0" and nodes.env["SNOWFLAKE_JOBS_COUNT"] == "3"
+    assert nodes.env["SHOAL_INSTANCE_ID"] == "0"
+    assert nodes.env["SNOWFLAKE_JOBS_COUNT"] == "3"
 
 
 def test_settles_for_min_instances_after_a_share_of_the_wait(stage: Stage) -> None:
@@ -168,7 +172,8 @@ def test_no_nodes_by_the_deadline_fails_with_what_to_do(stage: Stage) -> None:
     doc = status_of(stage)
     assert "got 1 of the 3 node(s) it needs" in doc["message"]
     assert "2 of them reserved by other jobs" in doc["message"]
-    assert "begin" not in nodes.calls and nodes.calls[-1] == "end"
+    assert "begin" not in nodes.calls
+    assert nodes.calls[-1] == "end"
     with pytest.raises(RuntimeError, match="got 1 of the 3"):
         results.read_result(stage, "train_ab12")
 
@@ -186,7 +191,8 @@ def test_cancel_while_waiting_for_nodes_never_begins(stage: Stage) -> None:
     nodes.wait_granted = wait_then_cancel  # type: ignore[method-assign]
     assert job.reserve() is False
     assert status_of(stage)["status"] == "CANCELLED"
-    assert "begin" not in nodes.calls and "withdraw" in nodes.calls
+    assert "begin" not in nodes.calls
+    assert "withdraw" in nodes.calls
 
 
 def test_cancel_between_begin_and_payload_keeps_the_payload_from_starting(stage: Stage) -> None:
@@ -202,7 +208,8 @@ def test_cancel_between_begin_and_payload_keeps_the_payload_from_starting(stage:
 
     nodes.begin = begin_then_cancel  # type: ignore[method-assign]
     assert run(job) == "CANCELLED"
-    assert "run" not in nodes.calls and "stop" not in nodes.calls
+    assert "run" not in nodes.calls
+    assert "stop" not in nodes.calls
     assert nodes.calls[-2:] == ["finish_logs", "end"]
     assert status_of(stage)["message"] == "cancelled before start"
 

@@ -197,7 +197,11 @@ def test_every_instance_log_holds_exactly_its_nodes_output_line_by_line() -> Non
         assert isinstance(log, list)
         marked = [line for line in log if line.startswith("(")]
         expected = sorted(
-            [f"task-{index * per_node + k}-on-{index} {which}" for k in range(per_node) for which in ("first", "second")]
+            [
+                f"task-{index * per_node + k}-on-{index} {which}"
+                for k in range(per_node)
+                for which in ("first", "second")
+            ]
             + [f"actor-on-{index}"]
         )
         assert sorted(line.split(") ", 1)[1] for line in marked) == expected, f"instance {index}: {log}"
@@ -241,7 +245,9 @@ def test_a_running_jobs_logs_are_readable_on_every_instance_before_it_ends(tmp_p
     from click.testing import CliRunner
 
     release = tmp_path / "release"
-    job = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=300)(print_and_wait)(str(release))
+    job = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=300)(print_and_wait)(
+        str(release)
+    )
     deadline = time.monotonic() + 120
     while not (
         "payload output while running" in job.get_logs()
@@ -271,7 +277,9 @@ def test_cancel_during_the_warm_start_stops_every_process_of_the_job() -> None:
     import psutil
 
     for pause in (0.0, 0.3):  # in the queue, and as the warm interpreter takes the job
-        job = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=300)(sleep_forever)("never")
+        job = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=300)(sleep_forever)(
+            "never"
+        )
         time.sleep(pause)
         job.cancel()
         assert job.wait(timeout=60) == JobStatus.CANCELLED, job.details()

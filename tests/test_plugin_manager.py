@@ -244,7 +244,7 @@ def test_selection_by_name_lists_the_choices() -> None:
         hooks.get_model_serde("pickel")
     assert (
         str(caught.value)
-        == "Unknown model serde 'pickel'. Did you mean 'pickle'? Choose one of: pickle, torch."
+        == "Unknown model serde 'pickel'. Did you mean 'pickle'? Choose one of: lightgbm, pickle, torch, xgboost."
     )
 
 
@@ -266,7 +266,7 @@ def test_manifest_is_small_picklable_and_rebuilds_the_same_plugins() -> None:
     assert clone == manifest
     rebuilt = build_worker_plugin_manager(clone)
     assert rebuilt.records() == pm.records()
-    assert sorted(hooks.collect("model_serdes", rebuilt)) == ["pickle", "torch"]
+    assert sorted(hooks.collect("model_serdes", rebuilt)) == ["lightgbm", "pickle", "torch", "xgboost"]
 
 
 def test_worker_rebuild_reports_every_difference() -> None:

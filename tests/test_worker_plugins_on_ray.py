@@ -69,7 +69,7 @@ def test_worker_rebuilds_plugins_from_the_manifest(
     assert result["plugins"] == [(r.name, r.distribution, r.version) for r in manifest.plugins]
     assert ("doubling", "doubling-plugin", "0.3") in result["plugins"]
     assert result["contributions"]["partition_functions"] == ["double"]
-    assert result["contributions"]["model_serdes"] == ["pickle", "torch"]
+    assert result["contributions"]["model_serdes"] == ["lightgbm", "pickle", "torch", "xgboost"]
 
 
 def test_worker_without_the_plugin_refuses_with_a_clear_error(

@@ -81,6 +81,8 @@ class EstimatorSpec(Contribution):
     aliases: tuple[str, ...] = ()
     frameworks: tuple[str, ...] = ()
     supports_gpu: bool = False
+    #: the model serde many-model training saves this estimator's models with, by name
+    model_serde: str = "pickle"
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -72,3 +72,9 @@ def _rebuild_training_error(
     error = TrainingError(message, rank=rank, node_id=node_id, log_path=log_path)
     error.__cause__ = cause
     return error
+
+
+class PermanentPartitionError(ShoalError, RuntimeError):
+    """Raised in a partition function when running the partition again cannot help (its input
+    has no model, the function's result is unusable): the partition is FAILED at once, without
+    the retries a DPF gives other errors. The message and traceback are in its ``train.log``."""

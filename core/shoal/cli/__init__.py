@@ -14,6 +14,7 @@ import click
 from shoal._version import __version__
 from shoal.cli.dpf_cmd import dpf
 from shoal.cli.job_cmd import job
+from shoal.cli.mmt_cmd import mmt
 from shoal.cli.plugins_cmd import plugins
 from shoal.cli.pool_cmd import pool
 from shoal.cli.stage_cmd import stage
@@ -36,6 +37,7 @@ cli.add_command(stage)
 cli.add_command(pool)
 cli.add_command(job)
 cli.add_command(dpf)
+cli.add_command(mmt)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,6 +28,35 @@ def _load_function(spec: str) -> Any:
         raise click.BadParameter(f"{module_name} has no attribute {attr!r}", param_hint="FUNCTION") from None
 
 
+def input_options(command: Any) -> Any:
+    """The input, stage and retry options of ``shoal dpf run``, for other commands that start runs."""
+    for option in reversed(
+        [
+            click.option("--partition-by", help="Column whose values name the partitions (SQL mode)."),
+            click.option("--table", help="A table of the embedded DuckDB warehouse."),
+            click.option("--sql", "query", help="A query on the embedded DuckDB warehouse."),
+            click.option(
+                "--stage", "stage_location", help="Stage mode: @stage/path, one file per partition."
+            ),
+            click.option(
+                "--pattern", default="*.parquet", show_default=True, help="Stage mode: file pattern."
+            ),
+            click.option(
+                "--pool", "compute_pool", default=None, help="Compute pool (default: the default pool)."
+            ),
+            click.option("--stage-name", required=True, help="Stage for models, artifacts and logs."),
+            click.option(
+                "--overwrite", is_flag=True, help="Replace the artifacts of an earlier run of this id."
+            ),
+            click.option("--max-retries", type=int, default=1, show_default=True),
+            click.option("--fail-fast", is_flag=True),
+            click.option("--wait/--no-wait", default=True, help="Wait with a progress bar."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @click.group()
 def dpf() -> None:
     """Run a function once per partition of a table, query or set of stage files."""
@@ -35,18 +64,8 @@ def dpf() -> None:
 
 @dpf.command("run")
 @click.argument("function")
-@click.option("--partition-by", help="Column whose values name the partitions (SQL mode).")
-@click.option("--table", help="A table of the embedded DuckDB warehouse.")
-@click.option("--sql", "query", help="A query on the embedded DuckDB warehouse.")
-@click.option("--stage", "stage_location", help="Stage mode: @stage/path holding one file per partition.")
-@click.option("--pattern", default="*.parquet", show_default=True, help="Stage mode: file pattern.")
-@click.option("--pool", "compute_pool", default=None, help="Compute pool (default: the default pool).")
-@click.option("--stage-name", required=True, help="Stage for artifacts and logs.")
 @click.option("--run-id", required=True, help="Name of the run (a folder on the stage).")
-@click.option("--overwrite", is_flag=True, help="Replace the artifacts of an earlier run of this id.")
-@click.option("--max-retries", type=int, default=1, show_default=True)
-@click.option("--fail-fast", is_flag=True)
-@click.option("--wait/--no-wait", default=True, help="Wait with a progress bar.")
+@input_options
 def run(
     function: str,
     partition_by: str | None,
@@ -63,13 +82,48 @@ def run(
     wait: bool,
 ) -> None:
     """Run FUNCTION (MODULE:FUNC taking (data_connector, context)) over the partitions."""
-    from shoal.dpf import DPF, ExecutionOptions
+    from shoal.dpf import DPF
+
+    runner = DPF(_load_function(function), stage_name, compute_pool=compute_pool)
+    start_run(
+        runner,
+        partition_by=partition_by,
+        table=table,
+        query=query,
+        stage_location=stage_location,
+        pattern=pattern,
+        stage_name=stage_name,
+        run_id=run_id,
+        overwrite=overwrite,
+        max_retries=max_retries,
+        fail_fast=fail_fast,
+        wait=wait,
+    )
+
+
+def start_run(
+    runner: Any,
+    *,
+    partition_by: str | None,
+    table: str | None,
+    query: str | None,
+    stage_location: str | None,
+    pattern: str,
+    stage_name: str,
+    run_id: str,
+    overwrite: bool,
+    max_retries: int,
+    fail_fast: bool,
+    wait: bool,
+) -> Any:
+    """Start ``runner`` (a DPF, or a many-model one) over the input the options name; print its
+    progress to the end with ``wait``. Shared by ``shoal dpf run`` and ``shoal mmt``."""
+    from shoal.dpf import ExecutionOptions
 
     chosen = [x for x in (table, query, stage_location) if x]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --table, --sql or --stage")
     options = ExecutionOptions(max_retries=max_retries, fail_fast=fail_fast)
-    runner = DPF(_load_function(function), stage_name, compute_pool=compute_pool)
     on_existing = "overwrite" if overwrite else "error"
     if stage_location:
         handle = runner.run_from_stage(
@@ -96,6 +150,7 @@ def run(
     click.echo(f"run {handle.run_id} started on @{stage_name}")
     if wait:
         click.echo(f"run {handle.run_id}: {handle.wait().value}")
+    return handle
 
 
 @dpf.command("status")

@@ -89,20 +89,33 @@ def _follow_status(handle: object) -> None:
 @click.option("--limit", type=int, default=10, show_default=True, help="Newest N jobs (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def ls(limit: int, as_json: bool) -> None:
-    """List jobs."""
-    from shoal.jobs import list_jobs
+    """List jobs, newest first."""
+    from dataclasses import asdict
+    from datetime import datetime, timezone
 
-    frame = list_jobs(limit=limit)
+    from shoal.jobs.listing import job_summaries
+
+    def iso(seconds: float | None) -> str | None:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat() if seconds else None
+
+    summaries = job_summaries(limit)
     if as_json:
-        click.echo(frame.to_json(orient="records", date_format="iso"))
-    else:
-        click.echo(
-            frame[["name", "status", "compute_pool", "target_instances", "created_time"]].to_string(
-                index=False
-            )
-            if len(frame)
-            else "no jobs"
-        )
+        rows = [
+            {**asdict(s), "created_time": iso(s.created_time), "completed_time": iso(s.completed_time)}
+            for s in summaries
+        ]
+        click.echo(json.dumps(rows))
+        return
+    if not summaries:
+        click.echo("no jobs")
+        return
+    table = [("name", "status", "compute_pool", "target_instances", "created_time")] + [
+        (s.name, s.status, s.compute_pool, str(s.target_instances), iso(s.created_time) or "")
+        for s in summaries
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 @job.command("status")

@@ -45,7 +45,14 @@ def _stage(name: str) -> Stage:
 
 
 class DPF:
-    """A distributed partition function: ``func(data_connector, context)`` per partition."""
+    """A distributed partition function: ``func(data_connector, context)`` per partition.
+
+    Subclasses (many-model training and inference) wrap the user's function in a callable with a
+    ``user_function`` attribute, set :attr:`run_class`, and add to the run's definition with
+    :meth:`_definition_extra`."""
+
+    #: what ``run`` and ``run_from_stage`` return
+    run_class: type[DPFRun] = DPFRun
 
     def __init__(
         self, func: Callable[[Any, Any], Any] | str, stage_name: str, *, compute_pool: str | None = None
@@ -129,6 +136,10 @@ class DPF:
             stage.remove(layout.run_dir(run_id), missing_ok=True)
             raise
 
+    def _definition_extra(self) -> dict[str, Any]:
+        """More keys for the run's definition (``_shoal/run.json``); none for a plain DPF."""
+        return {}
+
     # -- steps -----------------------------------------------------------------------------
 
     def _prepare(
@@ -205,7 +216,8 @@ class DPF:
         from shoal.dpf.specs import RunSpec
         from shoal.jobs.payload import _by_value
 
-        with _by_value(self.func):
+        user_function = getattr(self.func, "user_function", self.func)
+        with _by_value(user_function):
             function_blob = cloudpickle.dumps(self.func)
         layout.write_json(stage, layout.internal(run_id, "partitions.json"), [p.to_dict() for p in parts])
         stage.write_bytes(layout.internal(run_id, layout.FUNCTION_FILE), function_blob)
@@ -229,13 +241,14 @@ class DPF:
             "mode": mode,
             "created": time.time(),
             "compute_pool": pool,
-            "function": getattr(self.func, "__qualname__", repr(self.func)),
+            "function": getattr(user_function, "__qualname__", repr(user_function)),
             "num_partitions": len(parts),
             "spec": spec.to_dict(),
             **extra,
+            **self._definition_extra(),
         }
         launch(stage, run_id, definition)
-        return DPFRun(stage, run_id, caller_session=caller_session)
+        return self.run_class(stage, run_id, caller_session=caller_session)
 
 
 def _session_of(source: Any) -> tuple[str, Any]:

@@ -136,3 +136,5 @@ class TaskOutcome(_JsonSpec):
     started_at: float
     ended_at: float
     node_id: str | None = None
+    #: False when the function raised ``PermanentPartitionError``: running again cannot help
+    retryable: bool = True

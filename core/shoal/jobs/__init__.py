@@ -86,50 +86,11 @@ def get_job(job_id: str, session: Any = None) -> MLJob[Any]:
 def list_jobs(
     limit: int = 10, database: str | None = None, schema: str | None = None, session: Any = None
 ) -> Any:
-    """The newest jobs as a pandas DataFrame with the reference product's columns."""
-    import pandas as pd
+    """The newest ``limit`` jobs (all with 0 or less) as a pandas DataFrame with the reference
+    product's columns, newest first."""
+    from shoal.jobs.listing import as_frame, job_summaries
 
-    from shoal.jobs import records
-
-    rows = []
-    chosen = records.load_all()
-    if limit is not None and limit > 0:
-        chosen = chosen[:limit]
-    for record in chosen:
-        job: MLJob[Any] = MLJob(record.id)
-        details = job.details()
-        status = job.status
-        rows.append(
-            {
-                "name": record.name,
-                "status": status.value,
-                "message": details.get("message", ""),
-                "database_name": None,
-                "schema_name": None,
-                "owner": record.owner,
-                "compute_pool": record.compute_pool,
-                "target_instances": record.target_instances,
-                "created_time": pd.to_datetime(record.created_time, unit="s", utc=True),
-                "completed_time": (
-                    pd.to_datetime(details["completed_time"], unit="s", utc=True)
-                    if details.get("completed_time")
-                    else pd.NaT
-                ),
-            }
-        )
-    columns = [
-        "name",
-        "status",
-        "message",
-        "database_name",
-        "schema_name",
-        "owner",
-        "compute_pool",
-        "target_instances",
-        "created_time",
-        "completed_time",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return as_frame(job_summaries(limit))
 
 
 def delete_job(job: str | MLJob[Any], session: Any = None) -> None:

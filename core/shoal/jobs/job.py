@@ -26,8 +26,8 @@ LIVENESS_AFTER_S = 20.0
 class MLJob(Generic[T]):
     """A multi-node job. Get one from ``remote``/``submit_file``/``submit_directory`` or ``get_job``."""
 
-    def __init__(self, job_id: str) -> None:
-        self._record = records.load(job_id)
+    def __init__(self, job_id: str | records.JobRecord) -> None:
+        self._record = job_id if isinstance(job_id, records.JobRecord) else records.load(job_id)
         self._stage = Stage(self._record.stage_name, self._record.stage_url)
         self._last_liveness = 0.0
 
@@ -72,8 +72,18 @@ class MLJob(Generic[T]):
             status = self._check_alive(status)
         return status
 
-    def _check_alive(self, status: JobStatus) -> JobStatus:
-        """Mark the job INTERNAL_ERROR if its pool or supervisor is gone while it is not finished."""
+    def shallow_status(self, details: dict[str, Any] | None = None) -> JobStatus:
+        """The status without asking the cluster (for listings): the status document's, or
+        INTERNAL_ERROR when the job has not ended but its pool is not running."""
+        doc = self.details() if details is None else details
+        status = JobStatus(doc.get("status", "PENDING"))
+        if status.is_terminal:
+            return status
+        return self._check_alive(status, ask_service=False)
+
+    def _check_alive(self, status: JobStatus, *, ask_service: bool = True) -> JobStatus:
+        """Mark the job INTERNAL_ERROR if its pool (or, with ``ask_service``, the pool's job
+        service) is gone while the job is not finished."""
         from shoal.pools.api import get_backend
 
         try:
@@ -83,7 +93,7 @@ class MLJob(Generic[T]):
         reason = None
         if not backend.is_running():
             reason = f"compute pool {self._record.compute_pool} stopped while the job was {status.value}"
-        else:
+        elif ask_service:
             try:
                 from shoal.pools.connect import connect
 

@@ -1,6 +1,7 @@
-"""The job index: one small JSON file per job in ``$SHOAL_HOME/jobs/``, so any process of this
-workspace can list, find, follow and cancel jobs submitted by another. The job's status,
-result and logs themselves live on its stage.
+"""The job records: one small JSON file per job in ``$SHOAL_HOME/jobs/``, so any process of this
+workspace can list, find, follow and cancel jobs submitted by another; listings go through the
+SQLite index beside them (:mod:`shoal.jobs.index`). The job's status, result and logs
+themselves live on its stage.
 
 Runs on the driver.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import ShoalError
+from shoal.jobs import index
 from shoal.workspace import workspace_dir
 
 
@@ -53,6 +55,7 @@ def save(record: JobRecord) -> None:
     with os.fdopen(fd, "w") as handle:
         json.dump(asdict(record), handle, indent=2)
     os.replace(tmp, _folder() / f"{record.name}.json")
+    index.put(_folder(), record.name, record.created_time, asdict(record))
 
 
 def load(job_id: str) -> JobRecord:
@@ -69,18 +72,25 @@ def load(job_id: str) -> JobRecord:
     )
 
 
+def newest(limit: int | None = None) -> list[tuple[JobRecord, dict[str, Any] | None]]:
+    """The newest ``limit`` jobs (all with None or <= 0), newest first, each with its final
+    status document when the job is known to have ended (else None: read it from the stage)."""
+    return [(JobRecord(**record), final) for record, final in index.newest(_folder(), limit)]
+
+
 def load_all() -> list[JobRecord]:
-    records = []
-    for path in _folder().glob("*.json"):
-        try:
-            records.append(JobRecord(**json.loads(path.read_text())))
-        except (OSError, ValueError, TypeError):
-            continue
-    return sorted(records, key=lambda r: r.created_time, reverse=True)
+    """Every job of the workspace, newest first."""
+    return [record for record, _ in newest(None)]
+
+
+def keep_final_statuses(statuses: dict[str, dict[str, Any]]) -> None:
+    """Remember that these jobs ended, with these status documents (listings then skip their stage)."""
+    index.keep_final_statuses(_folder(), {canonical_job_id(k): v for k, v in statuses.items()})
 
 
 def delete(name: str) -> None:
     (_folder() / f"{canonical_job_id(name)}.json").unlink(missing_ok=True)
+    index.remove(_folder(), canonical_job_id(name))
 
 
 def as_dict(record: JobRecord) -> dict[str, Any]:

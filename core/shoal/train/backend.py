@@ -70,6 +70,11 @@ class EstimatorBackend(ABC):
         """Driver: combine the ranks' results (ordered by rank); default: rank 0's."""
         return results[0]
 
+    def model_of(self, collected: Any) -> Any:
+        """The model in what :meth:`collect` returned (default: all of it). Many-model training
+        saves this per partition."""
+        return collected
+
     def shutdown(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Driver, always after training (success or not): stop what :meth:`start` started."""
 

@@ -55,7 +55,18 @@ class TabularBackend(EstimatorBackend):
         params: dict[str, Any] | None = None,
         scaling: ScalingRequest | None = None,
         callbacks: list[Any] | None = None,
+        n_estimators: int | None = None,
+        label_col: str | None = None,
+        input_cols: list[str] | None = None,
     ) -> None:
+        """``n_estimators`` is the reference's name for ``num_boost_round`` (it wins when given);
+        ``label_col`` / ``input_cols`` are used when a task's options do not name them."""
+        if n_estimators is not None:
+            num_boost_round = int(n_estimators)
+        if num_boost_round < 1:
+            raise ConfigError(f"num_boost_round / n_estimators must be at least 1, got {num_boost_round}")
+        self.label_col = label_col
+        self.input_cols = list(input_cols) if input_cols else None
         self.num_boost_round = num_boost_round
         self.objective = objective or self.default_objective
         self.params = dict(params or {})
@@ -66,11 +77,21 @@ class TabularBackend(EstimatorBackend):
     def scaling(self) -> ScalingRequest:
         return self._scaling
 
-    @staticmethod
-    def arrays(task: TrainTask) -> tuple[tuple[Any, Any], tuple[Any, Any] | None]:
-        """Worker: ``((X, y), (X_eval, y_eval) or None)`` from this rank's shards."""
-        input_cols, label_col = task.options["input_cols"], task.options["label_col"]
-        train = features_and_label(task.shards["train"].get_shard(), input_cols, label_col)
+    def model_of(self, result: Any) -> Any:
+        """The booster, out of ``collect``'s ``(booster, evaluation history)``."""
+        return result[0]
+
+    def arrays(self, task: TrainTask) -> tuple[tuple[Any, Any], tuple[Any, Any] | None]:
+        """Worker: ``((X, y), (X_eval, y_eval) or None)`` from this rank's shards (features: the
+        task's ``input_cols``, else the backend's, else every column but the label)."""
+        label_col = task.options.get("label_col") or self.label_col
+        if not label_col:
+            raise ConfigError("training needs label_col=, the name of the column to predict")
+        input_cols = task.options.get("input_cols") or self.input_cols
+        shard = task.shards["train"].get_shard()
+        if not input_cols:
+            input_cols = [c for c in shard.to_arrow().column_names if c != label_col]
+        train = features_and_label(shard, input_cols, label_col)
         if "eval" not in task.shards:
             return train, None
         return train, features_and_label(task.shards["eval"].get_shard(), input_cols, label_col)

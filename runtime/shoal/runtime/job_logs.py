@@ -164,9 +164,9 @@ class LogPump:
 
     ``collect`` returns new bytes (an :class:`InstanceLogCollector`'s ``poll``); ``sink``
     receives them (appends them to the local copy and the stage); lines it refused (it raised)
-    are offered again, first, on the next round, so a passing failure loses nothing. ``before_poll`` runs first on
-    each round (the agent uses it to learn the Ray job id). :meth:`finish` stops the thread and
-    moves the last lines, unfinished ones included.
+    are offered again, first, on the next round, so a passing failure loses nothing.
+    ``before_poll`` runs first on each round (the agent uses it to learn the Ray job id).
+    :meth:`finish` stops the thread and moves the last lines, unfinished ones included.
     """
 
     def __init__(

@@ -216,6 +216,7 @@ def run_partition(runtime: _RunRuntime, task: TaskSpec) -> TaskOutcome:
     from shoal.dpf import layout
     from shoal.dpf.attempts import AttemptFiles
     from shoal.dpf.context import PartitionContext
+    from shoal.errors import PermanentPartitionError
 
     spec = runtime.spec
     files = AttemptFiles(runtime.stage, spec.run_id, task.partition_id, task.index, task.attempt)
@@ -231,7 +232,7 @@ def run_partition(runtime: _RunRuntime, task: TaskSpec) -> TaskOutcome:
     root = logging.getLogger()
     root.addHandler(handler)
     started = time.time()
-    status, error = "DONE", None
+    status, error, retryable = "DONE", None, True
     old_out, old_err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Capture(buffer, old_out), _Capture(buffer, old_err)
     try:
@@ -242,6 +243,7 @@ def run_partition(runtime: _RunRuntime, task: TaskSpec) -> TaskOutcome:
         runtime.func(runtime.connector(task), context)
     except BaseException as exc:  # the user's error; KeyboardInterrupt and SystemExit included
         status, error = "FAILED", f"{type(exc).__name__}: {exc}"
+        retryable = not isinstance(exc, PermanentPartitionError)
         traceback.print_exc(file=buffer)
         hooks.notify_partition_error(info, exc)
     finally:
@@ -254,7 +256,7 @@ def run_partition(runtime: _RunRuntime, task: TaskSpec) -> TaskOutcome:
     log_text = files.previous_log() + header + text + ("" if text.endswith("\n") or not text else "\n")
     files.write_bytes(layout.LOG_FILE, log_text.encode("utf-8"))
     files.commit()
-    return TaskOutcome(task.index, task.attempt, status, error, started, ended, runtime.node_id)  # type: ignore[arg-type]
+    return TaskOutcome(task.index, task.attempt, status, error, started, ended, runtime.node_id, retryable)  # type: ignore[arg-type]
 
 
 class PartitionExecutor:

@@ -60,9 +60,10 @@ class RetryPolicy:
     def from_options(cls, options: ExecutionOptions) -> RetryPolicy:
         return cls(options.max_retries, options.retry_backoff_s, options.fail_fast)
 
-    def on_failure(self, record: PartitionRecord, error: str) -> Retry | GiveUp:
-        """``record.failures`` already counts this failure."""
-        if self.fail_fast or record.failures > self.max_retries:
+    def on_failure(self, record: PartitionRecord, error: str, *, retryable: bool = True) -> Retry | GiveUp:
+        """``record.failures`` already counts this failure; ``retryable=False`` (the function raised
+        ``PermanentPartitionError``) gives up at once."""
+        if not retryable or self.fail_fast or record.failures > self.max_retries:
             return GiveUp(PartitionStatus.FAILED, error)
         return Retry(self.backoff_s * (2 ** (record.failures - 1)))
 

@@ -162,7 +162,7 @@ class RunState:
             return
         record.failures += 1
         record.error = outcome.error or "failed"
-        self._apply(record, self.retry.on_failure(record, record.error), now)
+        self._apply(record, self.retry.on_failure(record, record.error, retryable=outcome.retryable), now)
 
     def on_lost(
         self, indexes: Iterable[int], *, node_lost: bool, detail: str, now: float, running: int | None = None

@@ -21,5 +21,10 @@ def make_backend(**options: Any) -> Any:
 @hookimpl
 def shoal_estimators() -> Iterator[EstimatorSpec]:
     yield EstimatorSpec(
-        name="lightgbm", factory=make_backend, aliases=("lgbm",), frameworks=("lightgbm",), supports_gpu=True
+        name="lightgbm",
+        factory=make_backend,
+        aliases=("lgbm",),
+        frameworks=("lightgbm",),
+        supports_gpu=True,
+        model_serde="lightgbm",
     )

@@ -21,5 +21,10 @@ def make_backend(**options: Any) -> Any:
 @hookimpl
 def shoal_estimators() -> Iterator[EstimatorSpec]:
     yield EstimatorSpec(
-        name="xgboost", factory=make_backend, aliases=("xgb",), frameworks=("xgboost",), supports_gpu=True
+        name="xgboost",
+        factory=make_backend,
+        aliases=("xgb",),
+        frameworks=("xgboost",),
+        supports_gpu=True,
+        model_serde="xgboost",
     )

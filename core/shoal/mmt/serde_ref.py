@@ -1,0 +1,90 @@
+"""Which serde a many-model run uses, written down so that any later process reads its models
+back with the same one.
+
+A serde registered through the ``shoal_model_serdes`` hook is recorded by name (nothing to
+unpickle when the run is read back); any other :class:`~shoal.serde.ModelSerde` instance is
+recorded pickled. Runs on the driver (when a run starts and when it is read back) and on workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+
+from shoal.serde import ModelSerde
+
+DEFAULT_SERDE = "pickle"
+
+
+@dataclass(frozen=True)
+class SerdeRef:
+    """A serde as a run records it: ``name`` of a registered serde, or ``pickled`` (hex)."""
+
+    filename: str
+    name: str | None = None
+    pickled: str | None = None
+
+    def load(self) -> ModelSerde:
+        if self.name is not None:
+            from shoal import hooks
+
+            serde = hooks.get_model_serde(self.name).factory()
+        else:
+            assert self.pickled is not None
+            serde = cloudpickle.loads(bytes.fromhex(self.pickled))
+        if not isinstance(serde, ModelSerde):
+            raise TypeError(f"serde {self.name or 'pickled'!r} is a {type(serde).__name__}, not a ModelSerde")
+        return serde
+
+    @property
+    def label(self) -> str:
+        return self.name or "custom"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"filename": self.filename, "name": self.name, "pickled": self.pickled}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SerdeRef:
+        return cls(filename=str(data["filename"]), name=data.get("name"), pickled=data.get("pickled"))
+
+
+def resolve(serde: ModelSerde | str | None) -> tuple[ModelSerde, SerdeRef]:
+    """The serde instance for ``serde`` (an instance, a registered name, or None for the default)
+    and how a run records it. Raises before anything runs when it is not a serde."""
+    from shoal import hooks
+
+    if serde is None or isinstance(serde, str):
+        name = serde or DEFAULT_SERDE
+        instance = hooks.get_model_serde(name).factory()
+        return instance, SerdeRef(filename=_filename(instance), name=hooks.get_model_serde(name).name)
+    if not isinstance(serde, ModelSerde):
+        raise TypeError(
+            f"serde must be a shoal.mmt.ModelSerde (filename, write, read) or a registered serde's name, "
+            f"got {type(serde).__name__}"
+        )
+    for name, spec in hooks.model_serdes().items():
+        if (
+            isinstance(spec.factory, type)
+            and type(serde) is spec.factory
+            and _same_state(serde, spec.factory)
+        ):
+            return serde, SerdeRef(filename=_filename(serde), name=name)
+    return serde, SerdeRef(filename=_filename(serde), pickled=cloudpickle.dumps(serde).hex())
+
+
+def _same_state(serde: ModelSerde, factory: type) -> bool:
+    """A registered class built with no arguments: recording its name loses nothing."""
+    try:
+        return bool(vars(serde) == vars(factory()))
+    except Exception:
+        return False
+
+
+def _filename(serde: ModelSerde) -> str:
+    from shoal.dpf import layout
+
+    name = serde.filename
+    layout.check_flat_filename(name)
+    return name
