@@ -11,7 +11,12 @@ What it shows today (it grows with every part of shoal):
    3-instance job whose Ray tasks land on every node, its result and per-instance logs;
 4. a distributed partition function: a sample sales table in the embedded DuckDB warehouse,
    one model per store trained on the pool's nodes, the models' metrics queried back with one
-   DuckDB query; then the pool is stopped and nothing is left running.
+   DuckDB query;
+5. one XGBoost model trained across the pool's three nodes;
+6. many-model training and inference: one XGBoost model per region, trained with the
+   ready-made per-partition call (no training function) and saved in XGBoost's own format,
+   then new data scored per region with those models; then the pool is stopped and nothing is
+   left running.
 
 Runs on the driver (this process); nothing else needs to be set up.
 """
@@ -185,6 +190,7 @@ def partition_function() -> None:
         table = run.query_artifacts("metrics.parquet").order("partition_id").df()
         console.print(table.to_string(index=False))
         distributed_xgboost()
+        many_models()
     finally:
         shoal.stop_compute_pool("QUICKSTART")
         console.print("pool QUICKSTART stopped (shoal pool start QUICKSTART brings it back)")
@@ -222,6 +228,61 @@ def distributed_xgboost() -> None:
         f"from 3 workers in {seconds:.1f} s; RMSE {ours:.3f} (one process: {theirs:.3f}); "
         f"last eval RMSE {estimator.get_eval_results()['eval']['rmse'][-1]:.3f}"
     )
+
+
+def score_region(data: object, model: object, context: object) -> None:
+    """The per-partition inference function: predict units for one region's new prices."""
+    import xgboost
+
+    frame = data.to_pandas()  # type: ignore[attr-defined]
+    frame["PREDICTED"] = model.predict(xgboost.DMatrix(frame[["PRICE"]].to_numpy()))  # type: ignore[attr-defined]
+    context.upload_to_stage(  # type: ignore[attr-defined]
+        frame, "predictions.parquet", write_function=lambda df, path: df.to_parquet(path)
+    )
+
+
+def many_models() -> None:
+    console.rule("6. One model per region, then scoring per region (many-model training)")
+    from shoal.data import DataConnector
+    from shoal.data.warehouse import connect_warehouse
+    from shoal.mmt import ManyModelInference, ManyModelTraining
+
+    with connect_warehouse() as warehouse:
+        warehouse.execute(
+            "CREATE OR REPLACE TABLE regional_sales AS SELECT"
+            " CASE STORE WHEN 'S00' THEN 'north' WHEN 'S01' THEN 'north' WHEN 'S02' THEN 'south'"
+            " WHEN 'S03' THEN 'south' WHEN 'S04' THEN 'east' WHEN 'S05' THEN 'east' ELSE 'west' END"
+            " AS REGION, PRICE, UNITS FROM sales"
+        )
+    sales = DataConnector.from_sql("SELECT * FROM regional_sales")
+    trainer = ManyModelTraining.from_estimator(
+        "xgboost",
+        "quickstart",
+        label_col="UNITS",
+        input_cols=["PRICE"],
+        compute_pool="QUICKSTART",
+        n_estimators=20,
+        params={"max_depth": 3},
+    )
+    trained = trainer.run(
+        partition_by="REGION", dataframe=sales, run_id="regions", on_existing_artifacts="overwrite"
+    )
+    if trained.wait(show_progress=False) != "SUCCESS":
+        raise SystemExit(f"many-model training did not succeed: {trained.get_progress()}")
+    console.print(trained.models().to_string(index=False))
+    new_prices = DataConnector.from_sql(
+        "SELECT REGION, PRICE FROM (SELECT DISTINCT REGION FROM regional_sales),"
+        " (SELECT CAST(p AS DOUBLE) AS PRICE FROM range(1, 5) t(p)) ORDER BY REGION, PRICE"
+    )
+    scores = ManyModelInference(
+        score_region, "quickstart", training_run_id="regions", compute_pool="QUICKSTART"
+    ).run(
+        partition_by="REGION", dataframe=new_prices, run_id="region_scores", on_existing_artifacts="overwrite"
+    )
+    if scores.wait(show_progress=False) != "SUCCESS":
+        raise SystemExit(f"many-model inference did not succeed: {scores.get_progress()}")
+    table = scores.query_artifacts("predictions.parquet").order("partition_id, PRICE").df()
+    console.print(table[["partition_id", "PRICE", "PREDICTED"]].round(2).to_string(index=False))
 
 
 def main() -> None:

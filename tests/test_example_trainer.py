@@ -189,3 +189,31 @@ def test_classification_averages_the_members_probabilities() -> None:
     single = HistGradientBoostingClassifier().fit(frame[["X0", "X1"]], frame["LABEL"])
     single_accuracy = float(np.mean(single.predict(test[["X0", "X1"]]) == test["LABEL"].to_numpy()))
     assert accuracy >= single_accuracy - 0.02, (accuracy, single_accuracy)
+
+
+@pytest.mark.usefixtures("on_pool")
+def test_the_third_party_trainer_trains_one_model_per_partition_through_the_ready_made_call() -> None:
+    from shoal_histgb import AveragingEnsemble
+
+    from shoal.dpf import RunStatus
+    from shoal.mmt import ManyModelRun, ManyModelTraining
+
+    frame = pd.concat(
+        [regression(300, seed=10).assign(REGION="east"), regression(300, seed=11).assign(REGION="west")],
+        ignore_index=True,
+    )
+    frame.loc[frame["REGION"] == "west", "Y"] *= -1  # a different relation per region
+    trainer = ManyModelTraining.from_estimator(
+        "histgb", "histgb_models", label_col="Y", input_cols=FEATURES, compute_pool=POOL, max_iter=30
+    )
+    run = trainer.run(partition_by="REGION", dataframe=frame, run_id="per_region")
+    assert run.wait(timeout=300, show_progress=False) == RunStatus.SUCCESS, run.partition_details
+    restored = ManyModelRun.restore_from("per_region", "histgb_models")
+    east, west = restored.get_model("east"), restored.get_model("west")
+    assert isinstance(east, AveragingEnsemble)
+    assert len(east.members) == 1, "one rank per partition"
+    assert east.members[0].max_iter == 30
+    probe = TEST.head(50)
+    assert rmse(east.predict(probe), probe) < 0.5
+    assert rmse(west.predict(probe), probe.assign(Y=-probe["Y"])) < 0.5, "each region got its own model"
+    assert set(restored.models()["serde"]) == {"pickle"}, "histgb declares no native serde"

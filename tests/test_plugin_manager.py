@@ -243,8 +243,8 @@ def test_selection_by_name_lists_the_choices() -> None:
     with pytest.raises(ConfigError) as caught:
         hooks.get_model_serde("pickel")
     assert (
-        str(caught.value)
-        == "Unknown model serde 'pickel'. Did you mean 'pickle'? Choose one of: lightgbm, pickle, torch, xgboost."
+        str(caught.value) == "Unknown model serde 'pickel'. Did you mean 'pickle'? "
+        "Choose one of: lightgbm, pickle, torch, xgboost."
     )
 
 

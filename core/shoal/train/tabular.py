@@ -83,14 +83,27 @@ class TabularBackend(EstimatorBackend):
 
     def arrays(self, task: TrainTask) -> tuple[tuple[Any, Any], tuple[Any, Any] | None]:
         """Worker: ``((X, y), (X_eval, y_eval) or None)`` from this rank's shards (features: the
-        task's ``input_cols``, else the backend's, else every column but the label)."""
+        task's ``input_cols``, else the backend's, else every numeric or boolean column but the
+        label, so that a partition's key column, a string, is left out)."""
         label_col = task.options.get("label_col") or self.label_col
         if not label_col:
             raise ConfigError("training needs label_col=, the name of the column to predict")
         input_cols = task.options.get("input_cols") or self.input_cols
         shard = task.shards["train"].get_shard()
         if not input_cols:
-            input_cols = [c for c in shard.to_arrow().column_names if c != label_col]
+            import pyarrow as pa
+
+            schema = shard.to_arrow().schema
+            input_cols = [
+                field.name
+                for field in schema
+                if field.name != label_col
+                and (
+                    pa.types.is_integer(field.type)
+                    or pa.types.is_floating(field.type)
+                    or pa.types.is_boolean(field.type)
+                )
+            ]
         train = features_and_label(shard, input_cols, label_col)
         if "eval" not in task.shards:
             return train, None
