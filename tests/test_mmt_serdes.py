@@ -165,3 +165,34 @@ def test_a_serde_with_a_path_for_a_filename_is_refused() -> None:
 
     with pytest.raises(ValueError, match=r"model\.bin"):
         resolve(Nested())
+
+
+def test_the_worked_serde_example_in_the_docs_works_through_the_hook(tmp_path: Path) -> None:
+    import sys
+    import types
+
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    from conftest import REPO_ROOT
+    from shoal.plugin_manager import register_plugin
+
+    text = (REPO_ROOT / "docs" / "mmt.md").read_text()
+    block = (
+        "# linear_json_serde.py" + text.split("```python\n# linear_json_serde.py", 1)[1].split("```", 1)[0]
+    )
+    module = types.ModuleType("linear_json_serde")
+    sys.modules["linear_json_serde"] = module
+    try:
+        exec(compile(block, "docs/mmt.md", "exec"), module.__dict__)
+        register_plugin(module, "linear-json")
+        serde, ref = resolve("linear-json")
+        assert ref == SerdeRef(filename="model.linear.json", name="linear-json")
+        model = LinearRegression().fit(np.array([[0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0]))
+        path = tmp_path / serde.filename
+        serde.write(model, str(path))
+        back = SerdeRef.from_dict(ref.to_dict()).load().read(str(path))
+        assert isinstance(back, LinearRegression)
+        np.testing.assert_allclose(back.predict(np.array([[3.0]])), [7.0])
+    finally:
+        del sys.modules["linear_json_serde"]
