@@ -227,6 +227,29 @@ def test_retry_policy_decisions() -> None:
     assert RetryPolicy(max_retries=5, fail_fast=True).on_failure(PartitionRecord("p", 0, failures=1), "e")
 
 
+def test_a_permanent_failure_is_given_up_at_once_without_back_off() -> None:
+    policy = RetryPolicy(max_retries=3, backoff_s=2.0)
+    decision = policy.on_failure(PartitionRecord("p", 0, failures=1), "no model", retryable=False)
+    assert decision.status == PartitionStatus.FAILED  # type: ignore[union-attr]
+    state = RunState(inputs(1), retry=policy)
+    (task,) = state.next_batch(1, 1000.0)
+    outcome = TaskOutcome(
+        task.index,
+        task.attempt,
+        "FAILED",
+        "PermanentPartitionError: no model",
+        1000.0,
+        1000.1,
+        retryable=False,
+    )
+    state.on_outcome(TaskOutcome.from_json(outcome.to_json()), 1000.1)  # as it crosses processes
+    record = state.records[0]
+    assert record.status == PartitionStatus.FAILED
+    assert (record.attempts, record.failures) == (1, 1)
+    assert state.next_retry_at() is None
+    assert state.finish() == RunStatus.FAILURE
+
+
 def test_fail_fast_stops_the_run_and_cancels_the_rest() -> None:
     options = ExecutionOptions(fail_fast=True)
     state, group, progress, status = drive(

@@ -318,3 +318,25 @@ def test_cli_trains_scores_and_lists(home: Path, tmp_path: Path, monkeypatch: py
     )  # fmt: skip
     assert ready.exit_code == 0, ready.output
     assert "run cli_xgb: SUCCESS" in ready.output
+
+
+def test_stage_mode_one_model_per_file_keyed_by_its_path(home: Path, tmp_path: Path) -> None:
+    from shoal.stages import create_stage
+
+    data = create_stage("mmt_inputs", exist_ok=True)
+    for key in ("north", "south"):
+        local = tmp_path / f"{key}.parquet"
+        regions([key]).to_parquet(local)
+        data.put(str(local), "regions")
+    run = ManyModelTraining(fit_line, STAGE).run_from_stage(
+        stage_location="@mmt_inputs/regions", run_id="from_files"
+    )
+    assert isinstance(run, ManyModelRun)
+    assert run.wait(timeout=300, show_progress=False) == RunStatus.SUCCESS
+    assert sorted(run.partition_details) == ["regions/north.parquet", "regions/south.parquet"]
+    model = run.get_model("regions/south.parquet")
+    assert model.partition == "regions/south.parquet"
+    assert sorted(run.models()["path"]) == [
+        f"@{STAGE.upper()}/from_files/regions/north.parquet/model.pkl",
+        f"@{STAGE.upper()}/from_files/regions/south.parquet/model.pkl",
+    ]
