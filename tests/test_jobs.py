@@ -365,7 +365,7 @@ def test_rendezvous_timeout_says_how_many_nodes_came() -> None:
         (-2, None, "target_instances must be a positive integer"),
         (2, 0, "min_instances must be a positive integer"),
         (2, 3, r"min_instances \(3\) must not exceed target_instances \(2\)"),
-        (5, 4, r"min_instances \(4\) exceeds the compute pool's max_nodes \(3\)"),
+        (5, 4, r"min_instances \(4\) exceeds the max_nodes \(3\)"),
     ],
 )
 def test_bad_instance_counts_are_value_errors_before_anything_is_uploaded(

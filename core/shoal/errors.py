@@ -78,3 +78,8 @@ class PermanentPartitionError(ShoalError, RuntimeError):
     """Raised in a partition function when running the partition again cannot help (its input
     has no model, the function's result is unusable): the partition is FAILED at once, without
     the retries a DPF gives other errors. The message and traceback are in its ``train.log``."""
+
+
+class NotSupportedError(ShoalError, NotImplementedError):
+    """A name of the reference product that shoal does not implement; the message says what to
+    use instead."""

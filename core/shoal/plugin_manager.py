@@ -85,6 +85,9 @@ class PluginManifest:
 
     plugins: tuple[PluginRecord, ...]
     blocked: tuple[str, ...] = ()
+    #: compatibility layers installed in the driver (``"snowflake"``): workers install them too,
+    #: so that code and pickles naming the reference's modules resolve there as well
+    compat: tuple[str, ...] = ()
 
     def names(self) -> list[str]:
         return [p.name for p in self.plugins]
@@ -92,14 +95,20 @@ class PluginManifest:
     def to_json(self) -> str:
         """Plain JSON (no pickle), for specs sent to other processes."""
         return json.dumps(
-            {"plugins": [dataclasses.asdict(p) for p in self.plugins], "blocked": list(self.blocked)}
+            {
+                "plugins": [dataclasses.asdict(p) for p in self.plugins],
+                "blocked": list(self.blocked),
+                "compat": list(self.compat),
+            }
         )
 
     @classmethod
     def from_json(cls, text: str) -> PluginManifest:
         data = json.loads(text)
         return cls(
-            plugins=tuple(PluginRecord(**p) for p in data["plugins"]), blocked=tuple(data.get("blocked", ()))
+            plugins=tuple(PluginRecord(**p) for p in data["plugins"]),
+            blocked=tuple(data.get("blocked", ())),
+            compat=tuple(data.get("compat", ())),
         )
 
 
@@ -344,7 +353,13 @@ class ShoalPluginManager(pluggy.PluginManager):
 
     def manifest(self) -> PluginManifest:
         """The picklable description of this manager that workers rebuild from."""
-        return PluginManifest(plugins=tuple(self.records()), blocked=tuple(sorted(self._blocked_names)))
+        from shoal.compat import installed_layers
+
+        return PluginManifest(
+            plugins=tuple(self.records()),
+            blocked=tuple(sorted(self._blocked_names)),
+            compat=installed_layers(),
+        )
 
     def _describe_plugin_object(self, plugin: object) -> str:
         if isinstance(plugin, ModuleType):

@@ -17,6 +17,7 @@ from shoal.cli.job_cmd import job
 from shoal.cli.mmt_cmd import mmt
 from shoal.cli.plugins_cmd import plugins
 from shoal.cli.pool_cmd import pool
+from shoal.cli.run_cmd import run
 from shoal.cli.stage_cmd import stage
 from shoal.errors import ShoalError
 
@@ -38,6 +39,7 @@ cli.add_command(pool)
 cli.add_command(job)
 cli.add_command(dpf)
 cli.add_command(mmt)
+cli.add_command(run)
 
 
 def main(argv: list[str] | None = None) -> None:

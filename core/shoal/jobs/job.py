@@ -175,6 +175,16 @@ class MLJob(Generic[T]):
         """Print :meth:`get_logs`."""
         print(self.get_logs(limit, instance_id, verbose=verbose), file=sys.stdout)
 
+    def get_ray_dashboard_url(self) -> str | None:
+        """The Ray dashboard of the job's pool (a local pool has one when created with
+        ``include_dashboard=True``), else None."""
+        from shoal.pools.api import describe_compute_pool
+
+        url = describe_compute_pool(self._record.compute_pool).get("dashboard")
+        if not url:
+            return None
+        return str(url) if str(url).startswith("http") else f"http://{url}"
+
     def cancel(self) -> None:
         """Ask the job to stop: PENDING jobs never start; RUNNING payloads get SIGTERM, then SIGKILL."""
         if self.status.is_terminal:

@@ -171,7 +171,7 @@ def directory_payload(
             args=[str(a) for a in args or []],
             files=files,
         )
-    entry = Path(entrypoint).as_posix()
+    entry = _entry_in(folder, entrypoint)
     if entry not in files:
         raise FileNotFoundError(
             f"Entrypoint {entrypoint!r} is not in {str(folder)!r}; give a path relative to that folder "
@@ -184,6 +184,38 @@ def directory_payload(
         args=[str(a) for a in args or []],
         files=files,
     )
+
+
+def _entry_in(folder: Path, entrypoint: str) -> str:
+    """The entrypoint as a path relative to ``folder``, as the reference resolves it: relative to
+    the folder, or an absolute path (or one relative to the current folder) that lies inside it."""
+    given = Path(entrypoint)
+    for candidate in [given] if given.is_absolute() else [Path.cwd() / given]:
+        try:
+            return candidate.resolve().relative_to(folder.resolve()).as_posix()
+        except ValueError:
+            pass
+    return given.as_posix()
+
+
+def _add_zip(payload: Payload, archive: Path, import_path: str | None) -> None:
+    """An import that is a ``.zip``: its files go into ``app/`` (under ``import_path`` if given),
+    so its top-level modules and packages import as they would from the archive."""
+    import zipfile
+
+    prefix = Path(*import_path.split(".")) if import_path else Path()
+    with zipfile.ZipFile(archive) as handle:
+        for info in handle.infolist():
+            if info.is_dir():
+                continue
+            name = Path(info.filename)
+            if name.is_absolute() or ".." in name.parts:
+                raise ConfigError(
+                    f"imports: {archive} holds {info.filename!r}, which points outside the archive"
+                )
+            if "__pycache__" in name.parts or name.suffix in SKIP_SUFFIXES:
+                continue
+            payload.blobs[(prefix / name).as_posix()] = handle.read(info)
 
 
 def add_imports(payload: Payload, imports: Sequence[Any] | None) -> None:
@@ -205,6 +237,9 @@ def add_imports(payload: Payload, imports: Sequence[Any] | None) -> None:
             target_path = Path(target)
             if not target_path.exists():
                 raise FileNotFoundError(f"imports: {str(target_path)!r} does not exist")
+            if target_path.suffix == ".zip":
+                _add_zip(payload, target_path, import_path)
+                continue
             import_path = import_path or target_path.stem
         dest = Path(*str(import_path).split("."))
         if target_path.is_dir():

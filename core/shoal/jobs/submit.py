@@ -33,6 +33,7 @@ from shoal.stages import Stage, create_stage, get_stage
 
 DEFAULT_INSTANCES_TIMEOUT_S = 720.0
 IGNORED_OPTIONS = {
+    "session",  # the reference's Snowpark session for submitting; a session *argument* reaches the job
     "pip_requirements",
     "external_access_integrations",
     "query_warehouse",
@@ -56,8 +57,8 @@ def _check_instances(target_instances: object, min_instances: object, max_nodes:
         raise ValueError(f"min_instances ({minimum}) must not exceed target_instances ({target_instances})")
     if minimum > max_nodes:
         raise ValueError(
-            f"min_instances ({minimum}) exceeds the compute pool's max_nodes ({max_nodes}): the job could "
-            f"never start. Lower min_instances or create a pool with max_nodes >= {minimum}."
+            f"min_instances ({minimum}) exceeds the max_nodes ({max_nodes}) of the compute pool: the job "
+            f"could never start. Lower min_instances or create a pool with max_nodes >= {minimum}."
         )
     return target_instances, minimum
 

@@ -94,6 +94,9 @@ def build_worker_plugin_manager(manifest: PluginManifest) -> ShoalPluginManager:
 def install_worker_plugin_manager(manifest: PluginManifest) -> ShoalPluginManager:
     """Make the manifest's plugin manager this process's own (idempotent for the same manifest)."""
     global _installed_from
+    from shoal.compat import install_layers
+
+    install_layers(manifest.compat)  # before anything of the job is unpickled
     if _installed_from == manifest:
         return get_plugin_manager()
     pm = build_worker_plugin_manager(manifest)

@@ -25,6 +25,23 @@ class MetricsReporter:
         self.history.append(dict(metrics))
 
 
+class ArtifactManager:
+    """Saves files next to the model (in the worker's model folder), from ``train_func``."""
+
+    def __init__(self, model_dir: str) -> None:
+        self.model_dir = model_dir
+
+    def upload(self, local_path: str, name: str | None = None) -> str:
+        """Copy ``local_path`` into the model folder as ``name`` (default: its own name); return
+        where it is now."""
+        import os
+        import shutil
+
+        target = os.path.join(self.model_dir, name or os.path.basename(local_path))
+        shutil.copyfile(local_path, target)
+        return target
+
+
 class Context:
     """The reference product's training context (names and return types kept)."""
 
@@ -46,6 +63,14 @@ class Context:
 
     def get_world_size(self) -> int:
         return self._rank.world_size
+
+    def get_world_rank(self) -> int:
+        """The reference's other name for :meth:`get_rank`."""
+        return self.get_rank()
+
+    def get_artifact_manager(self) -> ArtifactManager:
+        """Files saved through it go into :meth:`get_model_dir` (rank 0's is uploaded)."""
+        return ArtifactManager(self._model_dir)
 
     def get_rank(self) -> int:
         return self._rank.rank

@@ -1,0 +1,123 @@
+"""``snowflake.ml.runtime_cluster`` on shoal: the size of the pool the code runs on.
+
+"The pool the code runs on" is the job's pool inside a job (``SHOAL_COMPUTE_POOL``), else the
+default pool (:func:`shoal.pools.default.default_compute_pool`). ``scale_cluster(n)`` grows a
+local pool to ``n`` nodes, or stops nodes that hold no job until ``n`` are left. A pool on an
+existing Ray cluster (``backend="ray"``) cannot be scaled from here: the error says so.
+
+Runs on the driver or inside a job's payload.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from shoal.errors import ConfigError
+
+
+def _pool() -> str:
+    from shoal.pools.default import default_compute_pool
+
+    return os.environ.get("SHOAL_COMPUTE_POOL") or default_compute_pool()
+
+
+def _backend() -> Any:
+    from shoal.pools.api import get_backend
+
+    return get_backend(_pool())
+
+
+def scale_cluster(
+    expected_cluster_size: int,
+    *,
+    notebook_name: str | None = None,
+    is_async: bool = False,
+    options: dict[str, Any] | None = None,
+) -> bool:
+    """Grow or shrink the pool to ``expected_cluster_size`` nodes; True when it has that many.
+
+    ``is_async`` and ``options`` (``rollback_after_seconds``, ``block_until_min_cluster_size``)
+    are accepted; scaling a local pool always completes before this returns."""
+    from shoal.pools import records
+
+    if not isinstance(expected_cluster_size, int) or expected_cluster_size < 1:
+        raise ValueError(f"expected_cluster_size must be a positive integer, got {expected_cluster_size!r}")
+    backend = _backend()
+    record = records.load(_pool())
+    if expected_cluster_size > record.max_nodes:
+        raise ValueError(
+            f"expected_cluster_size ({expected_cluster_size}) exceeds the max_nodes ({record.max_nodes}) of "
+            f"compute pool {record.name}; create the pool with a larger max_nodes (or set "
+            f"SHOAL_COMPAT_POOL_NODES before the pool is first used)"
+        )
+    if not hasattr(backend, "stop_node"):
+        raise ConfigError(
+            f"compute pool {record.name} runs on an existing Ray cluster ({record.backend}); "
+            f"scale that cluster itself (its autoscaler, or KubeRay)"
+        )
+    current = len(backend.nodes())
+    if expected_cluster_size > current:
+        return bool(backend.ensure_nodes(expected_cluster_size) >= expected_cluster_size)
+    for node in sorted(_idle_nodes(backend), key=lambda n: -n.index)[: current - expected_cluster_size]:
+        backend.stop_node(node.index)
+    return len(backend.nodes()) == expected_cluster_size
+
+
+def _idle_nodes(backend: Any) -> list[Any]:
+    """Nodes that no job holds (never the head, never the calling job's own)."""
+    from shoal.pools.connect import connect
+
+    ray = connect(backend.address())
+    mine = set(filter(None, os.environ.get("SHOAL_JOB_NODE_IDS", "").split(",")))
+    resource = backend.node_resource
+    free = {
+        node["NodeID"]
+        for node in ray.nodes()
+        if node.get("Alive") and node.get("Resources", {}).get(resource)
+    }
+    available = ray._private.state.available_resources_per_node()
+    idle = []
+    for node in backend.nodes():
+        if node.index == 0 or node.node_id in mine or node.node_id not in free:
+            continue
+        if available.get(node.node_id, {}).get(resource, 0) >= 1:
+            idle.append(node)
+    return idle
+
+
+def get_nodes() -> list[dict[str, Any]]:
+    """The pool's nodes: ``[{"name", "cpus", "gpus"}]``."""
+    return [
+        {
+            "name": f"{_pool()}-{node.index}",
+            "cpus": int(node.resources.get("CPU", 0)),
+            "gpus": int(node.resources.get("GPU", 0)),
+        }
+        for node in _backend().nodes()
+    ]
+
+
+def get_cluster_size() -> int:
+    return len(_backend().nodes())
+
+
+def get_num_cpus_per_node() -> int:
+    nodes = get_nodes()
+    return min((n["cpus"] for n in nodes), default=0)
+
+
+def get_available_cpu() -> int:
+    return sum(n["cpus"] for n in get_nodes())
+
+
+def get_available_gpu() -> int:
+    return sum(n["gpus"] for n in get_nodes())
+
+
+def get_ray_dashboard_url() -> str | None:
+    """The Ray dashboard of the pool, when it was created with ``include_dashboard=True``."""
+    from shoal.pools.api import describe_compute_pool
+
+    url = describe_compute_pool(_pool()).get("dashboard")
+    return f"http://{url}" if url and not str(url).startswith("http") else url
