@@ -100,6 +100,15 @@ def submit_payload(
     unknown = sorted(set(kwargs) - IGNORED_OPTIONS)
     if unknown:
         raise TypeError(f"Unknown job option(s): {', '.join(unknown)}")
+    if kwargs.get("pip_requirements"):
+        import warnings
+
+        warnings.warn(
+            f"pip_requirements {list(kwargs['pip_requirements'])} are not installed by shoal: the job runs "
+            f"in the compute pool's Python environment; install them there (for a local pool, into this "
+            f"environment)",
+            stacklevel=3,
+        )
     pool = pool_records.load(compute_pool)
     target, minimum = _check_instances(target_instances, min_instances, pool.max_nodes)
     env = {str(k): str(v) for k, v in (env_vars or {}).items()}

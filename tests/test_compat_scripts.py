@@ -1,0 +1,122 @@
+"""Scripts written for Snowflake's Container Runtime (tests/snowflake_scripts/) run unmodified
+through ``python -m shoal.compat.snowflake`` on a real 3-node local pool, ``ML_POOL``, which the
+scripts name as they would name a Snowflake compute pool (only their sessions are created with
+``local_testing``). Each script prints ``RESULT {json}``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pool_helpers import pool_in_new_home
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+SCRIPTS = Path(__file__).parent / "snowflake_scripts"
+POOL = "ML_POOL"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield from pool_in_new_home(tmp_path_factory.mktemp("compat-home"), POOL, 3)
+
+
+def run_script(name: str, home: Path, **env: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "shoal.compat.snowflake", str(SCRIPTS / name)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SHOAL_HOME": str(home), "SHOAL_COMPUTE_POOL": POOL, **env},
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, (
+        f"{name}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    )
+    assert lines, f"{name} printed no RESULT line:\n{done.stdout[-3000:]}"
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
+    return result
+
+
+def test_dpf_sql_mode_on_a_snowpark_dataframe(home: Path) -> None:
+    result = run_script("dpf_sql_mode.py", home)
+    assert result == {"status": True, "progress": ["DONE"], "totals": {"S1": 55, "S2": 55, "S3": 55}}
+
+
+def test_restore_from_in_another_process(home: Path) -> None:
+    result = run_script("restore_from.py", home)
+    assert result["status"] == "SUCCESS"
+    assert result["done"] == ["S1", "S2", "S3"]
+    assert "Processing store S2 with 10 rows" in result["log"]
+
+
+def test_dpf_stage_mode_on_files_of_a_qualified_stage(home: Path) -> None:
+    result = run_script("dpf_stage_mode.py", home)
+    assert result == {"status": "SUCCESS", "rows": {"north.parquet": 5, "south.parquet": 7}}
+
+
+def test_many_model_training_get_model_and_inference(home: Path) -> None:
+    result = run_script("mmt_train_infer.py", home)
+    assert result["slope"] == pytest.approx(2.0, abs=1e-6)
+    assert result["rows"] == 20, "the model's own attribute came back"
+    assert result["scored"] == 40
+    assert result["max_error"] < 1e-6
+
+
+def test_xgboost_estimator_in_a_two_instance_remote_job(home: Path) -> None:
+    result = run_script("xgboost_in_remote_job.py", home)
+    assert result["status"] == "DONE"
+    assert result["rounds"] == 20
+    assert result["rmse"] < 0.5
+
+
+def test_lightgbm_estimator_in_a_three_instance_remote_job(home: Path) -> None:
+    result = run_script("lightgbm_in_remote_job.py", home)
+    assert result["status"] == "DONE"
+    assert result["instances"] == 3
+    assert result["prediction"] == pytest.approx(0.5, abs=0.2)
+
+
+def test_pytorch_distributor_with_get_context(home: Path) -> None:
+    result = run_script("pytorch_distributor.py", home)
+    assert result["status"] == "DONE"
+    assert result["metrics"] == {"sum": [3.0]}, "ranks 1 and 2 all-reduced across two nodes"
+
+
+def test_submit_directory_with_per_instance_logs(home: Path) -> None:
+    result = run_script("submit_directory_logs.py", home)
+    assert result["status"] == "DONE"
+    assert result["count"] == 2
+    assert "args ['--epochs', '3']" in result["head"]
+    assert "hello from instance 0" in result["head"]
+    assert "hello from instance 1" in result["worker"]
+    assert "hello from instance 0" not in result["worker"]
+
+
+def test_min_instances_and_the_references_error_wording(home: Path) -> None:
+    result = run_script("min_instances.py", home)
+    assert 2 <= result["instances"] <= 3
+    assert "min_instances (5) exceeds the max_nodes (3)" in result["refused"]
+
+
+def test_a_pool_named_in_a_script_is_created_on_first_use(home: Path) -> None:
+    import shoal
+
+    result = run_script("new_pool_on_first_use.py", home, SHOAL_COMPAT_POOL_NODES="1")
+    assert result == {"pool": "TEAM_POOL", "listed": True}
+    os.environ["SHOAL_HOME"] = str(home)
+    assert shoal.describe_compute_pool("TEAM_POOL")["max_nodes"] == 1
+    shoal.drop_compute_pool("TEAM_POOL")
+
+
+def test_scale_cluster_shrinks_and_grows_the_pool_the_code_runs_on(home: Path) -> None:
+    result = run_script("scale_cluster.py", home)
+    assert result == {"before": 3, "down": [True, 2], "up": [True, 3], "cpus": result["cpus"]}
+    assert result["cpus"] >= 1
