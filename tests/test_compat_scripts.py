@@ -37,7 +37,7 @@ def run_script(name: str, home: Path, **env: str) -> dict[str, Any]:
         env={**os.environ, "SHOAL_HOME": str(home), "SHOAL_COMPUTE_POOL": POOL, **env},
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, (
+    assert done.returncode == 0, (
         f"{name}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     )
     assert lines, f"{name} printed no RESULT line:\n{done.stdout[-3000:]}"
