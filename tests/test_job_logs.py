@@ -124,3 +124,17 @@ def test_a_failing_sink_does_not_stop_the_pump(tmp_path: Path, capsys: object) -
         handle.write("b\n")
     pump.finish()
     assert calls[-1] == b"a\nb\n", "the refused lines come again, first, and nothing is lost"
+
+
+def test_task_lines_read_with_the_payloads_last_lines_go_before_its_end_banner(tmp_path: Path) -> None:
+    payload = tmp_path / "payload.out"
+    payload.write_text("=== started ===\nfirst\n")
+    collector = InstanceLogCollector(
+        logs_dir=str(tmp_path), payload_log=str(payload), since=time.time(), ray_job_id=JOB,
+        end_marker=b"=== finished ===",
+    )  # fmt: skip
+    assert lines(collector.poll()) == ["=== started ===", "first"]
+    worker_file(tmp_path, JOB, 61, f":job_id:{JOB}\n:task_name:f\nfrom the task\n")
+    with open(payload, "a") as handle:
+        handle.write("last\n=== finished ===\n")
+    assert lines(collector.poll(final=True)) == ["last", "(f pid=61) from the task", "=== finished ==="]

@@ -66,6 +66,9 @@ class InstanceLogCollector:
     payload_log: str | None = None
     since: float = 0.0
     ray_job_id: str | None = None
+    #: the payload's last line (shoal's "job finished" banner): worker lines read in the same round
+    #: go before it, so the payload's banners always bracket its tasks' output
+    end_marker: bytes | None = None
     _payload: _Followed | None = None
     _workers: dict[str, _Followed] = field(default_factory=dict)
     _ignored: set[str] = field(default_factory=set)
@@ -79,15 +82,18 @@ class InstanceLogCollector:
 
     def poll(self, *, final: bool = False) -> bytes:
         """The complete lines written since the last call, merged: the payload's first, then each
-        worker's. With ``final`` an unfinished last line is returned too (the job is over)."""
-        out: list[bytes] = []
-        if self._payload is not None:
-            out.extend(_read_lines(self._payload, final))
+        worker's (but before the payload's ``end_marker`` line, if it came in this round). With
+        ``final`` an unfinished last line is returned too (the job is over)."""
+        payload = _read_lines(self._payload, final) if self._payload is not None else []
+        workers: list[bytes] = []
         if self.ray_job_id and self.logs_dir:
             self._discover()
             for followed in sorted(self._workers.values(), key=lambda f: f.path):
-                out.extend(self._worker_lines(followed, final))
-        return b"".join(out)
+                workers.extend(self._worker_lines(followed, final))
+        cut = len(payload)
+        if self.end_marker is not None:
+            cut = next((i for i, line in enumerate(payload) if line.rstrip(b"\r\n") == self.end_marker), cut)
+        return b"".join(payload[:cut] + workers + payload[cut:])
 
     def _discover(self) -> None:
         """Start following the worker files that may hold this job's output."""

@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+from shoal.jobs.job import FINISHED_BANNER
 from shoal.runtime.job_logs import InstanceLogCollector, LogPump, append_local
 from shoal.stages import Stage
 
@@ -94,6 +95,7 @@ class NodeAgent:
             logs_dir=self._logs_dir(),
             payload_log=str(self._payload_out) if self.instance_id == 0 else None,
             since=since,
+            end_marker=FINISHED_BANNER.encode(),
         )
         self._log_dirty, self._log_uploaded_at = False, time.monotonic()
         self._pump = LogPump(
