@@ -471,3 +471,55 @@ def test_snowpark_session_argument_arrives_live() -> None:
     session = Session.builder.config("local_testing", True).create()
     job = remote(POOL, stage_name=STAGE, instances_timeout=300)(use_session)(session, 6)
     assert job.result(timeout=240) == 4
+
+
+def use_tinydb() -> dict[str, Any]:
+    import os
+
+    import ray
+    import tinydb  # only in the job's pip_requirements
+
+    ray.init(address="auto")
+
+    @ray.remote(num_cpus=0.1)
+    def version_on_a_worker() -> str:
+        import tinydb as on_worker
+
+        return str(on_worker.__version__)
+
+    nodes = os.environ["SHOAL_JOB_NODE_IDS"].split(",")
+    strategy = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(nodes[-1], soft=False)
+    return {
+        "payload": tinydb.__version__,
+        "worker": ray.get(version_on_a_worker.options(scheduling_strategy=strategy).remote()),
+    }
+
+
+def test_pip_requirements_are_installed_once_and_reach_the_workers(tmp_path: Path) -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("tinydb") is None, "the test needs a package the environment lacks"
+    cache = {"SHOAL_PIP_CACHE": str(tmp_path / "pip-cache")}  # this test's own cache
+    options = {
+        "stage_name": STAGE,
+        "target_instances": 2,
+        "pip_requirements": ["tinydb==4.8.2"],
+        "env_vars": cache,
+    }
+    first = remote(POOL, **options)(use_tinydb)()
+    assert first.result(timeout=600) == {"payload": "4.8.2", "worker": "4.8.2"}
+    assert "pip_requirements installed in" in first.get_logs(verbose=True)
+    second = remote(POOL, **options)(use_tinydb)()
+    assert second.result(timeout=300) == {"payload": "4.8.2", "worker": "4.8.2"}
+    assert "pip_requirements found cached in" in second.get_logs(verbose=True)
+    assert importlib.util.find_spec("tinydb") is None, "nothing was installed into the pool's environment"
+    bad = remote(POOL, stage_name=STAGE, pip_requirements=["shoal-no-such-package==0.0.1"], env_vars=cache)(
+        use_tinydb
+    )()
+    assert bad.wait(timeout=600) == JobStatus.FAILED
+    with pytest.raises(
+        RuntimeError, match=r"installing pip_requirements \['shoal-no-such-package==0.0.1'\] failed"
+    ):
+        bad.result()
+    with pytest.raises(TypeError, match="pip_requirements must be a list of requirement strings"):
+        remote(POOL, stage_name=STAGE, pip_requirements="tinydb")(use_tinydb)()

@@ -10,7 +10,7 @@ Built on the driver at submit time; read in the pool service and in the payload 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class LaunchSpec:
     shared_filesystem: bool
     plugin_manifest: str  # hex of the pickled plugin manifest of the submitting process
     app_dir: str = ""  # the local copy of ``@stage/<job>/app``, filled in by the head's agent
+    pip_requirements: list[str] = field(default_factory=list)  # installed before the code runs
     namespace: str | None = None
     loopback: bool = True
 

@@ -34,7 +34,6 @@ from shoal.stages import Stage, create_stage, get_stage
 DEFAULT_INSTANCES_TIMEOUT_S = 720.0
 IGNORED_OPTIONS = {
     "session",  # the reference's Snowpark session for submitting; a session *argument* reaches the job
-    "pip_requirements",
     "external_access_integrations",
     "query_warehouse",
     "runtime_environment",
@@ -61,6 +60,19 @@ def _check_instances(target_instances: object, min_instances: object, max_nodes:
             f"could never start. Lower min_instances or create a pool with max_nodes >= {minimum}."
         )
     return target_instances, minimum
+
+
+def _check_requirements(requirements: Sequence[str] | None) -> list[str]:
+    """``pip_requirements`` as a list of requirement strings; TypeError before anything is uploaded."""
+    if requirements is None:
+        return []
+    items = list(requirements) if not isinstance(requirements, str) else None
+    if items is None or not all(isinstance(r, str) and r.strip() for r in items):
+        raise TypeError(
+            f"pip_requirements must be a list of requirement strings such as ['tinydb==4.8.2'], "
+            f"got {requirements!r}"
+        )
+    return [r.strip() for r in items]
 
 
 def _stage_for(stage_name: str) -> Stage:
@@ -92,6 +104,7 @@ def submit_payload(
     name: str | None = None,
     instances_timeout: float | None = None,
     num_instances: int | None = None,
+    pip_requirements: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> MLJob[Any]:
     """Submit ``payload`` as a job on ``compute_pool``; return its :class:`MLJob` at once."""
@@ -100,15 +113,6 @@ def submit_payload(
     unknown = sorted(set(kwargs) - IGNORED_OPTIONS)
     if unknown:
         raise TypeError(f"Unknown job option(s): {', '.join(unknown)}")
-    if kwargs.get("pip_requirements"):
-        import warnings
-
-        warnings.warn(
-            f"pip_requirements {list(kwargs['pip_requirements'])} are not installed by shoal: the job runs "
-            f"in the compute pool's Python environment; install them there (for a local pool, into this "
-            f"environment)",
-            stacklevel=3,
-        )
     pool = pool_records.load(compute_pool)
     target, minimum = _check_instances(target_instances, min_instances, pool.max_nodes)
     env = {str(k): str(v) for k, v in (env_vars or {}).items()}
@@ -119,6 +123,7 @@ def submit_payload(
     )
     if timeout <= 0:
         raise ValueError(f"instances_timeout must be positive, got {timeout}")
+    requirements = _check_requirements(pip_requirements)
     add_imports(payload, imports)
     backend = get_backend(pool.name)
     stage = _stage_for(stage_name)
@@ -184,6 +189,7 @@ def submit_payload(
                 worker_env=env,
                 shared_filesystem=bool(getattr(backend, "shares_filesystem", False)),
                 plugin_manifest=cloudpickle.dumps(get_plugin_manager().manifest()).hex(),
+                pip_requirements=requirements,
             ),
         )
         from shoal.runtime.pool_service import get_or_create

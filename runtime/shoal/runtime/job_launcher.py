@@ -25,7 +25,7 @@ from shoal.jobs.payload import SESSION_MARKER
 from shoal.jobs.spec import LaunchSpec
 
 
-def _connect_ray(spec: LaunchSpec) -> Any:
+def _connect_ray(spec: LaunchSpec, requirements: str | None = None) -> Any:
     """Connect to the pool and make later ``ray.init`` calls in the payload reuse the connection."""
     from shoal.pools.connect import prepare_loopback
 
@@ -36,9 +36,12 @@ def _connect_ray(spec: LaunchSpec) -> Any:
     env_vars = dict(spec.worker_env)
     runtime_env: dict[str, Any] = {"env_vars": env_vars}
     if spec.shared_filesystem:
-        env_vars["PYTHONPATH"] = spec.app_dir + ":${PYTHONPATH}"
+        paths = [spec.app_dir, *([requirements] if requirements else [])]
+        env_vars["PYTHONPATH"] = ":".join(paths) + ":${PYTHONPATH}"
     else:
         runtime_env["working_dir"] = spec.app_dir
+        if spec.pip_requirements:
+            runtime_env["pip"] = list(spec.pip_requirements)  # Ray installs and caches them per node
     ray.init(
         address=os.environ["RAY_ADDRESS"],
         runtime_env=runtime_env,
@@ -54,6 +57,19 @@ def _connect_ray(spec: LaunchSpec) -> Any:
 
     ray.init = init_once  # the payload's ray.init(address="auto") keeps this connection
     return ray
+
+
+def _install_requirements(spec: LaunchSpec) -> str | None:
+    """The folder holding the job's ``pip_requirements`` (installed now, or found cached), put
+    first on this process's path; None when the job has none."""
+    if not spec.pip_requirements:
+        return None
+    from shoal.runtime.job_requirements import requirements_folder
+
+    folder, cached = requirements_folder(list(spec.pip_requirements))
+    print(f"shoal: pip_requirements {'found cached' if cached else 'installed'} in {folder}", flush=True)
+    sys.path.insert(0, str(folder))
+    return str(folder)
 
 
 def _restore_sessions(value: Any) -> Any:
@@ -117,7 +133,13 @@ def main(spec_path: str) -> int:
         target_instances=spec.target_instances,
         min_instances=spec.min_instances,
     )
-    ray = _connect_ray(spec)
+    try:
+        requirements = _install_requirements(spec)
+    except Exception as exc:  # pip failed: the job is FAILED, job.result() says why
+        print(f"shoal: {exc}", flush=True)
+        results.write_exception(stage, job_dir, exc)
+        return 1
+    ray = _connect_ray(spec, requirements)
     stage.write_text(f"{job_dir}/system/ray_job_id", str(ray.get_runtime_context().get_job_id()))
     hooks.notify_before_job(info)
     print(STARTED_BANNER, flush=True)
