@@ -228,3 +228,18 @@ def test_zip_imports_and_entrypoints_resolved_as_the_reference_does(tmp_path: Pa
         handle.writestr("../escape.py", "x = 1\n")
     with pytest.raises(ConfigError, match="points outside the archive"):
         add_imports(payload, [str(evil)])
+
+
+@pytest.mark.usefixtures("compat")
+def test_local_testing_session_sql_names_the_warehouse_instead() -> None:
+    from snowflake.snowpark import Session
+
+    session = Session.builder.config("local_testing", True).create()
+    with pytest.raises(
+        NotSupportedError, match=r"Session\.sql is not supported by shoal.*embedded DuckDB warehouse"
+    ):
+        session.sql("CREATE STAGE my_stage")
+    with pytest.raises(NotImplementedError):  # still what Snowpark raises, for code that catches that
+        session.sql("SELECT 1")
+    frame = session.create_dataframe([[1, "a"]], schema=["N", "S"])
+    assert frame.to_pandas().to_dict("records") == [{"N": 1, "S": "a"}], "everything else is Snowpark's own"

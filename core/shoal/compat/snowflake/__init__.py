@@ -157,6 +157,9 @@ def install(*, quiet: bool = False) -> CompatReport:
     sys.meta_path.insert(0, finder)
     _state["finder"] = finder
     mark_installed(LAYER)
+    from shoal.compat.snowflake.sessions import patch_sessions
+
+    patch_sessions()
     if report.client_version and not quiet:
         print(report.summary(), file=sys.stderr)
     return report
@@ -169,6 +172,9 @@ def uninstall() -> None:
         return
     sys.meta_path.remove(finder)
     _state["finder"] = None
+    from shoal.compat.snowflake.sessions import unpatch_sessions
+
+    unpatch_sessions()
     for name, module in list(sys.modules.items()):
         if getattr(module, "__shoal_compat__", False):
             del sys.modules[name]
