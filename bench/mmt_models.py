@@ -92,28 +92,25 @@ def raw_ray_tasks(frame: Any, root: str) -> float:
     return time.monotonic() - started
 
 
-def mmt_run(frame: Any, run_id: str) -> float:
-    from shoal.mmt import ManyModelTraining
-
+def timed_run(runner: Any, frame: Any, run_id: str) -> float:
+    """Seconds from ``run()`` to SUCCESS of a DPF or ManyModelTraining ``runner`` over ``frame``."""
     started = time.monotonic()
-    run = ManyModelTraining(train, STAGE, compute_pool=POOL).run(
-        partition_by="key", dataframe=frame, run_id=run_id
-    )
+    run = runner.run(partition_by="key", dataframe=frame, run_id=run_id)
     status = run.wait(show_progress=False)
     assert status == "SUCCESS", (status, run.message)
     return time.monotonic() - started
+
+
+def mmt_run(frame: Any, run_id: str) -> float:
+    from shoal.mmt import ManyModelTraining
+
+    return timed_run(ManyModelTraining(train, STAGE, compute_pool=POOL), frame, run_id)
 
 
 def dpf_run(frame: Any, run_id: str) -> float:
     from shoal.dpf import DPF
 
-    started = time.monotonic()
-    run = DPF(train_and_save, STAGE, compute_pool=POOL).run(
-        partition_by="key", dataframe=frame, run_id=run_id
-    )
-    status = run.wait(show_progress=False)
-    assert status == "SUCCESS", (status, run.message)
-    return time.monotonic() - started
+    return timed_run(DPF(train_and_save, STAGE, compute_pool=POOL), frame, run_id)
 
 
 def main() -> None:
