@@ -193,11 +193,11 @@ def worker_pool_node(run: Any) -> str:
     from shoal.pools.connect import connect
 
     job = get_job(run._definition()["job_id"])
-    scheduler_node = job.details()["node_ids"][0]
+    scheduler_node, *others = job.details()["node_ids"]
     ray = connect(shoal.describe_compute_pool(POOL)["address"])
     for node in ray.nodes():
         index = str(node.get("NodeName", "")).rsplit("-", 1)[-1]
-        if node.get("Alive") and node["NodeID"] != scheduler_node and index not in ("", "0"):
+        if node.get("Alive") and node["NodeID"] in others and index not in ("", "0"):
             return index
     raise AssertionError("no worker node to kill")
 
