@@ -193,7 +193,7 @@ def worker_pool_node(run: Any) -> str:
     from shoal.pools.connect import connect
 
     job = get_job(run._definition()["job_id"])
-    scheduler_node, *others = job.details()["node_ids"]
+    others = job.details()["node_ids"][1:]  # not instance 0, where the scheduler runs
     ray = connect(shoal.describe_compute_pool(POOL)["address"])
     for node in ray.nodes():
         index = str(node.get("NodeName", "")).rsplit("-", 1)[-1]
