@@ -19,7 +19,8 @@ import pytest
 from conftest import REPO_ROOT
 from shoal.errors import NotSupportedError
 
-NAMES_FILE = REPO_ROOT.parent / "shared" / "reference" / "container-runtime-api-names.txt"
+#: the reference's documented names (its Sphinx inventory, as a list), kept with the tests
+NAMES_FILE = REPO_ROOT / "tests" / "data" / "container-runtime-api-names.txt"
 STUB_MODULE = "shoal.compat.snowflake.stubs"
 
 
