@@ -178,12 +178,9 @@ class MLJob(Generic[T]):
     def get_ray_dashboard_url(self) -> str | None:
         """The Ray dashboard of the job's pool (a local pool has one when created with
         ``include_dashboard=True``), else None."""
-        from shoal.pools.api import describe_compute_pool
+        from shoal.pools.api import dashboard_url
 
-        url = describe_compute_pool(self._record.compute_pool).get("dashboard")
-        if not url:
-            return None
-        return str(url) if str(url).startswith("http") else f"http://{url}"
+        return dashboard_url(self._record.compute_pool)
 
     def cancel(self) -> None:
         """Ask the job to stop: PENDING jobs never start; RUNNING payloads get SIGTERM, then SIGKILL."""

@@ -57,7 +57,8 @@ def job_summaries(limit: int | None = 10) -> list[JobSummary]:
             details = job.details()
             status = job.shallow_status(details)
             if status.is_terminal:
-                details = {**job.details(), "status": status.value}
+                if status.value != details.get("status"):  # marked INTERNAL_ERROR just now
+                    details = {**job.details(), "status": status.value}
                 ended[record.name] = details
         completed = details.get("completed_time")
         summaries.append(

@@ -78,11 +78,6 @@ def newest(limit: int | None = None) -> list[tuple[JobRecord, dict[str, Any] | N
     return [(JobRecord(**record), final) for record, final in index.newest(_folder(), limit)]
 
 
-def load_all() -> list[JobRecord]:
-    """Every job of the workspace, newest first."""
-    return [record for record, _ in newest(None)]
-
-
 def keep_final_statuses(statuses: dict[str, dict[str, Any]]) -> None:
     """Remember that these jobs ended, with these status documents (listings then skip their stage)."""
     index.keep_final_statuses(_folder(), {canonical_job_id(k): v for k, v in statuses.items()})

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 
 @dataclass(frozen=True)
-class LaunchSpec:
-    """How the payload process runs the job's code (``shoal.runtime.job_launcher``)."""
+class JobIdentity:
+    """What every spec of a job says about it: its names, where it lives, what it asked for."""
 
     job_id: str
     job_name: str
@@ -25,6 +25,12 @@ class LaunchSpec:
     compute_pool: str
     target_instances: int
     min_instances: int
+
+
+@dataclass(frozen=True)
+class LaunchSpec(JobIdentity):
+    """How the payload process runs the job's code (``shoal.runtime.job_launcher``)."""
+
     kind: str  # "function", "file" or "command"
     entrypoint: str | list[str]
     args: list[str]
@@ -51,17 +57,9 @@ class LaunchSpec:
 
 
 @dataclass(frozen=True)
-class JobSpec:
+class JobSpec(JobIdentity):
     """A submitted job, as the pool's service queues and runs it."""
 
-    job_id: str
-    job_name: str
-    job_dir: str
-    stage_name: str
-    stage_url: str
-    compute_pool: str
-    target_instances: int
-    min_instances: int
     created_time: float
     node_resource: str  # the custom Ray resource every node of the pool has one of
     instances_timeout: float  # seconds to wait for min_instances nodes

@@ -56,9 +56,9 @@ def resolve(serde: ModelSerde | str | None) -> tuple[ModelSerde, SerdeRef]:
     from shoal import hooks
 
     if serde is None or isinstance(serde, str):
-        name = serde or DEFAULT_SERDE
-        instance = hooks.get_model_serde(name).factory()
-        return instance, SerdeRef(filename=_filename(instance), name=hooks.get_model_serde(name).name)
+        spec = hooks.get_model_serde(serde or DEFAULT_SERDE)
+        instance = spec.factory()
+        return instance, SerdeRef(filename=_filename(instance), name=spec.name)
     if not isinstance(serde, ModelSerde):
         raise TypeError(
             f"serde must be a shoal.mmt.ModelSerde (filename, write, read) or a registered serde's name, "

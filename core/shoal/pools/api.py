@@ -131,6 +131,15 @@ def describe_compute_pool(name: str) -> dict[str, Any]:
     return info
 
 
+def dashboard_url(name: str) -> str | None:
+    """The Ray dashboard of pool ``name`` as an ``http://`` URL (a local pool has one when created
+    with ``include_dashboard=True``), else None."""
+    url = describe_compute_pool(name).get("dashboard")
+    if not url:
+        return None
+    return str(url) if str(url).startswith("http") else f"http://{url}"
+
+
 def start_compute_pool(name: str) -> dict[str, Any]:
     """Start a suspended pool (its ``min_nodes`` nodes)."""
     get_backend(name).start()

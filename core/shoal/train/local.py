@@ -12,11 +12,11 @@ Runs wherever it is called: a DPF partition worker, or any process.
 from __future__ import annotations
 
 import os
-import socket
 from contextlib import ExitStack
 from typing import Any
 
 from shoal.train.backend import EstimatorBackend, TrainTask, build_backend
+from shoal.train.ports import free_ports
 from shoal.train.ranks import WorkerSlot, rank_infos, set_current
 
 
@@ -47,8 +47,8 @@ def fit_local(
     from shoal.data.sharded import as_sharded
 
     budget = float(cpus if cpus is not None else _cpu_budget())
-    ports, sockets = _free_ports(backend.ports_per_worker)
     address = "127.0.0.1"
+    ports, sockets = free_ports(backend.ports_per_worker, address)
     slot = WorkerSlot(
         rank=0, local_rank=0, node_rank=0, node_id="local", address=address, pid=os.getpid(),
         ports=tuple(ports), log_path="",
@@ -75,13 +75,3 @@ def _cpu_budget() -> float:
     if threads and threads.isdigit() and int(threads) > 0:
         return float(threads)
     return float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def _free_ports(count: int) -> tuple[list[int], list[socket.socket]]:
-    ports, sockets = [], []
-    for _ in range(count):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        ports.append(sock.getsockname()[1])
-        sockets.append(sock)
-    return ports, sockets

@@ -93,10 +93,9 @@ class TabularBackend(EstimatorBackend):
         if not input_cols:
             import pyarrow as pa
 
-            schema = shard.to_arrow().schema
             input_cols = [
                 field.name
-                for field in schema
+                for field in shard.schema()
                 if field.name != label_col
                 and (
                     pa.types.is_integer(field.type)

@@ -22,6 +22,8 @@ from typing import Any
 
 import cloudpickle
 
+from shoal.train.ports import free_ports
+
 
 class _TeeFile:
     """Writes to the log file and to the original stream."""
@@ -46,18 +48,6 @@ class _TeeFile:
         return False
 
 
-def _free_ports(count: int) -> tuple[list[int], list[socket.socket]]:
-    """Bind ``count`` ports chosen by the OS; the sockets are kept open until the ports are used."""
-    ports, sockets = [], []
-    for _ in range(count):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("", 0))
-        ports.append(sock.getsockname()[1])
-        sockets.append(sock)
-    return ports, sockets
-
-
 class TrainWorker:
     """Ray actor body: ``describe`` once, then ``run`` once."""
 
@@ -77,7 +67,7 @@ class TrainWorker:
         """Node id, address, pid, free ports on this node and the log path."""
         import ray
 
-        ports, self._sockets = _free_ports(port_count)
+        ports, self._sockets = free_ports(port_count)
         return {
             "node_id": str(ray.get_runtime_context().get_node_id()),
             "address": ray.util.get_node_ip_address(),

@@ -88,9 +88,10 @@ def _idle_nodes(backend: Any) -> list[Any]:
 
 def get_nodes() -> list[dict[str, Any]]:
     """The pool's nodes: ``[{"name", "cpus", "gpus"}]``."""
+    pool = _pool()
     return [
         {
-            "name": f"{_pool()}-{node.index}",
+            "name": f"{pool}-{node.index}",
             "cpus": int(node.resources.get("CPU", 0)),
             "gpus": int(node.resources.get("GPU", 0)),
         }
@@ -117,7 +118,6 @@ def get_available_gpu() -> int:
 
 def get_ray_dashboard_url() -> str | None:
     """The Ray dashboard of the pool, when it was created with ``include_dashboard=True``."""
-    from shoal.pools.api import describe_compute_pool
+    from shoal.pools.api import dashboard_url
 
-    url = describe_compute_pool(_pool()).get("dashboard")
-    return f"http://{url}" if url and not str(url).startswith("http") else url
+    return dashboard_url(_pool())

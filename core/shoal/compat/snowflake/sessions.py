@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shoal.data.snowpark_sources import is_local_testing
 from shoal.errors import NotSupportedError
 
 WAREHOUSE_HINT = (
@@ -19,11 +20,6 @@ WAREHOUSE_HINT = (
     "DataConnector.from_sql('SELECT ...') to feed DPF and the estimators"
 )
 _original: dict[str, Any] = {}
-
-
-def _is_local_testing(session: Any) -> bool:
-    connection = getattr(session, "_conn", None)
-    return connection is not None and type(connection).__name__.lower().startswith("mock")
 
 
 def patch_sessions() -> None:
@@ -41,7 +37,7 @@ def patch_sessions() -> None:
         try:
             return original(self, query, *args, **kwargs)
         except NotImplementedError as exc:
-            if not _is_local_testing(self):
+            if not is_local_testing(self):
                 raise
             raise NotSupportedError(
                 f"Session.sql is not supported by shoal: a Snowpark local_testing session cannot run SQL "
