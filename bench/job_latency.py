@@ -89,6 +89,71 @@ def bench_cold_start_and_idle_memory() -> tuple[float, float]:
     return cold, idle
 
 
+def bench_ray_start_anchor() -> float:
+    """The same run's anchor for the cold start: a 3-node cluster started with Ray's own CLI, as a
+    user would on one machine (``ray start --head``, then both workers at once), each node with
+    one CPU and no dashboard, until all three are alive. Its processes carry a marker in their
+    environment and are ended by pid."""
+    import shutil
+    import subprocess
+    import uuid
+
+    import psutil
+
+    from shoal.train.ports import free_ports
+
+    marker = f"bench-anchor-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "SHOAL_BENCH_ANCHOR": marker, "RAY_AUTH_MODE": "disabled"}
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    root = Path(tempfile.mkdtemp(prefix="ray-anchor-", dir="/tmp"))
+    (port,), held = free_ports(1, "127.0.0.1")
+    held[0].close()
+    common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    began = time.monotonic()
+    try:
+        subprocess.run(
+            [
+                ray_cli,
+                "start",
+                "--head",
+                f"--port={port}",
+                "--include-dashboard=false",
+                f"--temp-dir={root}/n0",
+                *common,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        workers = [
+            subprocess.Popen(
+                [ray_cli, "start", f"--address=127.0.0.1:{port}", f"--temp-dir={root}/n{i}", *common],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for i in (1, 2)
+        ]
+        for worker in workers:
+            if worker.wait() != 0:
+                raise RuntimeError("ray start of a worker node failed")
+        probe = (
+            "import ray, time\n"
+            f"ray.init(address='127.0.0.1:{port}', logging_level='ERROR')\n"
+            "while sum(n['Alive'] for n in ray.nodes()) < 3: time.sleep(0.05)\n"
+        )
+        subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True)
+        return time.monotonic() - began
+    finally:
+        for proc in psutil.process_iter():
+            try:
+                if proc.environ().get("SHOAL_BENCH_ANCHOR") == marker:
+                    proc.kill()
+            except psutil.Error:
+                continue
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def trivial() -> int:
     return 1
 
@@ -260,6 +325,7 @@ def main() -> None:
         script.write_text(PAYLOAD)
         import shoal
 
+        anchor_cold = bench_ray_start_anchor()
         plain_cold, idle_mb = bench_cold_start_and_idle_memory()
         began = time.monotonic()
         info = shoal.create_compute_pool("BENCH", min_nodes=3, max_nodes=3, include_dashboard=True)
@@ -284,6 +350,10 @@ def main() -> None:
 
     print(
         f"cold start of a 3-node local pool, create_compute_pool to ready: {plain_cold:.2f} s (target <= 8 s)"
+    )
+    print(
+        f"anchor, the same 3 nodes started with `ray start` (head, then both workers at once): "
+        f"{anchor_cold:.2f} s; ratio shoal / anchor {plain_cold / anchor_cold:.2f}x"
     )
     print(f"idle memory of that pool, all its processes' RSS: {idle_mb:.0f} MB")
     print(f"cold start of a 3-node local pool with the dashboard (for Ray Jobs): {cold:.2f} s")

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -284,17 +285,23 @@ class LocalPoolBackend(ComputePoolBackend):
                 if progress:
                     progress(len(nodes), wanted)
             failure: PoolStartError | None = None
-            for index, handle in launched.items():
-                try:
-                    nodes[str(index)] = self._await_node(
-                        index, handle, state["gcs_address"] if need_head else None
-                    )
-                except PoolStartError as exc:
-                    failure = failure or exc
-                    continue
-                self._save(state)
-                if progress:
-                    progress(len(nodes), wanted)
+            address = state["gcs_address"] if need_head else None
+            # every worker gets the address at once and they register side by side: waiting on
+            # them one after another would hand the next its address only when the previous is up
+            with ThreadPoolExecutor(max_workers=max(1, len(launched))) as waiters:
+                pending = {
+                    waiters.submit(self._await_node, index, handle, address): index
+                    for index, handle in launched.items()
+                }
+                for future in as_completed(pending):
+                    try:
+                        nodes[str(pending[future])] = future.result()
+                    except PoolStartError as exc:
+                        failure = failure or exc
+                        continue
+                    self._save(state)
+                    if progress:
+                        progress(len(nodes), wanted)
             self._save(state)
             if failure is not None:
                 raise failure

@@ -6,7 +6,10 @@ the node keeps ``node_ip_address=127.0.0.1`` (the CLI rewrites it to the host's 
 makes Ray listen on every interface), every port is chosen by the OS (several pools and
 nodes never collide), and a head without the dashboard starts neither Ray's API server nor its
 autoscaler monitor (the pool has its own janitor; both cost a Python process and about a second
-of the pool's start). A worker node's spec may leave ``gcs_address`` out: the launcher then does
+of the pool's start). The node's agent ports (dashboard agent, metrics, runtime env agent) are
+picked here, free ports the OS hands out, just before Ray starts: with port 0 the raylet waits for
+its agents to report the ports they bound before it registers with the GCS, about a second of
+every node's start (decision 41). A worker node's spec may leave ``gcs_address`` out: the launcher then does
 its imports and reads the address from its standard input, so worker nodes get ready while the
 head starts. The Ray processes are not tied to this launcher: it prints one JSON line
 (GCS address, node id, session folder, process ids) and exits, and the node lives on. The caller
@@ -27,6 +30,8 @@ import os
 import sys
 import time
 from typing import Any
+
+from shoal.train.ports import free_ports
 
 
 def launch(spec: dict[str, Any]) -> dict[str, Any]:
@@ -58,9 +63,6 @@ def launch(spec: dict[str, Any]) -> dict[str, Any]:
         "max_worker_port": 0,
         "node_manager_port": 0,
         "object_manager_port": 0,
-        "dashboard_agent_listen_port": 0,
-        "metrics_export_port": 0,
-        "runtime_env_agent_port": 0,
         "ray_client_server_port": None,
     }
     if head:
@@ -75,6 +77,15 @@ def launch(spec: dict[str, Any]) -> dict[str, Any]:
         )
     else:
         params.update(gcs_address=spec["gcs_address"], include_log_monitor=False)
+    agent_ports, held = free_ports(4, ip)
+    params.update(
+        dashboard_agent_listen_port=agent_ports[0],
+        metrics_export_port=agent_ports[1],
+        runtime_env_agent_port=agent_ports[2],
+        metrics_agent_port=agent_ports[3],
+    )
+    for sock in held:  # released just before Ray binds them
+        sock.close()
     ray_params = ray_parameter.RayParams(**params)
     if head:
         ray_params.gcs_server_port = 0
