@@ -8,13 +8,13 @@ nodes never collide), and a head without the dashboard starts neither Ray's API 
 autoscaler monitor (the pool has its own janitor; both cost a Python process and about a second
 of the pool's start). The node's agent ports (dashboard agent, metrics, runtime env agent) are
 picked here, free ports the OS hands out, just before Ray starts: with port 0 the raylet waits for
-its agents to report the ports they bound before it registers with the GCS, about a second of
-every node's start (decision 41). A worker node's spec may leave ``gcs_address`` out: the launcher then does
-its imports and reads the address from its standard input, so worker nodes get ready while the
-head starts. The Ray processes are not tied to this launcher: it prints one JSON line
-(GCS address, node id, session folder, process ids) and exits, and the node lives on. The caller
-starts it in a new session, so every process of the node shares one session id, which is how
-the pool finds them again to stop them.
+its agents to report the ports they bound before it registers with the GCS (about a second of
+the head's start, measured; decision 41). A worker node's spec may leave ``gcs_address`` out:
+the launcher then does its imports and reads the address from its standard input, so worker
+nodes get ready while the head starts. The Ray processes are not tied to this launcher: it
+prints one JSON line (GCS address, node id, session folder, process ids) and exits, and the node
+lives on. The caller starts it in a new session, so every process of the node shares one
+session id, which is how the pool finds them again to stop them.
 
 Spec keys: ``head`` (bool), ``gcs_address`` (worker nodes), ``temp_dir``, ``num_cpus``,
 ``num_gpus``, ``memory`` (bytes), ``object_store_memory`` (bytes), ``resources`` (dict),
@@ -31,7 +31,7 @@ import sys
 import time
 from typing import Any
 
-from shoal.train.ports import free_ports
+from shoal.runtime.ports import free_ports
 
 
 def launch(spec: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import cloudpickle
 
-from shoal.train.ports import free_ports
+from shoal.runtime.ports import free_ports
 
 
 class _TeeFile:

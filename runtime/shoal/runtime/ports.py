@@ -1,6 +1,8 @@
-"""Free TCP ports for a training rank's rendezvous, held open until the framework binds them.
+"""Free TCP ports chosen by the OS, held open until the caller hands them on.
 
-Runs wherever a rank starts: a training worker, or the process of a one-rank fit.
+Runs wherever ports must be known before a process binds them: a training rank's rendezvous (a
+training worker, or the process of a one-rank fit) and a local pool's node launcher (its agents'
+ports). Imports nothing of shoal, so a node launcher pays nothing for it.
 """
 
 from __future__ import annotations
