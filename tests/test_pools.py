@@ -4,10 +4,15 @@ backend on an existing cluster, lifecycle hooks around a job, and the pool/job C
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -17,6 +22,7 @@ from pool_helpers import pool_processes
 from shoal.cli import cli
 from shoal.errors import ConfigError
 from shoal.jobs import JobStatus, remote, submit_file
+from shoal.pools.api import dashboard_url
 from shoal.pools.records import PoolExistsError, PoolNotFoundError
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -37,8 +43,6 @@ def _use_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def elastic(home: Path) -> Iterator[str]:
     """A pool of 1 to 2 nodes whose idle workers stop after 3 s."""
-    import os
-
     os.environ["SHOAL_HOME"] = str(home)
     shoal.create_compute_pool(POOL, min_nodes=1, max_nodes=2, idle_timeout_s=3)
     yield POOL
@@ -81,6 +85,63 @@ def test_pool_stop_leaves_nothing_running(home: Path) -> None:
     assert shoal.describe_compute_pool("SHORT")["state"] == "SUSPENDED"
     shoal.drop_compute_pool("SHORT")
     assert [p["name"] for p in shoal.list_compute_pools()].count("SHORT") == 0
+
+
+def raylet_children(state: dict[str, Any]) -> dict[str, list[tuple[int, str]]]:
+    """For every node of a local pool's state: its raylet's child processes (pid, command line)."""
+    children = {}
+    for index, node in state["nodes"].items():
+        raylet = psutil.Process(node["raylet_pids"][0])
+        children[index] = [(child.pid, " ".join(child.cmdline())) for child in raylet.children()]
+    return children
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_pool_without_the_dashboard_runs_a_stand_in_for_its_agent(home: Path) -> None:
+    shoal.create_compute_pool("NOAGENT", min_nodes=2, max_nodes=2)
+    state = json.loads((home / "pools" / "NOAGENT" / "state.json").read_text())
+    children = raylet_children(state)
+    assert sorted(children) == ["0", "1"]
+    stand_ins = {}
+    for index, processes in children.items():
+        commands = [command for _, command in processes]
+        assert not any("dashboard/agent.py" in command for command in commands), commands
+        assert any(
+            "runtime_env/agent/main.py" in command or "RuntimeEnvAgent" in command for command in commands
+        )
+        (stand_ins[index],) = [pid for pid, command in processes if command.endswith("agent_stand_in.py")]
+    job = remote("NOAGENT", stage_name="jobs", target_instances=2)(count_instances)()
+    assert job.result(timeout=120) == 2  # work runs on both nodes, with a runtime env
+    os.kill(state["nodes"]["1"]["raylet_pids"][0], signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while not gone(stand_ins["1"]):
+        assert time.monotonic() < deadline, "the stand-in outlived its raylet"
+        time.sleep(0.2)
+    assert not gone(stand_ins["0"])
+    shoal.drop_compute_pool("NOAGENT")
+    assert pool_processes(state["pool_id"]) == []
+
+
+def test_a_pool_with_the_dashboard_runs_ray_dashboard_and_agent(home: Path) -> None:
+    shoal.create_compute_pool("DASH", max_nodes=1, include_dashboard=True)
+    try:
+        state = json.loads((home / "pools" / "DASH" / "state.json").read_text())
+        commands = [command for _, command in raylet_children(state)["0"]]
+        assert any("dashboard/agent.py" in command or "DashboardAgent" in command for command in commands)
+        assert not any("agent_stand_in" in command for command in commands), commands
+        url = dashboard_url("DASH")
+        assert url is not None
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{url}/api/version", timeout=30) as response:
+            assert json.loads(response.read())["ray_version"]
+    finally:
+        shoal.drop_compute_pool("DASH")
 
 
 def count_instances() -> int:

@@ -135,10 +135,10 @@ class LocalPoolBackend(ComputePoolBackend):
             "resources": {self.node_resource: 1},
             "labels": {"shoal-pool": self.record.name, "shoal-node": str(index)},
             "node_name": f"{self.record.name}-{index}",
+            "include_dashboard": bool(self.record.options.get("include_dashboard", False)),
         }
         if head:
             spec["system_config"] = FAST_HEALTH_CHECKS
-            spec["include_dashboard"] = bool(self.record.options.get("include_dashboard", False))
         elif not address_later:
             spec["gcs_address"] = state["gcs_address"]
         process = subprocess.Popen(
@@ -280,8 +280,6 @@ class LocalPoolBackend(ComputePoolBackend):
                 state["webui_url"] = info.get("webui_url")
                 nodes["0"] = info
                 self._save(state)
-                state["janitor_sid"] = self._start_janitor(state)
-                self._save(state)
                 if progress:
                     progress(len(nodes), wanted)
             failure: PoolStartError | None = None
@@ -302,6 +300,8 @@ class LocalPoolBackend(ComputePoolBackend):
                     self._save(state)
                     if progress:
                         progress(len(nodes), wanted)
+            if need_head:  # after the workers: it would take their CPU while they start
+                state["janitor_sid"] = self._start_janitor(state)
             self._save(state)
             if failure is not None:
                 raise failure

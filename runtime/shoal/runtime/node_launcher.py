@@ -18,7 +18,9 @@ session id, which is how the pool finds them again to stop them.
 
 Spec keys: ``head`` (bool), ``gcs_address`` (worker nodes), ``temp_dir``, ``num_cpus``,
 ``num_gpus``, ``memory`` (bytes), ``object_store_memory`` (bytes), ``resources`` (dict),
-``labels`` (dict), ``node_name``, ``system_config`` (head only), ``include_dashboard`` (head only).
+``labels`` (dict), ``node_name``, ``system_config`` (head only), ``include_dashboard`` (the head runs
+Ray's dashboard; every node runs Ray's dashboard agent, which without it is stood in for by
+:mod:`shoal.runtime.agent_stand_in`).
 
 Runs on the machine of the local pool, in a short-lived process of its own.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from typing import Any
@@ -77,13 +80,21 @@ def launch(spec: dict[str, Any]) -> dict[str, Any]:
         )
     else:
         params.update(gcs_address=spec["gcs_address"], include_log_monitor=False)
-    agent_ports, held = free_ports(4, ip)
-    params.update(
-        dashboard_agent_listen_port=agent_ports[0],
-        metrics_export_port=agent_ports[1],
-        runtime_env_agent_port=agent_ports[2],
-        metrics_agent_port=agent_ports[3],
-    )
+    stand_in = not spec.get("include_dashboard")
+    if stand_in:
+        # no dashboard agent: the raylet reads its three ports (-1, not in use) from the files
+        # written before it starts, and only the runtime env agent needs a port
+        _stand_in_for_dashboard_agent()
+        (env_agent_port,), held = free_ports(1, ip)
+        params.update(runtime_env_agent_port=env_agent_port)
+    else:
+        agent_ports, held = free_ports(4, ip)
+        params.update(
+            dashboard_agent_listen_port=agent_ports[0],
+            metrics_export_port=agent_ports[1],
+            runtime_env_agent_port=agent_ports[2],
+            metrics_agent_port=agent_ports[3],
+        )
     for sock in held:  # released just before Ray binds them
         sock.close()
     ray_params = ray_parameter.RayParams(**params)
@@ -104,6 +115,47 @@ def launch(spec: dict[str, Any]) -> dict[str, Any]:
         "launcher_pid": os.getpid(),
         "launch_s": round(time.monotonic() - started, 3),
     }
+
+
+def _stand_in_for_dashboard_agent() -> None:
+    """Make the raylet this process starts run :mod:`shoal.runtime.agent_stand_in` instead of
+    Ray's dashboard agent (decision 42). Ray builds the agent's command line inside
+    ``services.start_raylet`` and hands it to the raylet as one flag; this swaps that flag on its
+    way to ``services.start_ray_process``, for the raylet only. The raylet waits for the agent's
+    three port files; they are written here with -1, "not in use", as Ray's own minimal agent
+    writes them for the services it does not run."""
+    import importlib
+
+    import ray
+    import ray._private.ray_constants as ray_constants
+    import ray._private.services as ray_services
+
+    from shoal.runtime import agent_stand_in
+
+    ray_raylet: Any = importlib.import_module("ray._raylet")  # its stub lacks the port helpers
+    flag = "--dashboard_agent_command="
+    stand_in = subprocess.list2cmdline([sys.executable, "-I", "-S", agent_stand_in.__file__])
+    start_ray_process = ray_services.start_ray_process
+
+    def start_with_stand_in(command: list[str], process_type: str, *args: Any, **kwargs: Any) -> Any:
+        if process_type == ray_constants.PROCESS_TYPE_RAYLET:
+            flags = dict(part[2:].split("=", 1) for part in command if part.startswith("--") and "=" in part)
+            if not {"dashboard_agent_command", "session_dir", "node_id"} <= flags.keys():
+                raise RuntimeError(
+                    f"Ray {ray.__version__} starts its raylet without the flags shoal expects "
+                    f"({flag}, --session_dir=, --node_id=), so shoal cannot stand in for the "
+                    "dashboard agent; create the pool with include_dashboard=True"
+                )
+            for port_name in (
+                ray_raylet.DASHBOARD_AGENT_LISTEN_PORT_NAME,
+                ray_raylet.METRICS_AGENT_PORT_NAME,
+                ray_raylet.METRICS_EXPORT_PORT_NAME,
+            ):
+                ray_raylet.persist_port(flags["session_dir"], flags["node_id"], port_name, -1)
+            command = [flag + stand_in if part.startswith(flag) else part for part in command]
+        return start_ray_process(command, process_type, *args, **kwargs)
+
+    ray_services.start_ray_process = start_with_stand_in
 
 
 def _head_without_api_server() -> type:

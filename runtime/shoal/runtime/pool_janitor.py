@@ -1,15 +1,17 @@
 """Stop the idle nodes of a local compute pool: ``python -m shoal.runtime.pool_janitor <POOL>``.
 
-Started with the pool's head node, in the pool's environment (so stopping the pool stops it
-too). Every few seconds it looks at which nodes hold a job's reservation (placement-group
-bundles); a worker node that held none for the pool's ``idle_timeout_s`` is stopped, never
-going below ``min_nodes`` and never stopping the head (node 0).
+Started once the pool's first nodes are up, at a lower CPU priority, in the pool's environment
+(so stopping the pool stops it too). Every few seconds it looks at which nodes hold a job's
+reservation (placement-group bundles); a worker node that held none for the pool's
+``idle_timeout_s`` is stopped, never going below ``min_nodes`` and never stopping the head
+(node 0).
 
 Runs on the machine of the local pool, as a small background process.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -58,4 +60,5 @@ def main(pool_name: str) -> None:
 
 
 if __name__ == "__main__":
+    os.nice(10)  # housekeeping: its start (importing Ray, connecting) yields to the pool's own work
     main(sys.argv[1])
