@@ -4,6 +4,9 @@ real SQLite index and real status documents on a local stage. No Ray: no pool ru
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -143,3 +146,45 @@ def test_shoal_job_ls_prints_a_table_and_json(stage: Stage) -> None:
         }
     ]
     assert rows[0]["completed_time"].endswith("+00:00")
+
+
+LOADED_MODULES = """
+import json, sys
+from shoal.cli import main
+try:
+    main(["job", "ls", "--json", "--limit", "0"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+shown = ("shoal.", "ray", "pandas", "pluggy")
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(shown))))
+"""
+
+
+def test_shoal_job_ls_of_ended_jobs_loads_no_other_command_stage_or_plugin(stage: Stage) -> None:
+    """The command line imports the sub-command used; listing jobs seen ended reads the job index
+    and loads neither stages, nor the plugin manager, nor Ray (decision 43)."""
+    for i in range(3):
+        add_job(stage, f"ended{i}", 10.0 + i)
+    assert len(list_jobs(limit=0)) == 3  # the first listing reads their status documents
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_MODULES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    assert done.returncode == 0, done.stderr
+    *listing, loaded_line = done.stdout.strip().splitlines()
+    assert [row["name"] for row in json.loads("\n".join(listing))] == ["ended2", "ended1", "ended0"]
+    loaded = set(json.loads(loaded_line))
+    assert "shoal.cli.job_cmd" in loaded
+    unwanted = {"shoal.cli.plugins_cmd", "shoal.cli.dpf_cmd", "shoal.cli.stage_cmd", "shoal.cli.pool_cmd"}
+    unwanted |= {
+        "shoal.plugin_manager",
+        "shoal.hooks",
+        "shoal.stages.stage",
+        "shoal.jobs.job",
+        "ray",
+        "pandas",
+    }
+    assert loaded & unwanted == set()

@@ -1,45 +1,64 @@
 """The ``shoal`` command line. Runs on the driver (the user's machine).
 
-Sub-command groups live in their own modules and are added to :data:`cli` here. Expected
+Sub-command groups live in their own modules, imported by :data:`cli` when one is used. Expected
 errors (:class:`~shoal.errors.ShoalError`, bad files) print one clear line and exit 1; anything
 else shows a traceback, because it is a bug.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import click
 
 from shoal._version import __version__
-from shoal.cli.dpf_cmd import dpf
-from shoal.cli.job_cmd import job
-from shoal.cli.mmt_cmd import mmt
-from shoal.cli.plugins_cmd import plugins
-from shoal.cli.pool_cmd import pool
-from shoal.cli.run_cmd import run
-from shoal.cli.stage_cmd import stage
 from shoal.errors import ShoalError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+#: Sub-command groups by name: the module that defines each and the group's name there. A
+#: command imports only its own module (``shoal job ls`` does not load the plugin manager).
+SUBCOMMANDS = {
+    "plugins": ("shoal.cli.plugins_cmd", "plugins"),
+    "stage": ("shoal.cli.stage_cmd", "stage"),
+    "pool": ("shoal.cli.pool_cmd", "pool"),
+    "job": ("shoal.cli.job_cmd", "job"),
+    "dpf": ("shoal.cli.dpf_cmd", "dpf"),
+    "mmt": ("shoal.cli.mmt_cmd", "mmt"),
+    "run": ("shoal.cli.run_cmd", "run"),
+}
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported when used (click's documented pattern for
+    lazily loaded sub-commands). Runs on the driver, in the ``shoal`` process."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *self.lazy]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = self.lazy[cmd_name]
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}.{attribute} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, lazy=SUBCOMMANDS, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="shoal")
 def cli() -> None:
     """shoal: multi-node ML jobs, distributed partition functions and trainers on Ray.
 
     The workspace (stages, compute pools, job records) lives in $SHOAL_HOME.
     """
-
-
-cli.add_command(plugins)
-cli.add_command(stage)
-cli.add_command(pool)
-cli.add_command(job)
-cli.add_command(dpf)
-cli.add_command(mmt)
-cli.add_command(run)
 
 
 def main(argv: list[str] | None = None) -> None:

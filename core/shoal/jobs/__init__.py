@@ -5,18 +5,41 @@ Follows the reference product's ``snowflake.ml.jobs`` API. Runs on the driver.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shoal.jobs.context import instance_count, instance_id, job_node_ids
-from shoal.jobs.definition import MLJobDefinition, remote
-from shoal.jobs.job import MLJob
-from shoal.jobs.payload import directory_payload, file_payload
-from shoal.jobs.status import JobStatus
-from shoal.jobs.submit import submit_payload
+if TYPE_CHECKING:
+    from shoal.jobs.context import instance_count, instance_id, job_node_ids
+    from shoal.jobs.definition import MLJobDefinition, remote
+    from shoal.jobs.job import MLJob
+    from shoal.jobs.status import JobStatus
 
-JOB_STATUS = JobStatus
+    JOB_STATUS = JobStatus
+
+# imported when first used: ``shoal job ls`` reads records and needs none of them (the job
+# handle alone brings in stages and the plugin manager)
+_LAZY: dict[str, tuple[str, str]] = {
+    "instance_count": ("shoal.jobs.context", "instance_count"),
+    "instance_id": ("shoal.jobs.context", "instance_id"),
+    "job_node_ids": ("shoal.jobs.context", "job_node_ids"),
+    "MLJobDefinition": ("shoal.jobs.definition", "MLJobDefinition"),
+    "remote": ("shoal.jobs.definition", "remote"),
+    "MLJob": ("shoal.jobs.job", "MLJob"),
+    "JobStatus": ("shoal.jobs.status", "JobStatus"),
+    "JOB_STATUS": ("shoal.jobs.status", "JobStatus"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'shoal.jobs' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "JOB_STATUS",
@@ -49,6 +72,9 @@ def submit_file(
     Options: ``min_instances`` (default ``target_instances``), ``env_vars``, ``imports``, ``name``,
     ``instances_timeout`` (seconds to wait for nodes; default 720 or ``SHOAL_INSTANCES_TIMEOUT``).
     """
+    from shoal.jobs.payload import file_payload
+    from shoal.jobs.submit import submit_payload
+
     return submit_payload(
         file_payload(file_path, args),
         compute_pool,
@@ -69,6 +95,9 @@ def submit_directory(
     **kwargs: Any,
 ) -> MLJob[Any]:
     """Run a folder as a job: ``entrypoint`` is a ``.py`` file in it, or a command (list of strings)."""
+    from shoal.jobs.payload import directory_payload
+    from shoal.jobs.submit import submit_payload
+
     return submit_payload(
         directory_payload(dir_path, entrypoint, args),
         compute_pool,
@@ -80,6 +109,8 @@ def submit_directory(
 
 def get_job(job_id: str, session: Any = None) -> MLJob[Any]:
     """The job ``job_id`` (``NAME`` or ``DB.SCHEMA.NAME``), from any process of the workspace."""
+    from shoal.jobs.job import MLJob
+
     return MLJob(job_id)
 
 
@@ -97,6 +128,7 @@ def delete_job(job: str | MLJob[Any], session: Any = None) -> None:
     """Delete a finished job: its folder on the stage and its record. Cancel a running job first."""
     from shoal.errors import ConfigError
     from shoal.jobs import records
+    from shoal.jobs.job import MLJob
 
     handle = job if isinstance(job, MLJob) else MLJob(job)
     status = handle.status

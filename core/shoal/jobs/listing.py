@@ -46,13 +46,13 @@ class JobSummary:
 def job_summaries(limit: int | None = 10) -> list[JobSummary]:
     """The newest ``limit`` jobs (all with None or <= 0). Jobs that ended are read from the
     index; the others from their stage (and, once they are seen ended, kept in the index)."""
-    from shoal.jobs.job import MLJob
-
     summaries: list[JobSummary] = []
     ended: dict[str, dict[str, Any]] = {}
     for record, final in records.newest(limit):
         details = final
         if details is None:
+            from shoal.jobs.job import MLJob  # stages and the pool: only for jobs not seen ended
+
             job: MLJob[Any] = MLJob(record)
             details = job.details()
             status = job.shallow_status(details)

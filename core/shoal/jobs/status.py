@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoal._enums import StrValueEnum
-from shoal.stages import Stage
+
+if TYPE_CHECKING:
+    from shoal.stages import Stage
 
 STATUS_FILE = "status.json"
 

@@ -23,7 +23,6 @@ import shutil
 from collections.abc import Iterable
 from typing import Any, BinaryIO, Literal, overload
 
-from shoal import hooks
 from shoal.errors import ConfigError, PluginError, StageFileNotFoundError, StagePathError
 from shoal.stages.backend import TEMP_PREFIX, AtomicWriter, StageBackend
 from shoal.stages.localfiles import COPY_BUFFER, write_local_atomically
@@ -44,6 +43,8 @@ def open_backend(url: str) -> StageBackend:
     package is missing), :class:`~shoal.errors.PluginError` when the factory returns something
     that is not a :class:`StageBackend`.
     """
+    from shoal import hooks  # the plugin manager, only once a stage is opened
+
     spec = hooks.stage_backend_for_scheme(url_scheme(url))
     backend = spec.factory(url)
     if not isinstance(backend, StageBackend):
