@@ -1,7 +1,8 @@
 """Scripts written for Snowflake's Container Runtime (tests/snowflake_scripts/) run unmodified
 through ``python -m shoal.compat.snowflake`` on a real 3-node local pool, ``ML_POOL``, which the
-scripts name as they would name a Snowflake compute pool (only their sessions are created with
-``local_testing``). Each script prints ``RESULT {json}``."""
+scripts name as they would name a Snowflake compute pool (their sessions are created with
+``local_testing``, or looked up with ``Session.builder.getOrCreate()``, which gives a session of
+the workspace's Snowpark service). Each script prints ``RESULT {json}``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,12 @@ POOL = "ML_POOL"
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    yield from pool_in_new_home(tmp_path_factory.mktemp("compat-home"), POOL, 3)
+    from shoal.data.snowpark_service import stop_service
+
+    folder = tmp_path_factory.mktemp("compat-home")
+    yield from pool_in_new_home(folder, POOL, 3)
+    os.environ["SHOAL_HOME"] = str(folder)
+    stop_service()  # the scripts' sessions started the workspace's Snowpark service
 
 
 def run_script(name: str, home: Path, **env: str) -> dict[str, Any]:
@@ -120,3 +126,12 @@ def test_scale_cluster_shrinks_and_grows_the_pool_the_code_runs_on(home: Path) -
     result = run_script("scale_cluster.py", home)
     assert result == {"before": 3, "down": [True, 2], "up": [True, 3], "cpus": result["cpus"]}
     assert result["cpus"] >= 1
+
+
+def test_one_session_shared_by_the_script_a_job_and_dpf_workers(home: Path) -> None:
+    result = run_script("session_in_jobs_and_partitions.py", home)
+    assert result["job_status"] == "DONE"
+    assert result["rows_seen_in_job"] == 32, "the job's get_active_session() sees the script's tables"
+    assert result["counts"] == {"S1": 10, "S2": 10, "S3": 10, "S4": 2}, "and the script sees the job's"
+    assert result["dpf"] is True
+    assert result["totals"] == {"S1": 135, "S2": 145, "S3": 155, "S4": 15}, "with_session writes from workers"

@@ -38,9 +38,15 @@ def is_local_testing(session: Any) -> bool:
 
 def snowpark_source(df: Any) -> DataSource:
     """The source for a Snowpark DataFrame (see the module docstring)."""
+    from shoal.data.snowpark_service import is_embedded_session
+
     session = getattr(df, "session", None) or getattr(df, "_session", None)
     if session is None or is_local_testing(session):
         return ArrowTableSource(_snowpark_to_arrow(df), origin="Snowpark DataFrame (local_testing)")
+    if is_embedded_session(session):
+        # read here, once: its query may name the session's temporary tables, which no other
+        # session (a worker's) sees
+        return ArrowTableSource(_snowpark_to_arrow(df), origin="Snowpark DataFrame (Snowpark service)")
     queries = df.queries
     check_single_query(queries)
     return SnowparkQuerySource(queries["queries"][0], session)

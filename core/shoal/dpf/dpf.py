@@ -253,13 +253,21 @@ class DPF:
 
 def _session_of(source: Any) -> tuple[str, Any]:
     """Which session ``with_session`` uses for this input: ``(kind, caller's session or None)``."""
+    from shoal.data.snowpark_service import is_embedded_session
+
     if type(source).__module__.startswith("snowflake.snowpark"):
         session = getattr(source, "session", None) or getattr(source, "_session", None)
         conn = getattr(session, "_conn", None)
         if conn is not None and type(conn).__name__.lower().startswith("mock"):
             return "local_testing", session
+        if is_embedded_session(session):
+            return "embedded", None
         return "snowflake", None
-    return "warehouse", None
+    from shoal.compat import installed_layers
+
+    # reference code calls session.sql(...) in with_session: under the compatibility layer it
+    # gets a Snowpark session of the workspace's service, else the DuckDB warehouse
+    return ("embedded" if "snowflake" in installed_layers() else "warehouse"), None
 
 
 def _duckdb_query_of(source: Any) -> tuple[Any, str] | None:

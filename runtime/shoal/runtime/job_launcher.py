@@ -76,6 +76,10 @@ def _restore_sessions(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(SESSION_MARKER):
         from snowflake.snowpark import Session
 
+        if value == f"{SESSION_MARKER}embedded":
+            from shoal.data.snowpark_service import embedded_session
+
+            return embedded_session()
         if value == f"{SESSION_MARKER}local_testing":
             return Session.builder.config("local_testing", True).create()
         return Session.builder.getOrCreate()  # the default connection of this machine

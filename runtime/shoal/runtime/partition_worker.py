@@ -345,6 +345,10 @@ class SessionHost:
 
             if self.kind == "local_testing":
                 self._session = Session.builder.config("local_testing", True).create()
+            elif self.kind == "embedded":
+                from shoal.data.snowpark_service import embedded_session
+
+                self._session = embedded_session()
             else:
                 self._session = Session.builder.getOrCreate()
         return self._session

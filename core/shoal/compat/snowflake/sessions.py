@@ -1,5 +1,9 @@
-"""Snowpark ``local_testing`` sessions under the compatibility layer: where Snowpark's local
-testing mode cannot do something, the error says so and names shoal's alternative.
+"""Snowpark sessions under the compatibility layer.
+
+Where Snowpark's local testing mode cannot do something, the error says so and names shoal's
+alternative. Code that looks a session up (``get_active_session()``,
+``Session.builder.getOrCreate()``) and finds none gets a session of the workspace's Snowpark
+service (:mod:`shoal.data.snowpark_service`), in the driver, a job or a worker alike.
 
 ``Session.sql`` on a ``local_testing`` session raises :class:`~shoal.errors.NotSupportedError`
 (a ``NotImplementedError``, as Snowpark's own) that points to the embedded DuckDB warehouse.
@@ -16,7 +20,9 @@ from shoal.data.snowpark_sources import is_local_testing
 from shoal.errors import NotSupportedError
 
 WAREHOUSE_HINT = (
-    "the embedded DuckDB warehouse: shoal.data.warehouse.connect_warehouse() for SQL, "
+    "a session of the workspace's Snowpark service (shoal.data.snowpark_service.embedded_session(), "
+    "or Session.builder.getOrCreate() under the compatibility layer), which runs SQL; or the embedded "
+    "DuckDB warehouse: shoal.data.warehouse.connect_warehouse() for SQL, "
     "DataConnector.from_sql('SELECT ...') to feed DPF and the estimators"
 )
 _original: dict[str, Any] = {}
@@ -47,10 +53,57 @@ def patch_sessions() -> None:
     sql.__doc__ = original.__doc__
     Session.sql = sql  # type: ignore[method-assign]
 
+    _patch_session_lookup()
+
+
+def _no_active_session() -> bool:
+    import snowflake.snowpark.session as snowpark_session
+
+    with snowpark_session._session_management_lock:
+        return not snowpark_session._active_sessions
+
+
+def _patch_session_lookup() -> None:
+    """``get_active_session()`` and ``Session.builder.getOrCreate()`` with nothing to find (no
+    active session, no connection options given) return a session of the workspace's Snowpark
+    service, as code inside Snowflake gets the account's session (decision 44)."""
+    import snowflake.snowpark.context as snowpark_context
+    from snowflake.snowpark import Session
+
+    from shoal.data.snowpark_service import embedded_session
+
+    original_lookup = snowpark_context.get_active_session
+    original_get_or_create = Session.SessionBuilder.getOrCreate
+    _original["get_active_session"] = original_lookup
+    _original["getOrCreate"] = original_get_or_create
+
+    def get_active_session() -> Any:
+        if _no_active_session():
+            return embedded_session()
+        return original_lookup()
+
+    def get_or_create(self: Any) -> Any:
+        if not getattr(self, "_options", None) and _no_active_session():
+            return embedded_session()
+        return original_get_or_create(self)
+
+    get_active_session.__doc__ = original_lookup.__doc__
+    get_or_create.__doc__ = original_get_or_create.__doc__
+    snowpark_context.get_active_session = get_active_session
+    Session.SessionBuilder.getOrCreate = get_or_create  # type: ignore[method-assign]
+
 
 def unpatch_sessions() -> None:
+    from snowflake.snowpark import Session
+
     original = _original.pop("sql", None)
     if original is not None:
-        from snowflake.snowpark import Session
-
         Session.sql = original  # type: ignore[method-assign]
+    lookup = _original.pop("get_active_session", None)
+    if lookup is not None:
+        import snowflake.snowpark.context as snowpark_context
+
+        snowpark_context.get_active_session = lookup
+    get_or_create = _original.pop("getOrCreate", None)
+    if get_or_create is not None:
+        Session.SessionBuilder.getOrCreate = get_or_create  # type: ignore[method-assign]

@@ -1,0 +1,166 @@
+"""The workspace's Snowpark service: real Snowpark sessions (fakesnow over DuckDB, in a process of
+its own) that several processes share; loading local data without PUT; starting once, stopping
+when idle, keeping the tables; and session lookup under the compatibility layer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shoal.data import snowpark_service
+from shoal.data.snowpark_service import embedded_session, is_embedded_session, stop_service
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("snowpark-home")
+    previous = os.environ.get("SHOAL_HOME")
+    os.environ["SHOAL_HOME"] = str(folder)
+    yield folder
+    os.environ["SHOAL_HOME"] = str(folder)
+    stop_service()
+    if previous is None:
+        os.environ.pop("SHOAL_HOME", None)
+    else:
+        os.environ["SHOAL_HOME"] = previous
+
+
+@pytest.fixture(scope="module")
+def session(home: Path) -> Iterator[object]:
+    opened = embedded_session()
+    yield opened
+    opened.close()
+
+
+def run_python(code: str, home: Path, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SHOAL_HOME": str(home), **env},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_what_one_process_writes_another_reads(home: Path, session: object) -> None:
+    assert is_embedded_session(session)
+    session.sql(  # type: ignore[attr-defined]
+        "CREATE OR REPLACE TABLE SALES AS SELECT seq4() AS ID, 'S' || (seq4() % 3) AS STORE "
+        "FROM TABLE(GENERATOR(ROWCOUNT => 30))"
+    ).collect()
+    out = run_python(
+        "from shoal.data.snowpark_service import embedded_session\n"
+        "s = embedded_session()\n"
+        "rows = s.table('SALES').group_by('STORE').count().sort('STORE').collect()\n"
+        "s.sql(\"CREATE OR REPLACE TABLE FROM_CHILD AS SELECT 'child' AS WHO\").collect()\n"
+        "print({r['STORE']: r['COUNT'] for r in rows})\n",
+        home,
+    )
+    assert out.strip() == "{'S0': 10, 'S1': 10, 'S2': 10}"
+    assert session.table("FROM_CHILD").collect()[0]["WHO"] == "child"  # type: ignore[attr-defined]
+
+
+def test_create_dataframe_and_write_pandas_load_without_put(session: object) -> None:
+    from snowflake.snowpark.types import DoubleType, LongType, StringType, StructField, StructType
+
+    s: object = session
+    rows = s.create_dataframe([[1, "a"], [2, None]], schema=["N", "S"]).collect()  # type: ignore[attr-defined]
+    assert [(r["N"], r["S"]) for r in rows] == [(1, "a"), (2, None)]
+    typed = StructType(
+        [StructField("ID", LongType()), StructField("X", DoubleType()), StructField("T", StringType())]
+    )
+    frame = s.create_dataframe([(1, 0.5, "x")], schema=typed)  # type: ignore[attr-defined]
+    assert [f.datatype.__class__.__name__ for f in frame.schema.fields] == [
+        "LongType",
+        "DoubleType",
+        "StringType",
+    ]
+    many = pd.DataFrame({"K": range(2500), "V": [i / 2 for i in range(2500)]})
+    loaded = s.create_dataframe(many).to_pandas()  # type: ignore[attr-defined]
+    assert len(loaded) == 2500
+    assert loaded["V"].sum() == many["V"].sum()
+    odd = pd.DataFrame({'we"ird; DROP TABLE SALES --': [1, 2]})
+    table = s.write_pandas(odd, "ODD; DROP TABLE SALES", auto_create_table=True)  # type: ignore[attr-defined]
+    assert table.count() == 2
+    s.write_pandas(odd, "ODD; DROP TABLE SALES")  # type: ignore[attr-defined]
+    assert s.table('"ODD; DROP TABLE SALES"').count() == 4  # type: ignore[attr-defined]
+    s.write_pandas(odd.head(1), "ODD; DROP TABLE SALES", overwrite=True)  # type: ignore[attr-defined]
+    assert s.table('"ODD; DROP TABLE SALES"').count() == 1  # type: ignore[attr-defined]
+    assert s.table("SALES").count() == 30  # type: ignore[attr-defined]
+
+
+def test_one_service_for_processes_starting_at_once_and_it_stops_when_idle(tmp_path: Path) -> None:
+    ask = (
+        "import json\nfrom shoal.data.snowpark_service import service_address\nprint(service_address().pid)\n"
+    )
+    env = {**os.environ, "SHOAL_HOME": str(tmp_path), "SHOAL_SNOWPARK_IDLE_S": "3"}
+    starters = [
+        subprocess.Popen([sys.executable, "-c", ask], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(3)
+    ]
+    pids = {int(p.communicate(timeout=120)[0].strip()) for p in starters}
+    assert len(pids) == 1
+    (pid,) = pids
+    record = json.loads((tmp_path / "snowpark" / "server.json").read_text())
+    assert record["pid"] == pid
+    run_python(
+        "from shoal.data.snowpark_service import embedded_session\n"
+        "embedded_session().sql('CREATE TABLE KEPT AS SELECT 7 AS N').collect()\n",
+        tmp_path,
+    )
+    deadline = time.monotonic() + 30
+    while (tmp_path / "snowpark" / "server.json").exists():
+        assert time.monotonic() < deadline, "the idle service did not stop"
+        time.sleep(0.2)
+    out = run_python(
+        "from shoal.data.snowpark_service import embedded_session, service_address, stop_service\n"
+        "print(embedded_session().table('KEPT').collect()[0]['N'], service_address().pid)\n"
+        "stop_service()\n",
+        tmp_path,
+    )
+    kept, new_pid = out.split()
+    assert kept == "7", "the tables outlive the service"
+    assert int(new_pid) != pid
+
+
+def test_a_service_that_cannot_start_says_where_its_log_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_HOME", str(tmp_path))
+    monkeypatch.setenv("SHOAL_SNOWPARK_IDLE_S", "not-a-number")
+    with pytest.raises(snowpark_service.ConfigError, match=r"did not start .*log: .*server\.log"):
+        snowpark_service.service_address()
+
+
+def test_session_lookup_under_the_compatibility_layer(home: Path) -> None:
+    out = run_python(
+        "import shoal.compat.snowflake as compat\n"
+        "compat.install(quiet=True)\n"
+        "from snowflake.snowpark import Session\n"
+        "from snowflake.snowpark.context import get_active_session\n"
+        "from shoal.data.snowpark_service import is_embedded_session\n"
+        "found = get_active_session()\n"
+        "again = Session.builder.getOrCreate()\n"
+        "print(is_embedded_session(found), again is found, found.table('SALES').count())\n",
+        home,
+    )
+    assert out.split() == ["True", "True", "30"]
+    out = run_python(
+        "import shoal.compat.snowflake as compat\n"
+        "compat.install(quiet=True)\n"
+        "from snowflake.snowpark import Session\n"
+        "local = Session.builder.config('local_testing', True).create()\n"
+        "print(Session.builder.getOrCreate() is local)\n",
+        home,
+    )
+    assert out.strip() == "True", "an active session is still the one found"
