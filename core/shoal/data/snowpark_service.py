@@ -13,6 +13,7 @@ Runs on the driver and on the workers of a local pool (same machine, same worksp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -63,10 +64,8 @@ def _running() -> ServiceAddress | None:
         address = ServiceAddress(int(record["pid"]), int(record["port"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    try:
-        os.waitpid(address.pid, os.WNOHANG)  # started by this process and gone idle: reap it
-    except ChildProcessError:
-        pass
+    with contextlib.suppress(ChildProcessError):  # started by this process and gone idle: reap it
+        os.waitpid(address.pid, os.WNOHANG)
     try:
         os.kill(address.pid, 0)
     except OSError:
@@ -170,10 +169,8 @@ def stop_service() -> bool:
     os.kill(found.pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            os.waitpid(found.pid, os.WNOHANG)  # this process started it: reap it
-        except ChildProcessError:
-            pass
+        with contextlib.suppress(ChildProcessError):  # this process started it: reap it
+            os.waitpid(found.pid, os.WNOHANG)
         try:
             os.kill(found.pid, 0)
         except OSError:

@@ -15,6 +15,7 @@ Runs on the machine of the workspace, in a background process of its own (its ow
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -115,10 +116,9 @@ def fakesnow_shutdown() -> None:
     """Close the shared DuckDB instance, so that its write-ahead log is checkpointed."""
     import fakesnow.server as fakesnow_server
 
-    try:
+    # exiting anyway: should closing fail, DuckDB replays its log on the next start
+    with contextlib.suppress(Exception):
         fakesnow_server.shared_fs.duck_conn.close()
-    except Exception:  # noqa: BLE001 - exiting anyway; DuckDB replays its log on the next start
-        pass
 
 
 if __name__ == "__main__":
