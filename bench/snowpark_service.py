@@ -78,6 +78,7 @@ def main() -> None:
             {"K": range(args.rows), "X": [i / 3 for i in range(args.rows)], "S": ["s"] * args.rows}
         )
         loaded = timed(lambda: session.create_dataframe(frame).count(), 3)
+        duck.register("frame", frame)
         duck_loaded = timed(lambda: duck.execute("CREATE OR REPLACE TABLE f AS SELECT * FROM frame"), 3)
         print(
             f"create_dataframe of {args.rows} rows: {loaded:.2f} s ({args.rows / loaded:,.0f} rows/s); "
