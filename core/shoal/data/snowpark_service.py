@@ -4,16 +4,16 @@
 Snowpark service (:mod:`shoal.runtime.snowpark_server`, fakesnow over DuckDB on 127.0.0.1).
 Unlike a ``local_testing`` session, it runs ``session.sql`` and every process of the workspace
 sees the same tables: the driver, a job's payload, DPF workers, a partition's ``with_session``.
-The service starts on first use (about 0.2 s) and stops by itself when idle; its databases stay
-in ``$SHOAL_HOME/snowpark/databases``. It is a separate store from ``warehouse.duckdb``: DuckDB
-lets one process write a file, and the service holds its files open while it runs.
+The service starts on first use (a few seconds, most of it imports) and stops by itself when
+idle; its databases stay in ``$SHOAL_HOME/snowpark/databases``. It is a separate store from
+``warehouse.duckdb``: DuckDB lets one process write a file, and the service holds its files
+open while it runs.
 
 Runs on the driver and on the workers of a local pool (same machine, same workspace).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -57,6 +57,7 @@ def _answers(port: int) -> bool:
 
 
 def _running() -> ServiceAddress | None:
+    from shoal.runtime import processes
     from shoal.runtime.snowpark_server import SERVER_FILE
 
     try:
@@ -64,11 +65,7 @@ def _running() -> ServiceAddress | None:
         address = ServiceAddress(int(record["pid"]), int(record["port"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    with contextlib.suppress(ChildProcessError):  # started by this process and gone idle: reap it
-        os.waitpid(address.pid, os.WNOHANG)
-    try:
-        os.kill(address.pid, 0)
-    except OSError:
+    if not processes.alive([address.pid]):  # a zombie counts as gone
         return None
     return address if _answers(address.port) else None
 
@@ -161,20 +158,10 @@ def is_embedded_session(session: Any) -> bool:
 
 def stop_service() -> bool:
     """Stop the workspace's Snowpark service if it runs; True when one was stopped."""
-    import signal
+    from shoal.runtime import processes
 
     found = _running()
     if found is None:
         return False
-    os.kill(found.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):  # this process started it: reap it
-            os.waitpid(found.pid, os.WNOHANG)
-        try:
-            os.kill(found.pid, 0)
-        except OSError:
-            return True
-        time.sleep(0.05)
-    os.kill(found.pid, signal.SIGKILL)
+    processes.terminate([found.pid], grace_s=10)
     return True

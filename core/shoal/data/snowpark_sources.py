@@ -36,14 +36,23 @@ def is_local_testing(session: Any) -> bool:
     return type(connection).__name__ == "MockServerConnection"
 
 
-def snowpark_source(df: Any) -> DataSource:
-    """The source for a Snowpark DataFrame (see the module docstring)."""
+def session_kind(session: Any) -> str:
+    """``"local_testing"``, ``"embedded"`` (a session of the workspace's Snowpark service) or
+    ``"snowflake"`` (connected to an account)."""
     from shoal.data.snowpark_service import is_embedded_session
 
+    if is_local_testing(session):
+        return "local_testing"
+    return "embedded" if is_embedded_session(session) else "snowflake"
+
+
+def snowpark_source(df: Any) -> DataSource:
+    """The source for a Snowpark DataFrame (see the module docstring)."""
     session = getattr(df, "session", None) or getattr(df, "_session", None)
-    if session is None or is_local_testing(session):
+    kind = "local_testing" if session is None else session_kind(session)
+    if kind == "local_testing":
         return ArrowTableSource(_snowpark_to_arrow(df), origin="Snowpark DataFrame (local_testing)")
-    if is_embedded_session(session):
+    if kind == "embedded":
         # read here, once: its query may name the session's temporary tables, which no other
         # session (a worker's) sees
         return ArrowTableSource(_snowpark_to_arrow(df), origin="Snowpark DataFrame (Snowpark service)")

@@ -253,16 +253,12 @@ class DPF:
 
 def _session_of(source: Any) -> tuple[str, Any]:
     """Which session ``with_session`` uses for this input: ``(kind, caller's session or None)``."""
-    from shoal.data.snowpark_service import is_embedded_session
-
     if type(source).__module__.startswith("snowflake.snowpark"):
+        from shoal.data.snowpark_sources import session_kind
+
         session = getattr(source, "session", None) or getattr(source, "_session", None)
-        conn = getattr(session, "_conn", None)
-        if conn is not None and type(conn).__name__.lower().startswith("mock"):
-            return "local_testing", session
-        if is_embedded_session(session):
-            return "embedded", None
-        return "snowflake", None
+        kind = session_kind(session)
+        return kind, session if kind == "local_testing" else None
     from shoal.compat import installed_layers
 
     # reference code calls session.sql(...) in with_session: under the compatibility layer it

@@ -65,13 +65,10 @@ def _walk(folder: Path) -> dict[str, Path]:
 def _session_marker(value: Any) -> Any:
     module = type(value).__module__
     if module.startswith("snowflake.snowpark") and type(value).__name__ == "Session":
-        from shoal.data.snowpark_service import is_embedded_session
+        from shoal.data.snowpark_sources import session_kind
 
-        conn = getattr(value, "_conn", None)
-        local = type(conn).__name__.lower().startswith("mock") if conn is not None else False
-        if is_embedded_session(value):
-            return f"{SESSION_MARKER}embedded"  # the same service's tables, live, in the job
-        return f"{SESSION_MARKER}local_testing" if local else f"{SESSION_MARKER}default"
+        kind = session_kind(value)  # embedded: the same service's tables, live, in the job
+        return f"{SESSION_MARKER}{'default' if kind == 'snowflake' else kind}"
     if isinstance(value, list):
         return [_session_marker(v) for v in value]
     if isinstance(value, tuple):
