@@ -108,6 +108,7 @@ def main() -> None:
             f"{bare:.2f} s (+{other - bare:.2f} s)"
         )
         duck.close()
+        session.close()  # before the service stops: the connector's cancel timers would call it
     finally:
         stop_service()
 
