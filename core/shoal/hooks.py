@@ -5,6 +5,12 @@ the right spec type, names (and aliases) are merged, and a name contributed by t
 :class:`~shoal.errors.PluginError` naming both distributions. Selection by name
 (``get_estimator("xgboost")``) raises :class:`~shoal.errors.ConfigError` listing the choices.
 
+Every call goes through pluggy's hook call, so ``SHOAL_TRACE_PLUGINS=1`` traces it and
+``wrapper=True`` implementations wrap it. When two or more plugins implement a hook, each
+plugin's implementation is called through its own pluggy call (``pm.subset_hook_caller``), so a
+contribution can be traced back to its plugin and one plugin that raises cannot stop the others;
+a wrapper then wraps each of those calls.
+
 Lifecycle notifications call every implementation; an implementation that raises is logged
 and does not stop the others, nor the job, run or partition being observed.
 
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 from shoal.contributions import (
@@ -58,32 +64,57 @@ def _as_items(result: Any) -> Iterable[Any]:
         return (result,)
 
 
+def _implementers(pm: ShoalPluginManager, hook_name: str) -> list[str]:
+    """Names of the plugins with a (non-wrapper) implementation of the hook, in call order."""
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    return [impl.plugin_name for impl in reversed(impls) if not (impl.wrapper or impl.hookwrapper)]
+
+
+def _call_each(pm: ShoalPluginManager, hook_name: str, kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Call the hook through pluggy once per implementing plugin; yield ``(plugin, result)``.
+
+    ``result`` is the list pluggy returns (one item, or none when the implementation returned
+    None), or the exception the call raised; the caller decides what an exception means.
+    """
+    names = _implementers(pm, hook_name)
+    if len(names) <= 1:
+        callers = [(names[0] if names else "", getattr(pm.hook, hook_name))]
+    else:
+        plugins = {name: pm.get_plugin(name) for name in names}
+        callers = [
+            (name, pm.subset_hook_caller(hook_name, [p for other, p in plugins.items() if other != name]))
+            for name in names
+        ]
+    for name, caller in callers:
+        try:
+            yield name, caller(**kwargs)
+        except Exception as exc:
+            yield name, exc
+
+
 def collect_with_origin(kind: str, pm: ShoalPluginManager | None = None) -> list[tuple[Contribution, str]]:
     """Call ``shoal_<kind>`` on every plugin; return ``(spec, plugin name)`` pairs, validated."""
     if kind not in CONTRIBUTION_TYPES:
         raise ValueError(f"unknown contribution kind {kind!r}; choose one of {sorted(CONTRIBUTION_TYPES)}")
     pm = pm or get_plugin_manager()
     expected = CONTRIBUTION_TYPES[kind]
-    caller = getattr(pm.hook, f"shoal_{kind}")
     pairs: list[tuple[Contribution, str]] = []
-    for impl in reversed(caller.get_hookimpls()):
-        try:
-            result = impl.function()
-        except PluginError:
-            raise
-        except Exception as exc:
+    for plugin_name, results in _call_each(pm, f"shoal_{kind}", {}):
+        if isinstance(results, PluginError):
+            raise results
+        if isinstance(results, Exception):
             raise PluginError(
-                f"Plugin {_describe(pm, impl.plugin_name)} failed in shoal_{kind}(): "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        for item in _as_items(result):
+                f"Plugin {_describe(pm, plugin_name)} failed in shoal_{kind}(): "
+                f"{type(results).__name__}: {results}"
+            ) from results
+        for item in (item for result in results for item in _as_items(result)):
             if not isinstance(item, expected):
                 raise PluginError(
-                    f"Plugin {_describe(pm, impl.plugin_name)} returned {type(item).__name__} "
+                    f"Plugin {_describe(pm, plugin_name)} returned {type(item).__name__} "
                     f"{item!r:.80} from shoal_{kind}(); expected {expected.__name__} "
                     f"(from shoal.contributions)."
                 )
-            pairs.append((item, impl.plugin_name))
+            pairs.append((item, plugin_name))
     return pairs
 
 
@@ -232,14 +263,13 @@ def get_compute_pool_backend(name: str) -> ComputePoolBackendSpec:
 
 def _notify(hook_name: str, **kwargs: Any) -> None:
     pm = get_plugin_manager()
-    caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):
-        args = {name: kwargs[name] for name in impl.argnames}
-        try:
-            impl.function(**args)
-        except Exception:
-            log.exception(
-                "lifecycle hook %s of plugin %s raised; ignored", hook_name, _describe(pm, impl.plugin_name)
+    for plugin_name, result in _call_each(pm, hook_name, kwargs):
+        if isinstance(result, Exception):
+            log.error(
+                "lifecycle hook %s of plugin %s raised; ignored",
+                hook_name,
+                _describe(pm, plugin_name),
+                exc_info=result,
             )
 
 
