@@ -83,3 +83,14 @@ class PermanentPartitionError(ShoalError, RuntimeError):
 class NotSupportedError(ShoalError, NotImplementedError):
     """A name of the reference product that shoal does not implement; the message says what to
     use instead."""
+
+
+class RecordError(ShoalError, ValueError):
+    """A record shoal wrote (a run's ``run.json``, ``partitions.json`` or progress, a job's
+    record) cannot be read: cut short, or changed by hand. The message names the file, the run
+    or job, and what to do."""
+
+
+class RunConflictError(ShoalError, RuntimeError):
+    """A DPF run with that ``run_id`` is in progress on the stage: two runs cannot share a run id.
+    Wait for it, cancel it, or pick another run id."""

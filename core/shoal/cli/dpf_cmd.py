@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -17,7 +18,10 @@ def _load_function(spec: str) -> Any:
         raise click.BadParameter(
             "expected MODULE:FUNCTION, e.g. mypkg.train:fit_store", param_hint="FUNCTION"
         )
-    sys.path.insert(0, ".")
+    # The working directory by its absolute path: a finder cached for "." by an earlier call
+    # from another directory would not see this one's modules.
+    sys.path.insert(0, os.getcwd())
+    importlib.invalidate_caches()
     try:
         module = importlib.import_module(module_name)
     finally:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from shoal.data.arrow_sources import DEFAULT_BATCH_ROWS, _shape
 from shoal.data.source import DataSource
 from shoal.data.warehouse import open_database, warehouse_path
+from shoal.errors import ConfigError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -36,21 +37,21 @@ def _short(query: str, width: int = 80) -> str:
 def check_query(connection: Any, query: str) -> str:
     """Return ``query`` without a trailing ``;`` if it is one statement that returns rows, else raise."""
     if not isinstance(query, str) or not query.strip():
-        raise ValueError(f"from_sql needs a SQL query string, got {query!r}")
+        raise ConfigError(f"from_sql needs a SQL query string, got {query!r}")
     import duckdb
 
     try:
         statements = connection.extract_statements(query)
     except duckdb.Error as exc:
-        raise ValueError(f"DuckDB cannot parse the query {_short(query)!r}: {exc}") from exc
+        raise ConfigError(f"DuckDB cannot parse the query {_short(query)!r}: {exc}") from exc
     if len(statements) != 1:
-        raise ValueError(
+        raise ConfigError(
             f"from_sql takes exactly one query, got {len(statements)} statements in {_short(query)!r}; "
             f"run the others first (e.g. with connect_warehouse())"
         )
     kind = str(statements[0].type).rsplit(".", 1)[-1]
     if kind != "SELECT":
-        raise ValueError(
+        raise ConfigError(
             f"from_sql needs a query that returns rows (SELECT, WITH, FROM, VALUES...), got a {kind} "
             f"statement: {_short(query)!r}. Run statements with a connection "
             f"(`with shoal.data.warehouse.connect_warehouse() as con: con.execute(...)`) and read the result "
@@ -83,7 +84,7 @@ class DuckDBQuerySource(DataSource):
             try:
                 self._schema: pa.Schema | None = connection.sql(self.query).limit(0).to_arrow_table().schema
             except duckdb.Error as exc:
-                raise ValueError(
+                raise ConfigError(
                     f"DuckDB cannot run {_short(self.query)!r} on {self.database}: {exc}"
                 ) from exc
         finally:
@@ -217,5 +218,5 @@ def query_source(connection: Any, query: str) -> DataSource:
     try:
         relation = connection.sql(query)
     except duckdb.Error as exc:
-        raise ValueError(f"DuckDB cannot run {_short(query)!r}: {exc}") from exc
+        raise ConfigError(f"DuckDB cannot run {_short(query)!r}: {exc}") from exc
     return DuckDBRelationSource(relation, origin="DuckDB query")

@@ -54,10 +54,10 @@ def fence_attempts(stage: Stage, run_id: str, attempts: list[tuple[int, int]]) -
 class AttemptFiles:
     """The files of one attempt of one partition, until :meth:`commit` or :meth:`discard`."""
 
-    def __init__(self, stage: Stage, run_id: str, partition_id: str, index: int, attempt: int) -> None:
+    def __init__(self, stage: Stage, run_id: str, folder: str, index: int, attempt: int) -> None:
         self.stage = stage
         self.run_id = run_id
-        self.final_dir = layout.partition_dir(run_id, partition_id)
+        self.final_dir = layout.artifact_dir(run_id, folder)
         self.staging_dir = f"{attempts_dir(run_id)}/{index}.{attempt}"
         self.attempt = attempt
         self.index = index
@@ -96,6 +96,16 @@ class AttemptFiles:
         self.stage.write_bytes(f"{self.staging_dir}/{filename}", data)
         if filename not in self._written:
             self._written.append(filename)
+
+    def drop(self, filename: str) -> None:
+        """Forget ``filename``: its writer failed part-way, so the attempt must not commit it."""
+        if filename in self._written:
+            self._written.remove(filename)
+        if self._root is not None:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(self._local(self.final_dir, self._staged_name(filename)))
+        else:
+            self.stage.remove(f"{self.staging_dir}/{filename}", missing_ok=True)
 
     def read_bytes(self, filename: str) -> bytes | None:
         """What this attempt wrote as ``filename``, else what the partition's folder holds, else None."""

@@ -17,6 +17,7 @@ import cloudpickle
 
 from shoal.dpf import layout
 from shoal.dpf.attempts import AttemptFiles
+from shoal.dpf.folders import folder_of
 from shoal.stages import Stage, resolve_location
 
 T = TypeVar("T")
@@ -46,10 +47,12 @@ class PartitionContext:
         partition_id: str,
         session_runner: Callable[[Callable[[Any], Any]], Any] | None = None,
         files: AttemptFiles | None = None,
+        folder: str | None = None,
     ) -> None:
         self._stage = stage
         self._run_id = run_id
         self._partition_id = partition_id
+        self._folder = folder or folder_of(partition_id)
         self._session_runner = session_runner
         self._files = files
 
@@ -65,7 +68,7 @@ class PartitionContext:
     @property
     def stage_path_prefix(self) -> str:
         """``@STAGE/run_id/partition_id``: where this partition's artifacts go."""
-        return f"@{self._stage.name}/{layout.partition_dir(self._run_id, self._partition_id)}"
+        return f"@{self._stage.name}/{layout.artifact_dir(self._run_id, self._folder)}"
 
     def upload_to_stage(
         self, obj: Any, filename: str, write_function: Callable[[Any, str], None] | None = None
@@ -75,11 +78,18 @@ class PartitionContext:
         files = self._files
         target = files.local_target(filename) if files is not None else None
         if target is not None:
-            if write_function is None:
-                with open(target, "wb") as handle:
-                    handle.write(cloudpickle.dumps(obj))
-            else:
-                write_function(obj, target)
+            data = cloudpickle.dumps(obj) if write_function is None else None
+            try:
+                if data is not None:
+                    with open(target, "wb") as handle:
+                        handle.write(data)
+                else:
+                    assert write_function is not None
+                    write_function(obj, target)
+            except BaseException:  # a half-written file is never committed with the attempt
+                assert files is not None
+                files.drop(filename)
+                raise
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 local = os.path.join(tmp, filename)
@@ -88,9 +98,7 @@ class PartitionContext:
             if files is not None:
                 files.write_bytes(filename, data)
             else:  # outside a run's worker: straight to the partition's folder
-                self._stage.write_bytes(
-                    f"{layout.partition_dir(self._run_id, self._partition_id)}/{filename}", data
-                )
+                self._stage.write_bytes(f"{layout.artifact_dir(self._run_id, self._folder)}/{filename}", data)
         return f"{self.stage_path_prefix}/{filename}"
 
     def download_from_stage(
@@ -102,7 +110,7 @@ class PartitionContext:
             if self._files is not None:
                 data = self._files.read_bytes(filename)
             else:
-                path = f"{layout.partition_dir(self._run_id, self._partition_id)}/{filename}"
+                path = f"{layout.artifact_dir(self._run_id, self._folder)}/{filename}"
                 data = self._stage.read_bytes(path) if self._stage.exists(path) else None
             if data is None:
                 raise FileNotFoundError(f"{filename!r} is not in {self.stage_path_prefix}/")
@@ -129,9 +137,14 @@ class PartitionContext:
 class StageArtifactsManager:
     """The files a partition left in its folder."""
 
-    def __init__(self, stage: Stage, run_id: str, partition_id: str) -> None:
+    def __init__(self, stage: Stage, run_id: str, folder: str) -> None:
+        """``folder`` is the partition's (``PartitionInput.folder``), not its key."""
         self._stage = stage
-        self._folder = layout.partition_dir(run_id, partition_id)
+        self._folder = layout.artifact_dir(run_id, folder)
+
+    def path_of(self, filename: str) -> str:
+        """``filename``'s path on the stage, in the partition's folder."""
+        return f"{self._folder}/{filename}"
 
     def list(self) -> list[str]:
         """File names in the partition's folder (``train.log`` included)."""

@@ -18,19 +18,19 @@ stage. Runs on the driver.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import cloudpickle
-
-from shoal.dpf import layout, partitioning
+from shoal.dpf import checks, layout, partitioning
 from shoal.dpf.entities import ExecutionOptions, RunStatus
 from shoal.dpf.launch import inside_job, launch
 from shoal.dpf.partitioners import Partitioner
 from shoal.dpf.run import DPFRun
 from shoal.dpf.specs import PartitionInput
-from shoal.errors import StageNotFoundError
+from shoal.errors import ConfigError, RecordError, RunConflictError, StageNotFoundError
 from shoal.plugin_manager import get_plugin_manager
 from shoal.stages import Stage, create_stage, get_stage
 
@@ -63,6 +63,8 @@ class DPF:
             func = hooks.get_partition_function(func).function
         if not callable(func):
             raise TypeError(f"DPF needs a function func(data_connector, context), got {type(func).__name__}")
+        if not hasattr(func, "user_function"):  # wrappers (many-model runs) check their own
+            checks.check_signature(func, 2, "func(data_connector, context)")
         self.func = func
         self.stage_name = stage_name
         self.compute_pool = compute_pool
@@ -85,12 +87,16 @@ class DPF:
         if not isinstance(partition_by, Partitioner) and (
             not isinstance(partition_by, str) or not partition_by
         ):
-            raise ValueError(f"partition_by must be a column name or a Partitioner, got {partition_by!r}")
+            raise ConfigError(
+                f"partition_by must be a column name or a Partitioner, got {partition_by!r}; e.g. "
+                f"partition_by='STORE'"
+            )
         source = snowpark_dataframe if snowpark_dataframe is not None else dataframe
-        stage, options = self._prepare(run_id, on_existing_artifacts, execution_options)
+        options, blob, pool = self._check(run_id, on_existing_artifacts, execution_options)
         session_kind, caller_session = _session_of(source)
-        try:
-            parts = self._partition_sql(stage, run_id, partition_by, source)
+        stage = _stage(self.stage_name)
+        with _claimed(stage, run_id, on_existing_artifacts) as folder:
+            parts = self._partition_sql(stage, run_id, partition_by, source, folder.clear)
             return self._start(
                 stage,
                 run_id,
@@ -100,10 +106,10 @@ class DPF:
                 session_kind,
                 caller_session,
                 {"partition_by": partition_by if isinstance(partition_by, str) else partition_by.describe()},
+                blob,
+                pool,
+                folder,
             )
-        except BaseException:
-            stage.remove(layout.run_dir(run_id), missing_ok=True)
-            raise
 
     def run_from_stage(
         self,
@@ -118,10 +124,12 @@ class DPF:
         """Stage mode: one partition per file; its id is the file's path relative to the stage root."""
         from shoal.stages import resolve_location
 
+        options, blob, pool = self._check(run_id, on_existing_artifacts, execution_options)
         source_stage, inner = resolve_location(stage_location)
-        stage, options = self._prepare(run_id, on_existing_artifacts, execution_options)
         parts = partitioning.partition_stage_files(source_stage, inner, file_pattern, partition_ids)
-        try:
+        layout.check_partition_ids([p.partition_id for p in parts])
+        stage = _stage(self.stage_name)
+        with _claimed(stage, run_id, on_existing_artifacts) as folder:
             return self._start(
                 stage,
                 run_id,
@@ -131,10 +139,10 @@ class DPF:
                 "warehouse",
                 None,
                 {"stage_location": stage_location, "file_pattern": file_pattern},
+                blob,
+                pool,
+                folder,
             )
-        except BaseException:
-            stage.remove(layout.run_dir(run_id), missing_ok=True)
-            raise
 
     def _definition_extra(self) -> dict[str, Any]:
         """More keys for the run's definition (``_shoal/run.json``); none for a plain DPF."""
@@ -142,44 +150,42 @@ class DPF:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _prepare(
+    def _check(
         self, run_id: str, on_existing: str, options: ExecutionOptions | None
-    ) -> tuple[Stage, ExecutionOptions]:
+    ) -> tuple[ExecutionOptions, bytes, str | None]:
+        """Everything about a run that can be checked without its input: options, run id, the
+        function (pickled, as workers will load it) and the pool. Nothing is written."""
         layout.check_run_id(run_id)
         if on_existing not in ON_EXISTING:
-            raise ValueError(f"on_existing_artifacts must be 'error' or 'overwrite', got {on_existing!r}")
+            raise ConfigError(f"on_existing_artifacts must be 'error' or 'overwrite', got {on_existing!r}")
         if options is not None and not isinstance(options, ExecutionOptions):
             raise TypeError(f"execution_options must be an ExecutionOptions, got {type(options).__name__}")
-        stage = _stage(self.stage_name)
-        if stage.exists(layout.internal(run_id, "run.json")):
-            existing = DPFRun(stage, run_id)
-            if existing.status == RunStatus.IN_PROGRESS and existing.is_driver_alive():
-                raise RuntimeError(
-                    f"DPF run {run_id!r} is in progress on @{stage.name}; two runs cannot share a run_id. "
-                    f"Wait for it, cancel it (DPFRun.restore_from({run_id!r}, {stage.name!r}).cancel()) "
-                    f"or pick another run_id."
-                )
-        if stage.list(layout.run_dir(run_id)):
-            if on_existing == "error":
-                raise ValueError(
-                    f"@{stage.name}/{run_id}/ already holds artifacts; pass "
-                    f"on_existing_artifacts='overwrite' to replace them, or choose another run_id"
-                )
-            stage.remove(layout.run_dir(run_id))
-        return stage, options or ExecutionOptions()
+        user_function = getattr(self.func, "user_function", self.func)
+        blob = checks.pickled_function(self.func, user_function)
+        pool = None
+        if not inside_job():
+            from shoal.pools import records
+            from shoal.pools.default import default_compute_pool
 
-    def _partition_sql(self, stage: Stage, run_id: str, by: Any, source: Any) -> list[PartitionInput]:
+            pool = self.compute_pool or default_compute_pool()
+            records.load(pool)  # an unknown pool fails here, not after partitioning
+        return options or ExecutionOptions(), blob, pool
+
+    def _partition_sql(
+        self, stage: Stage, run_id: str, by: Any, source: Any, before_write: Callable[[], None]
+    ) -> list[PartitionInput]:
+        """Partition ``source``; ``before_write`` runs after every check, before the first write."""
         if type(source).__module__.split(".")[0] == "duckdb" and hasattr(source, "write_parquet"):
-            return self._split(stage, run_id, by, source)
+            return self._split(stage, run_id, by, source, before_write)
         if isinstance(by, str) and _session_of(source)[0] == "snowflake":
             from shoal.dpf.snowflake_partitioning import partition_with_snowflake
 
-            return partition_with_snowflake(stage, run_id, by, source)
+            return partition_with_snowflake(stage, run_id, by, source, before_write)
         duck = _duckdb_query_of(source)
         if duck is not None:
             connection, query = duck
             try:
-                return self._split(stage, run_id, by, connection.sql(query))
+                return self._split(stage, run_id, by, connection.sql(query), before_write)
             finally:
                 connection.close()
         from shoal.data import DataConnector
@@ -191,16 +197,18 @@ class DPF:
 
             connection = duckdb.connect()
             try:
-                return self._split(stage, run_id, by, connection.from_arrow(table))
+                return self._split(stage, run_id, by, connection.from_arrow(table), before_write)
             finally:
                 connection.close()
-        return partitioning.partition_arrow(stage, run_id, by, table)
+        return partitioning.partition_arrow(stage, run_id, by, table, before_write)
 
     @staticmethod
-    def _split(stage: Stage, run_id: str, by: Any, relation: Any) -> list[PartitionInput]:
+    def _split(
+        stage: Stage, run_id: str, by: Any, relation: Any, before_write: Callable[[], None]
+    ) -> list[PartitionInput]:
         if isinstance(by, str):
-            return partitioning.partition_with_duckdb(stage, run_id, by, relation)
-        return partitioning.partition_with_partitioner(stage, run_id, by, relation)
+            return partitioning.partition_with_duckdb(stage, run_id, by, relation, before_write=before_write)
+        return partitioning.partition_with_partitioner(stage, run_id, by, relation, before_write)
 
     def _start(
         self,
@@ -212,13 +220,16 @@ class DPF:
         session_kind: str | None,
         caller_session: Any,
         extra: dict[str, Any],
+        function_blob: bytes,
+        pool: str | None,
+        folder: _RunFolder,
     ) -> DPFRun:
         from shoal.dpf.specs import RunSpec
-        from shoal.jobs.payload import _by_value
 
         user_function = getattr(self.func, "user_function", self.func)
-        with _by_value(user_function):
-            function_blob = cloudpickle.dumps(self.func)
+        layout.check_partition_ids([p.partition_id for p in parts])
+        parts = layout.with_folders(parts)
+        folder.clear()
         layout.write_json(stage, layout.internal(run_id, "partitions.json"), [p.to_dict() for p in parts])
         stage.write_bytes(layout.internal(run_id, layout.FUNCTION_FILE), function_blob)
         spec = RunSpec(
@@ -231,11 +242,6 @@ class DPF:
             session_kind=session_kind,
             session_host=f"shoal-session-{stage.name}-{run_id}" if session_kind else None,
         )
-        pool = None
-        if not inside_job():
-            from shoal.pools.default import default_compute_pool
-
-            pool = self.compute_pool or default_compute_pool()
         definition = {
             "run_id": run_id,
             "mode": mode,
@@ -249,6 +255,65 @@ class DPF:
         }
         launch(stage, run_id, definition)
         return self.run_class(stage, run_id, caller_session=caller_session)
+
+
+class _RunFolder:
+    """The run's folder on its stage while a run is being started (driver).
+
+    ``overwrite`` removes an earlier run's files only in :meth:`clear`, which partitioning calls
+    after every check and before its first write: a refused run leaves an earlier run whole. The
+    folder is this start's own after that (or when it was empty), and only then removed when the
+    start fails."""
+
+    def __init__(self, stage: Stage, run_id: str, on_existing: str) -> None:
+        self.stage = stage
+        self.run_id = run_id
+        self.earlier = bool(stage.list(layout.run_dir(run_id)))
+        self.on_existing = on_existing
+        self.owned = not self.earlier
+
+    def clear(self) -> None:
+        if not self.owned:
+            self.stage.remove(layout.run_dir(self.run_id))
+            self.owned = True
+
+
+@contextlib.contextmanager
+def _claimed(stage: Stage, run_id: str, on_existing: str) -> Iterator[_RunFolder]:
+    """Hold the run id while a run starts: one start at a time per stage and run id on this
+    machine (a file lock in the workspace), refusing an id whose run is live or whose folder holds
+    artifacts (unless ``overwrite``). A start that fails removes what it wrote, and only that."""
+    from filelock import FileLock
+
+    from shoal.workspace import workspace_dir
+
+    digest = hashlib.sha256(f"{stage.url}\0{run_id}".encode()).hexdigest()[:24]
+    lock = FileLock(str(workspace_dir("locks") / f"dpf-{digest}.lock"))
+    with lock:
+        if stage.exists(layout.internal(run_id, "run.json")):
+            existing = DPFRun(stage, run_id)
+            try:
+                live = existing.status == RunStatus.IN_PROGRESS and existing.is_driver_alive()
+            except RecordError:
+                live = False  # an unreadable earlier run is not running; overwrite may replace it
+            if live:
+                raise RunConflictError(
+                    f"DPF run {run_id!r} is in progress on @{stage.name}; two runs cannot share a run_id. "
+                    f"Wait for it, cancel it (DPFRun.restore_from({run_id!r}, {stage.name!r}).cancel()) "
+                    f"or pick another run_id."
+                )
+        folder = _RunFolder(stage, run_id, on_existing)
+        if folder.earlier and on_existing == "error":
+            raise ConfigError(
+                f"@{stage.name}/{run_id}/ already holds artifacts; pass "
+                f"on_existing_artifacts='overwrite' to replace them, or choose another run_id"
+            )
+        try:
+            yield folder
+        except BaseException:
+            if folder.owned:
+                stage.remove(layout.run_dir(run_id), missing_ok=True)
+            raise
 
 
 def _session_of(source: Any) -> tuple[str, Any]:

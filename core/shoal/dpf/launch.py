@@ -43,7 +43,7 @@ def launch(stage: Stage, run_id: str, definition: dict[str, Any]) -> dict[str, A
         thread.start()
         return definition
     from shoal.jobs.payload import function_payload
-    from shoal.jobs.submit import submit_payload
+    from shoal.jobs.submit import identifier_name, submit_payload
     from shoal.pools import records
 
     pool = records.load(definition["compute_pool"])
@@ -53,7 +53,7 @@ def launch(stage: Stage, run_id: str, definition: dict[str, Any]) -> dict[str, A
         stage_name=stage.name,
         target_instances=pool.max_nodes,
         min_instances=1,
-        name=f"dpf_{run_id}",
+        name=identifier_name(f"dpf_{run_id}"),
         instances_timeout=definition.get("instances_timeout", 120),
     )
     definition["job_id"] = job.id

@@ -30,7 +30,7 @@ from typing import Any
 
 from shoal.dpf import layout
 from shoal.dpf.entities import PartitionRecord, RunStatus
-from shoal.errors import StageFileNotFoundError
+from shoal.errors import RecordError, StageFileNotFoundError
 from shoal.stages import Stage
 from shoal.stages.localfiles import replace_quickly
 
@@ -177,13 +177,30 @@ class ProgressReader:
         self.snapshot_bytes = 0
         self.event_bytes = 0
         self.event_files = 0
+        self._reading = ""
+
+    def _unreadable(self, path: str, exc: BaseException) -> RecordError:
+        return RecordError(
+            f"@{self.stage.name}/{path}, part of the progress record of DPF run {self.run_id!r}, cannot "
+            f"be read ({type(exc).__name__}: {exc}): it was cut short or changed by hand. "
+            f"DPFRun.restore_from({self.run_id!r}, {self.stage.name!r}).resume() runs the partitions "
+            f"whose progress is lost again (their artifacts are replaced); or start a new run."
+        )
 
     def state(self) -> dict[str, Any]:
-        """``state.json`` (empty when the run has none yet)."""
+        """``state.json`` (empty when the run has none yet); :class:`RecordError` when unreadable."""
+        path = _state_path(self.run_id)
         try:
-            return dict(json.loads(self.stage.read_text(_state_path(self.run_id))))
+            text = self.stage.read_text(path)
         except StageFileNotFoundError:
             return {}
+        try:
+            state = json.loads(text)
+            if not isinstance(state, dict):
+                raise ValueError(f"a JSON object was expected, not {type(state).__name__}")
+        except ValueError as exc:
+            raise self._unreadable(path, exc) from exc
+        return state
 
     def refresh(self, *, strict: bool = True, known_seq: int | None = None) -> dict[int, PartitionRecord]:
         """Apply the snapshot (if newer than what was read) and every later event file.
@@ -199,9 +216,9 @@ class ProgressReader:
                 return self.records
             except StageFileNotFoundError:
                 continue  # compacted while we read: start again from the new snapshot
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError) as exc:
                 if strict:
-                    raise
+                    raise self._unreadable(self._reading or progress_dir(self.run_id), exc) from exc
                 self.records, self.seq = {}, 0
                 return self.records
         self._refresh()
@@ -214,6 +231,7 @@ class ProgressReader:
         gap = not events or events[0][0] > self.seq + 1
         # events we have not seen were compacted away: the snapshot has them
         if gap and self.stage.exists(_snapshot_path(self.run_id)):
+            self._reading = _snapshot_path(self.run_id)
             text = self.stage.read_text(_snapshot_path(self.run_id))
             data = json.loads(text)
             if int(data["seq"]) > self.seq:
@@ -225,6 +243,7 @@ class ProgressReader:
             self.event_files += 1
             if seq <= self.seq:
                 continue  # read before, or in the snapshot
+            self._reading = path
             text = self.stage.read_text(path)
             self.event_bytes += len(text)
             for line in text.splitlines():
@@ -232,3 +251,4 @@ class ProgressReader:
                     record = PartitionRecord.from_dict(json.loads(line))
                     self.records[record.index] = record
             self.seq = seq
+        self._reading = ""

@@ -18,6 +18,7 @@ from shoal.dpf.context import StageArtifactsManager
 from shoal.dpf.entities import PartitionRecord, PartitionStatus, RunStatus
 from shoal.dpf.progress import ProgressReader
 from shoal.dpf.specs import PartitionInput
+from shoal.errors import RecordError, RunConflictError
 from shoal.stages import Stage, get_stage
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ HEARTBEAT_STALE_S = 6.0
 JOB_CHECK_EVERY_S = 3.0
 #: Without a job to ask, a run whose heartbeat is this old has lost its driver.
 ORPHAN_AFTER_S = 60.0
+#: Job statuses after which nothing drives a run any more.
+TERMINAL_JOB_STATES = ("DONE", "FAILED", "CANCELLED", "INTERNAL_ERROR", "DELETED")
 
 
 @dataclass
@@ -54,7 +57,7 @@ class SinglePartitionDetails:
     @property
     def logs(self) -> str:
         """The partition's ``train.log`` (stdout, stderr, logging and tracebacks of every attempt)."""
-        path = f"{layout.partition_dir(self._run_id, self.partition_id)}/{layout.LOG_FILE}"
+        path = self.stage_artifacts_manager.path_of(layout.LOG_FILE)
         if not self._stage.exists(path):
             raise RuntimeError(f"Logs not available yet for partition {self.partition_id!r}")
         return self._stage.read_text(path)
@@ -88,22 +91,34 @@ class DPFRun:
     @classmethod
     def restore_from(cls, run_id: str, stage_name: str) -> DPFRun:
         """The run ``run_id`` on stage ``stage_name``, finished or running, from any process."""
+        layout.check_run_id(run_id)
         stage = get_stage(stage_name)
         if not stage.exists(layout.internal(run_id, "run.json")):
             raise ValueError(
                 f"No DPF run {run_id!r} on @{stage.name} (no {layout.internal(run_id, 'run.json')})"
             )
-        return cls(stage, run_id)
+        run = cls(stage, run_id)
+        run._definition()  # an unreadable record fails here, naming its file
+        run._partition_inputs()
+        return run
 
     # -- state ---------------------------------------------------------------------------
 
     def _definition(self) -> dict[str, Any]:
-        return dict(layout.read_json(self._stage, layout.internal(self._run_id, "run.json"), {}) or {})
+        path = layout.internal(self._run_id, "run.json")
+        definition = layout.read_json(self._stage, path, {}) or {}
+        if not isinstance(definition, dict):
+            raise layout.unreadable_record(self._stage, path, "a JSON object was expected")
+        return definition
 
     def _partition_inputs(self) -> list[PartitionInput]:
         if self._inputs is None:  # written once, before the run starts
-            items = layout.read_json(self._stage, layout.internal(self._run_id, "partitions.json"), []) or []
-            self._inputs = [PartitionInput.from_dict(item) for item in items]
+            path = layout.internal(self._run_id, "partitions.json")
+            items = layout.read_json(self._stage, path, []) or []
+            try:
+                self._inputs = [PartitionInput.from_dict(item) for item in items]
+            except (TypeError, AttributeError, ValueError) as exc:
+                raise layout.unreadable_record(self._stage, path, f"{type(exc).__name__}: {exc}") from exc
         return self._inputs
 
     def _job_state(self) -> str | None:
@@ -206,7 +221,7 @@ class DPFRun:
                 ended_at=record.ended_at if record else None,
                 error=record.error if record else None,
                 node_id=record.node_id if record else None,
-                stage_artifacts_manager=StageArtifactsManager(self._stage, self._run_id, pid),
+                stage_artifacts_manager=StageArtifactsManager(self._stage, self._run_id, item.folder),
                 _stage=self._stage,
                 _run_id=self._run_id,
             )
@@ -221,8 +236,12 @@ class DPFRun:
 
     def query_artifacts(self, filename: str = "*.parquet", connection: Any = None) -> Any:
         """One DuckDB relation over the run's parquet artifacts named ``filename`` (a glob), with the
-        partition id as column ``partition_id``. Only local-folder stages are supported."""
+        partition id as column ``partition_id``. Only local-folder stages are supported.
+
+        No user text reaches SQL: the files are handed to DuckDB as a list, and each file's
+        partition id comes from the run's partitions, joined in as data."""
         import duckdb
+        import pyarrow as pa
 
         layout.check_flat_filename(filename)
         root = self._stage.backend.local_path("")
@@ -230,18 +249,24 @@ class DPFRun:
             raise ValueError(
                 f"query_artifacts needs a local-folder stage; @{self._stage.name} is {self._stage.url}"
             )
-        folders = {layout.partition_dir(self._run_id, item.partition_id) for item in self._partition_inputs()}
-        files = [
-            f for f in self._stage.list(self._run_id, pattern=filename) if f.rsplit("/", 1)[0] in folders
-        ]
-        if not files:
+        by_folder = {
+            layout.artifact_dir(self._run_id, item.folder): item.partition_id
+            for item in self._partition_inputs()
+        }
+        base = root.rstrip("/")
+        paths, ids = [], []
+        for stage_path in self._stage.list(self._run_id, pattern=filename):
+            pid = by_folder.get(stage_path.rsplit("/", 1)[0])
+            if pid is not None:
+                paths.append(f"{base}/{stage_path}")
+                ids.append(pid)
+        if not paths:
             raise ValueError(f"run {self._run_id} has no artifact matching {filename!r}")
         connection = connection or duckdb.connect()
-        prefix = f"{root.rstrip('/')}/{self._run_id}/"
-        paths = [f"{root.rstrip('/')}/{f}" for f in files]
-        return connection.read_parquet(paths, filename=True, union_by_name=True).select(
-            f"* EXCLUDE (filename), regexp_extract(filename, '^{prefix}(.*)/[^/]+$', 1) AS partition_id"
-        )
+        files = connection.read_parquet(paths, filename=True, union_by_name=True)
+        owners = connection.from_arrow(pa.table({"__shoal_file": paths, "partition_id": ids}))
+        joined = files.join(owners, "filename = __shoal_file")
+        return joined.select("* EXCLUDE (filename, __shoal_file)")
 
     # -- control -------------------------------------------------------------------------
 
@@ -276,9 +301,27 @@ class DPFRun:
         """Continue an unfinished run whose driver died; DONE partitions are skipped."""
         from shoal.dpf.launch import launch
 
-        if self._state(ask_job=True)[0] == RunStatus.IN_PROGRESS:
-            raise RuntimeError(f"DPF run {self._run_id} is still being driven; it cannot be resumed twice")
+        try:
+            driven = self._state(ask_job=True)[0] == RunStatus.IN_PROGRESS
+        except RecordError:  # the progress record is unreadable: only its job can say
+            driven = self._job_state() not in (None, *TERMINAL_JOB_STATES)
+        if driven:
+            raise RunConflictError(
+                f"DPF run {self._run_id!r} is still being driven; it cannot be resumed twice. Wait for it "
+                f"(DPFRun.wait()) or cancel it first."
+            )
         definition = self._definition()
+        self._partition_inputs()  # unreadable partitions cannot be resumed: say so before starting
+        from shoal.dpf.attempts import sweep_attempts
+        from shoal.dpf.progress import progress_dir
+
+        try:
+            ProgressReader(self._stage, self._run_id).state()
+            ProgressReader(self._stage, self._run_id).refresh()
+        except RecordError as exc:  # resume counts it as nothing done; no stale event may mix in
+            log.warning("%s; resuming run %s as if no partition had finished", exc, self._run_id)
+            self._stage.remove(progress_dir(self._run_id), missing_ok=True)
+        sweep_attempts(self._stage, self._run_id)  # what the dead driver's attempts left
         launch(self._stage, self._run_id, definition)
         return DPFRun(self._stage, self._run_id)
 

@@ -22,12 +22,14 @@ import binascii
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from shoal.dpf import layout
-from shoal.dpf.partitioning import NULL_PARTITION, PartitionInput
+from shoal.dpf.partitioning import NULL_PARTITION, PartitionInput, check_keys
+from shoal.errors import ConfigError
 from shoal.stages import Stage
 
 NULL_FOLDER = "null"
@@ -65,13 +67,18 @@ def folder_key(folder: str) -> str:
     return binascii.unhexlify(folder[1:]).decode("utf-8")
 
 
-def partition_with_snowflake(stage: Stage, run_id: str, column: str, df: Any) -> list[PartitionInput]:
-    """Partition a Snowpark DataFrame by ``column`` with Snowflake's partitioned unload."""
+def partition_with_snowflake(
+    stage: Stage, run_id: str, column: str, df: Any, before_write: Callable[[], None] | None = None
+) -> list[PartitionInput]:
+    """Partition a Snowpark DataFrame by ``column`` with Snowflake's partitioned unload.
+
+    The keys are checked once Snowflake named the folders, and ``before_write`` runs before the
+    first file reaches the shoal stage."""
     from snowflake.snowpark.functions import sql_expr
 
     resolved = resolve_column(column, list(df.columns))
     if not df.limit(1).collect():
-        raise ValueError("the input has no rows: there is nothing to partition")
+        raise ConfigError("the input has no rows: there is nothing to partition")
     session = df.session
     transfer = f"SHOAL_DPF_{secrets.token_hex(6).upper()}"
     session.sql(f"CREATE TEMPORARY STAGE {transfer}").collect()
@@ -85,6 +92,9 @@ def partition_with_snowflake(stage: Stage, run_id: str, column: str, df: Any) ->
             overwrite=True,
         )
         folders = _listed_folders(session, transfer)
+        check_keys(column, [None if folder == NULL_FOLDER else folder_key(folder) for folder in folders])
+        if before_write is not None:
+            before_write()
 
         def fetch(folder: str) -> None:
             session.file.get(f"@{transfer}/input/{folder}/", str(local / folder))

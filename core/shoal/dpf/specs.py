@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
 from shoal.dpf.entities import ExecutionOptions
+from shoal.dpf.folders import folder_of
 
 T = TypeVar("T", bound="_JsonSpec")
 
@@ -46,8 +47,11 @@ class _JsonSpec:
 
 
 def _normalise_input(spec: PartitionInput | TaskSpec) -> None:
-    """JSON gives lists where the specs hold tuples."""
+    """JSON gives lists where the specs hold tuples; a spec without a folder (written before
+    folders were kept, or made by hand) gets its key's own (:func:`shoal.dpf.folders.folder_of`)."""
     object.__setattr__(spec, "files", tuple(spec.files))
+    if not spec.folder:
+        object.__setattr__(spec, "folder", folder_of(spec.partition_id))
     if spec.record_batches is not None:
         first, count = spec.record_batches
         object.__setattr__(spec, "record_batches", (int(first), int(count)))
@@ -58,13 +62,16 @@ class PartitionInput(_JsonSpec):
     """One partition: its id, its position, and the stage files (``@stage/path``) with its rows.
 
     ``record_batches`` is ``[first, count]`` when the partition is a run of record batches of its
-    single file, an Arrow IPC file (in-memory inputs are written as a few large such files)."""
+    single file, an Arrow IPC file (in-memory inputs are written as a few large such files).
+    ``folder`` is where its artifacts go below the run's folder (:mod:`shoal.dpf.folders`),
+    decided once for the whole run on the driver."""
 
     partition_id: str
     index: int
     files: tuple[str, ...] = ()
     rows: int | None = None
     record_batches: tuple[int, int] | None = None
+    folder: str = ""
 
     def __post_init__(self) -> None:
         _normalise_input(self)
@@ -102,6 +109,7 @@ class TaskSpec(_JsonSpec):
     attempt: int
     files: tuple[str, ...] = ()
     record_batches: tuple[int, int] | None = None
+    folder: str = ""
 
     def __post_init__(self) -> None:
         _normalise_input(self)

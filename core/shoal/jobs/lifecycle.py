@@ -246,7 +246,16 @@ class JobLifecycle:
         from shoal.jobs import results
 
         if exit_code < 0:
-            return f"the payload process was killed by signal {-exit_code}"
+            import signal
+
+            try:
+                name = f" ({signal.Signals(-exit_code).name})"
+            except ValueError:
+                name = ""
+            return (
+                f"the payload process was killed by signal {-exit_code}{name}; its output up to then "
+                f"is in the job's logs (job.get_logs())"
+            )
         if results.has_result(self.stage, self.spec.job_dir):
             return "the payload raised an exception; job.result() re-raises it"
         return f"the payload process exited with code {exit_code}"

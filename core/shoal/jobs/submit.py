@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import secrets
 import sys
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 import cloudpickle
 
-from shoal.errors import StageNotFoundError
+from shoal.errors import ConfigError, StageNotFoundError
 from shoal.jobs import records
 from shoal.jobs.job import MLJob
 from shoal.jobs.payload import Payload, add_imports
@@ -48,18 +49,45 @@ IGNORED_OPTIONS = {
 
 def _check_instances(target_instances: object, min_instances: object, max_nodes: int) -> tuple[int, int]:
     if not isinstance(target_instances, int) or isinstance(target_instances, bool) or target_instances < 1:
-        raise ValueError(f"target_instances must be a positive integer, got {target_instances!r}")
+        raise ConfigError(f"target_instances must be a positive integer, got {target_instances!r}")
     minimum = target_instances if min_instances is None else min_instances
     if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
-        raise ValueError(f"min_instances must be a positive integer, got {min_instances!r}")
+        raise ConfigError(f"min_instances must be a positive integer, got {min_instances!r}")
     if minimum > target_instances:
-        raise ValueError(f"min_instances ({minimum}) must not exceed target_instances ({target_instances})")
+        raise ConfigError(f"min_instances ({minimum}) must not exceed target_instances ({target_instances})")
     if minimum > max_nodes:
-        raise ValueError(
+        raise ConfigError(
             f"min_instances ({minimum}) exceeds the max_nodes ({max_nodes}) of the compute pool: the job "
             f"could never start. Lower min_instances or create a pool with max_nodes >= {minimum}."
         )
     return target_instances, minimum
+
+
+_JOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,200}$")
+
+
+def _job_base_name(name: str | None, fallback: str) -> str:
+    """The job name's stem (a unique suffix is added): ``name`` as given, refused unless it is an
+    identifier (it names the job's folder on the stage); else the payload's file or function
+    name made into one."""
+    if name is not None:
+        if not isinstance(name, str):
+            raise ConfigError(f"name must be a string, got {type(name).__name__}")
+        base = name.split(".")[-1]  # DB.SCHEMA.NAME, as in the reference product
+        if not _JOB_NAME.match(base):
+            raise ConfigError(
+                f"job name {name!r} is not an identifier: use letters, digits, '_' and '$', starting "
+                f"with a letter or '_' (e.g. 'train_stores'); it names the job's folder on the stage"
+            )
+        return base
+    return identifier_name(fallback)
+
+
+def identifier_name(text: str) -> str:
+    """``text`` made into a valid job name: every other character becomes '_'. For names shoal
+    makes itself (from a payload's file, or a DPF run id)."""
+    base = re.sub(r"[^A-Za-z0-9_$]", "_", text or "job")[:200]
+    return base if re.match(r"^[A-Za-z_]", base) else f"job_{base}"[:200]
 
 
 def _check_requirements(requirements: Sequence[str] | None) -> list[str]:
@@ -113,6 +141,7 @@ def submit_payload(
     unknown = sorted(set(kwargs) - IGNORED_OPTIONS)
     if unknown:
         raise TypeError(f"Unknown job option(s): {', '.join(unknown)}")
+    base = _job_base_name(name, payload.base_name)
     pool = pool_records.load(compute_pool)
     target, minimum = _check_instances(target_instances, min_instances, pool.max_nodes)
     env = {str(k): str(v) for k, v in (env_vars or {}).items()}
@@ -127,7 +156,6 @@ def submit_payload(
     add_imports(payload, imports)
     backend = get_backend(pool.name)
     stage = _stage_for(stage_name)
-    base = (name or payload.base_name or "job").split(".")[-1]
     job_name = f"{base}_{secrets.token_hex(4)}"
     job_dir = job_name
     record = records.JobRecord(

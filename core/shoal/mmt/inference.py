@@ -25,11 +25,14 @@ Runs on the driver; :class:`LoadAndInfer` runs on the partition workers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from shoal.dpf import layout
+from shoal.dpf import checks, layout
 from shoal.dpf.dpf import DPF
+from shoal.dpf.folders import folder_of
+from shoal.dpf.run import DPFRun
+from shoal.dpf.specs import PartitionInput
 from shoal.errors import PermanentPartitionError
 from shoal.mmt.serde_ref import SerdeRef, resolve
 from shoal.mmt.training import MMT_KEY, read_model, training_section
@@ -47,6 +50,9 @@ class LoadAndInfer:
     stage_url: str
     training_run_id: str
     serde: ModelSerde
+    #: The training run's folders that are not their key's own (:func:`shoal.dpf.folders.folders_of`
+    #: gave them a digest); every other key's folder is :func:`~shoal.dpf.folders.folder_of` of it.
+    training_folders: dict[str, str] = field(default_factory=dict)
 
     @property
     def user_function(self) -> Callable[..., Any]:
@@ -54,7 +60,8 @@ class LoadAndInfer:
 
     def __call__(self, data: Any, context: Any) -> Any:
         stage = Stage(self.stage_name, self.stage_url)
-        path = f"{layout.partition_dir(self.training_run_id, context.partition_id)}/{self.serde.filename}"
+        folder = self.training_folders.get(context.partition_id) or folder_of(context.partition_id)
+        path = f"{layout.artifact_dir(self.training_run_id, folder)}/{self.serde.filename}"
         if not stage.exists(path):
             raise PermanentPartitionError(
                 f"Partition {context.partition_id!r} has no model in training run {self.training_run_id!r} "
@@ -84,6 +91,7 @@ class ManyModelInference(DPF):
                 f"ManyModelInference needs inference_func(data_connector, model, context), got "
                 f"{type(inference_func).__name__}"
             )
+        checks.check_signature(inference_func, 3, "inference_func(data_connector, model, context)")
         layout.check_run_id(training_run_id)
         stage, section = training_section(stage_name, training_run_id)
         if serde is None:
@@ -94,7 +102,14 @@ class ManyModelInference(DPF):
         self.training_run_id = training_run_id
         self.serde, self.serde_ref = instance, ref
         super().__init__(
-            LoadAndInfer(inference_func, stage.name, stage.url, training_run_id, instance),
+            LoadAndInfer(
+                inference_func,
+                stage.name,
+                stage.url,
+                training_run_id,
+                instance,
+                _own_folders(DPFRun(stage, training_run_id)._partition_inputs()),
+            ),
             stage_name,
             compute_pool=compute_pool,
         )
@@ -107,3 +122,8 @@ class ManyModelInference(DPF):
                 "serde": self.serde_ref.to_dict(),
             }
         }
+
+
+def _own_folders(parts: list[PartitionInput]) -> dict[str, str]:
+    """The partitions whose folder is not their key's own (driver)."""
+    return {p.partition_id: p.folder for p in parts if p.folder != folder_of(p.partition_id)}

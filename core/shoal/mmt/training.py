@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shoal.dpf import layout
+from shoal.dpf import checks, layout
 from shoal.dpf.dpf import DPF
 from shoal.dpf.run import DPFRun
 from shoal.errors import PermanentPartitionError
@@ -59,7 +59,15 @@ class TrainAndSave:
                 f"train_func {getattr(self.train_func, '__qualname__', self.train_func)!r} returned None for "
                 f"partition {context.partition_id!r}; it must return the trained model"
             )
-        context.upload_to_stage(model, self.serde.filename, write_function=self.serde.write)
+        try:
+            context.upload_to_stage(model, self.serde.filename, write_function=self.serde.write)
+        except Exception as exc:  # the model cannot be saved: running the partition again cannot help
+            raise PermanentPartitionError(
+                f"the model train_func returned for partition {context.partition_id!r} (a "
+                f"{type(model).__module__}.{type(model).__qualname__}) cannot be saved with "
+                f"{type(self.serde).__name__}: {type(exc).__name__}: {exc}. Return an object that serde "
+                f"can write, or pass ManyModelTraining(serde=...) for this kind of model."
+            ) from exc
 
 
 class ManyModelRun(DPFRun):
@@ -105,9 +113,13 @@ class ManyModelRun(DPFRun):
         shown = ", ".join(repr(i) for i in ids[:10]) + (", ..." if len(ids) > 10 else "")
         raise KeyError(f"Run {self.run_id!r} has no partition {key!r}; its partitions are: {shown}")
 
+    def _folder(self, partition_id: str) -> str:
+        return next(p.folder for p in self._partition_inputs() if p.partition_id == partition_id)
+
     def model_path(self, key: object) -> str:
-        """Where the model of partition ``key`` is, on the run's stage (``run_id/partition/file``)."""
-        return f"{layout.partition_dir(self.run_id, self.partition_key(key))}/{self.serde_ref.filename}"
+        """Where the model of partition ``key`` is, on the run's stage (``run_id/folder/file``)."""
+        folder = self._folder(self.partition_key(key))
+        return f"{layout.artifact_dir(self.run_id, folder)}/{self.serde_ref.filename}"
 
     def get_model(self, partition_id: object) -> Any:
         """The model trained for ``partition_id``, read with the run's serde."""
@@ -116,9 +128,10 @@ class ManyModelRun(DPFRun):
             pid = self.partition_key(partition_id)
             detail = self.partition_details[pid]
             why = f": {detail.error}" if detail.error else ""
+            log_path = f"{layout.artifact_dir(self.run_id, self._folder(pid))}/{layout.LOG_FILE}"
             raise LookupError(
                 f"Partition {pid!r} of run {self.run_id!r} has no model (status {detail.status.value}{why}). "
-                f"Its log: @{self._stage.name}/{layout.partition_dir(self.run_id, pid)}/{layout.LOG_FILE}"
+                f"Its log: @{self._stage.name}/{log_path}"
             )
         return read_model(self._stage, path, self.serde)
 
@@ -130,7 +143,7 @@ class ManyModelRun(DPFRun):
         ref = self.serde_ref
         rows = []
         for item in self._partition_inputs():
-            path = f"{layout.partition_dir(self.run_id, item.partition_id)}/{ref.filename}"
+            path = f"{layout.artifact_dir(self.run_id, item.folder)}/{ref.filename}"
             size = _size(self._stage, path)
             if size is not None:
                 rows.append(
@@ -187,6 +200,7 @@ class ManyModelTraining(DPF):
                 f"ManyModelTraining needs train_func(data_connector, context) -> model, got "
                 f"{type(train_func).__name__}"
             )
+        checks.check_signature(train_func, 2, "train_func(data_connector, context)")
         self.serde, self.serde_ref = resolve(serde)
         self.train_func = train_func
         super().__init__(TrainAndSave(train_func, self.serde), stage_name, compute_pool=compute_pool)

@@ -7,13 +7,16 @@ started. Runs on the driver.
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 from shoal import hooks
-from shoal.errors import ConfigError
+from shoal.errors import ConfigError, RecordError
 from shoal.pools import records
 from shoal.pools.backend import ComputePoolBackend
 from shoal.pools.families import DEFAULT_FAMILY, resolve_family
+
+log = logging.getLogger(__name__)
 
 
 def get_backend(name: str) -> ComputePoolBackend:
@@ -158,15 +161,67 @@ def _disconnect_from(backend: ComputePoolBackend) -> None:
 
 
 def stop_compute_pool(name: str) -> None:
-    """Stop every node of the pool; its definition stays (``start`` brings it back)."""
+    """Stop every node of the pool; its definition stays (``start`` brings it back). Its jobs
+    that have not ended are CANCELLED first, with a message saying so."""
     backend = get_backend(name)
     _disconnect_from(backend)
+    _cancel_jobs_of(backend.record.name, "stopped")
     backend.stop()
+
+
+def _cancel_jobs_of(pool: str, how: str) -> int:
+    """Mark every job of ``pool`` that has not ended CANCELLED, before the pool's processes go
+    (a payload killed by the stop would otherwise look like its own failure). Driver side."""
+    from shoal.jobs import records as job_records
+    from shoal.jobs.status import JobStatus, read_status, write_status
+    from shoal.stages import Stage
+
+    cancelled = 0
+    for record, final in job_records.newest(None):
+        if final is not None or record.compute_pool != pool:
+            continue
+        stage = Stage(record.stage_name, record.stage_url)
+        try:
+            status = JobStatus(read_status(stage, record.job_dir).get("status", "PENDING"))
+        except Exception as exc:  # an unreadable job must not keep the pool from stopping
+            log.warning("could not read the status of job %s: %s", record.name, exc)
+            continue
+        if status.is_terminal:
+            continue
+        write_status(
+            stage,
+            record.job_dir,
+            JobStatus.CANCELLED,
+            message=f"compute pool {pool} was {how} while the job was {status.value}; submit it again",
+        )
+        cancelled += 1
+    return cancelled
 
 
 def drop_compute_pool(name: str) -> None:
-    """Stop the pool and forget it."""
-    backend = get_backend(name)
+    """Stop the pool and forget it. A pool whose record cannot be read is dropped too: every
+    backend is asked to stop what it runs under that name, then the folder is removed."""
+    try:
+        backend = get_backend(name)
+    except RecordError:
+        _stop_unreadable(name)
+        records.delete(name)
+        return
     _disconnect_from(backend)
+    _cancel_jobs_of(backend.record.name, "dropped")
     backend.stop()
     records.delete(backend.record.name)
+
+
+def _stop_unreadable(name: str) -> None:
+    """Best effort for :func:`drop_compute_pool`: the record is gone, so which backend ran the pool
+    is unknown; each one stops whatever it keeps under the pool's name (its own state, not the record)."""
+    canonical = records.canonical_pool_name(name)
+    for kind, spec in hooks.compute_pool_backends().items():
+        stand_in = records.PoolRecord(
+            name=canonical, backend=kind, min_nodes=1, max_nodes=1, instance_family=DEFAULT_FAMILY
+        )
+        try:
+            spec.factory(stand_in).stop()
+        except Exception as exc:  # a backend that needs more than the name: nothing it can stop
+            log.debug("backend %s could not stop pool %s: %s", kind, canonical, exc)

@@ -10,6 +10,7 @@ Runs on the driver (and on the job supervisor of a local pool, same machine).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,8 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from shoal.errors import ConfigError, ShoalError
+from shoal.errors import ConfigError, RecordError, ShoalError
 from shoal.workspace import workspace_dir
+
+log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 
@@ -117,13 +120,30 @@ def load(name: str) -> PoolRecord:
             f"shoal.create_compute_pool({canonical!r}, max_nodes=...) or "
             f"`shoal pool create {canonical} --max-nodes N`."
         )
-    return PoolRecord(**json.loads(path.read_text()))
+    return _read(path)
+
+
+def _read(path: Path) -> PoolRecord:
+    """The record in ``path``; a :class:`RecordError` naming the file when it cannot be read."""
+    try:
+        return PoolRecord(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:  # cut short, edited by hand, or from another version
+        name = path.parent.name
+        raise RecordError(
+            f"The record of compute pool {name!r} ({path}) cannot be read ({type(exc).__name__}: "
+            f"{exc}). Fix the file, or drop the pool (`shoal pool drop {name}`) and create it again."
+        ) from None
 
 
 def load_all() -> list[PoolRecord]:
+    """Every pool of the workspace; an unreadable record is skipped with a warning (so that
+    one bad file does not hide the other pools), and fails when that pool is used (:func:`load`)."""
     records = []
     for path in sorted(pools_root().glob("*/pool.json")):
-        records.append(PoolRecord(**json.loads(path.read_text())))
+        try:
+            records.append(_read(path))
+        except RecordError as exc:
+            log.warning("%s", exc)
     return records
 
 

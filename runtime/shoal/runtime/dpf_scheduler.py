@@ -47,10 +47,7 @@ def previous_records(
     by_index = {p.index: p for p in inputs}
     for index in list(done):
         item = by_index.get(index)
-        if (
-            item is None
-            or f"{layout.partition_dir(run_id, item.partition_id)}/{layout.LOG_FILE}" not in present
-        ):
+        if item is None or f"{layout.artifact_dir(run_id, item.folder)}/{layout.LOG_FILE}" not in present:
             records.pop(index, None)
     return records
 

@@ -162,7 +162,11 @@ def run_batch(spec_json: str, batch_json: str) -> Iterator[str]:
             outcome = run_partition(runtime, task)
         except Exception as exc:  # shoal's own handling failed (writing the log, say): this partition only
             traceback.print_exc()
-            error = f"shoal could not finish the partition: {type(exc).__name__}: {exc}"
+            error = (
+                f"shoal could not finish partition {task.partition_id!r} (attempt {task.attempt}): "
+                f"{type(exc).__name__}: {exc}; its log may be missing, the worker's own log on node "
+                f"{runtime.node_id} has the traceback"
+            )
             outcome = TaskOutcome(
                 task.index, task.attempt, "FAILED", error, started, time.time(), runtime.node_id
             )
@@ -219,12 +223,12 @@ def run_partition(runtime: _RunRuntime, task: TaskSpec) -> TaskOutcome:
     from shoal.errors import PermanentPartitionError
 
     spec = runtime.spec
-    files = AttemptFiles(runtime.stage, spec.run_id, task.partition_id, task.index, task.attempt)
+    files = AttemptFiles(runtime.stage, spec.run_id, task.folder, task.index, task.attempt)
     info = PartitionInfo(
         run_id=spec.run_id,
         partition_id=task.partition_id,
         attempt=task.attempt,
-        stage_path_prefix=f"@{runtime.stage.name}/{layout.partition_dir(spec.run_id, task.partition_id)}",
+        stage_path_prefix=f"@{runtime.stage.name}/{layout.artifact_dir(spec.run_id, task.folder)}",
     )
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
@@ -238,7 +242,7 @@ def run_partition(runtime: _RunRuntime, task: TaskSpec) -> TaskOutcome:
     try:
         hooks.notify_before_partition(info)
         context = PartitionContext(
-            runtime.stage, spec.run_id, task.partition_id, runtime.session_runner(), files
+            runtime.stage, spec.run_id, task.partition_id, runtime.session_runner(), files, task.folder
         )
         runtime.func(runtime.connector(task), context)
     except BaseException as exc:  # the user's error; KeyboardInterrupt and SystemExit included
@@ -249,7 +253,12 @@ def run_partition(runtime: _RunRuntime, task: TaskSpec) -> TaskOutcome:
     finally:
         sys.stdout, sys.stderr = old_out, old_err
         root.removeHandler(handler)
-    hooks.notify_after_partition(info, status)
+    try:
+        hooks.notify_after_partition(info, status)
+    except Exception as exc:  # a plugin's after_partition failed: the partition did not finish cleanly
+        if status == "DONE":
+            status, error = "FAILED", f"after_partition hook failed: {type(exc).__name__}: {exc}"
+        buffer.write(traceback.format_exc())
     ended = time.time()
     text = buffer.getvalue()
     header = f"===== partition {task.partition_id} attempt {task.attempt}: {status} =====\n"

@@ -139,7 +139,11 @@ class RunState:
             self._running.add(index)
             self._dirty.add(index)
             item = self.inputs[index]
-            tasks.append(TaskSpec(item.partition_id, index, record.attempts, item.files, item.record_batches))
+            tasks.append(
+                TaskSpec(
+                    item.partition_id, index, record.attempts, item.files, item.record_batches, item.folder
+                )
+            )
             if record.extra.get("isolated"):
                 break
         return tasks
