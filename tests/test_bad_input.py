@@ -9,6 +9,7 @@ the same id) are the tests after the table.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import pandas as pd
 import pytest
 
@@ -398,6 +400,20 @@ CASES = [
         setup=copy_of_done_run("broken_def", "run.json", '{"run_id": "broken_d'),
     ),
     Case(
+        "empty-run-json",
+        lambda: DPFRun.restore_from("empty_def", STAGE),
+        RecordError,
+        "on_existing_artifacts='overwrite'",
+        setup=copy_of_done_run("empty_def", "run.json", ""),
+    ),
+    Case(
+        "empty-partitions-json",
+        lambda: DPFRun.restore_from("empty_parts", STAGE),
+        RecordError,
+        "empty_parts/_shoal/partitions.json",
+        setup=copy_of_done_run("empty_parts", "partitions.json", ""),
+    ),
+    Case(
         "truncated-partitions-json",
         lambda: DPFRun.restore_from("broken_parts", STAGE),
         RecordError,
@@ -491,6 +507,41 @@ def test_a_write_function_that_raises_fails_its_partition_only() -> None:
     assert details["S1"].stage_artifacts_manager.list() == ["train.log"], "the half-written file is not kept"
     assert details["S0"].status == details["S2"].status == PartitionStatus.DONE
     assert details["S2"].stage_artifacts_manager.get("rows.pkl") == 2
+
+
+def good_then_broken(data: Any, context: Any) -> None:
+    """Saves a good model, then a second one whose writer fails half-way (S1: the error fails the
+    partition; S2: the function catches it and goes on)."""
+    context.upload_to_stage({"good": context.partition_id}, "model.pkl")
+
+    def broken(obj: Any, path: str) -> None:
+        Path(path).write_bytes(cloudpickle.dumps(obj)[:5])
+        raise OSError("disk full")
+
+    if context.partition_id == "S1":
+        context.upload_to_stage({"bad": 1}, "model.pkl", write_function=broken)
+    if context.partition_id == "S2":
+        with contextlib.suppress(OSError):
+            context.upload_to_stage({"bad": 1}, "model.pkl", write_function=broken)
+        assert context.download_from_stage("model.pkl") == {"good": "S2"}
+
+
+def test_a_failed_write_leaves_the_file_written_before_it(home: Path) -> None:
+    run = DPF(good_then_broken, STAGE).run(
+        partition_by="STORE",
+        dataframe=stores(),
+        run_id="write_fails_late",
+        execution_options=shoal.dpf.ExecutionOptions(max_retries=0),
+    )
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.PARTIAL_FAILURE
+    details = run.partition_details
+    assert details["S1"].status == PartitionStatus.FAILED
+    assert details["S1"].error == "OSError: disk full"
+    assert [details[k].status for k in ("S0", "S2")] == [PartitionStatus.DONE] * 2
+    for key in ("S0", "S1", "S2"):
+        assert details[key].stage_artifacts_manager.get("model.pkl") == {"good": key}
+    left = [p.name for p in (home / "stages" / STAGE.upper() / "write_fails_late").rglob(".shoal-tmp-*")]
+    assert left == [], "temporary files left after the run ended"
 
 
 def break_own_log(data: Any, context: Any) -> None:
@@ -702,3 +753,100 @@ def test_resume_of_a_run_whose_progress_is_unreadable_runs_every_partition_again
         key: (PartitionStatus.DONE, 1) for key in ("S0", "S1", "S2")
     }
     assert details["S1"].stage_artifacts_manager.get("rows.pkl") == 2
+
+
+def damage(text: str, how: str) -> str:
+    """``text`` cut as a crash or a full disk would cut it: ``half`` (mid-line), ``empty``, or
+    ``line`` (at the end of its first line: only a count can tell)."""
+    if how == "empty":
+        return ""
+    if how == "line":
+        return text[: text.index("\n") + 1]
+    half = text[: len(text) // 2]
+    return half.rstrip("\n") or half[:1]
+
+
+@pytest.mark.parametrize(
+    ("record", "how"),
+    [
+        ("state.json", "half"),
+        ("state.json", "empty"),
+        ("events", "half"),
+        ("events", "empty"),
+        ("events", "line"),
+    ],
+)
+def test_a_damaged_progress_record_is_an_error_that_says_resume_and_resume_finishes(
+    record: str, how: str
+) -> None:
+    run_id = f"damaged_{record.split('.')[0]}_{how}"
+    run = DPF(count_rows, STAGE).run(partition_by="STORE", dataframe=stores(), run_id=run_id)
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    stage = shoal.get_stage(STAGE)
+    progress = f"{run_id}/_shoal/progress"
+    if record == "events":
+        events = sorted(
+            stage.list(f"{progress}/events"), key=lambda p: int(p.rsplit("/", 1)[1].split(".")[0])
+        )
+        assert events, "the finished run has progress events"
+        target = events[-1]  # the last flush: it holds the partitions' DONE records
+        assert stage.read_text(target).count("\n") >= 2 or how != "line", "cutting at a line needs two lines"
+    else:
+        target = f"{progress}/{record}"
+    stage.write_text(target, damage(stage.read_text(target), how))
+    restored = DPFRun.restore_from(run_id, STAGE)
+    with pytest.raises(RecordError) as caught:
+        restored.wait(timeout=10, show_progress=False)
+    message = str(caught.value)
+    assert f"DPF run {run_id!r}" in message
+    assert f"{progress}/" in message
+    assert f"DPFRun.restore_from({run_id!r}, {STAGE.upper()!r}).resume()" in message
+    with pytest.raises(RecordError):
+        _ = restored.partition_details
+    resumed = restored.resume()
+    assert resumed.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    details = resumed.partition_details
+    assert {k: d.status for k, d in details.items()} == dict.fromkeys(
+        ("S0", "S1", "S2"), PartitionStatus.DONE
+    )
+    assert {k: d.stage_artifacts_manager.get("rows.pkl") for k, d in details.items()} == {
+        "S0": 2,
+        "S1": 2,
+        "S2": 2,
+    }
+
+
+@pytest.mark.parametrize("how", ["half", "empty"])
+def test_a_damaged_job_record_names_the_job_and_listings_go_on(home: Path, how: str) -> None:
+    from click.testing import CliRunner
+
+    from shoal.cli import cli
+    from shoal.jobs import list_jobs
+
+    damaged = submit()()
+    other = submit()()
+    assert damaged.wait(timeout=120).value == other.wait(timeout=120).value == "DONE"
+    stage = shoal.get_stage(STAGE)
+    status_path = f"{damaged.stage_path.split('/', 1)[1]}/status.json"
+    stage.write_text(status_path, damage(stage.read_text(status_path), how))
+    with pytest.raises(RecordError) as caught:
+        _ = get_job(damaged.id).status
+    message = str(caught.value)
+    assert f"@{stage.name}/{status_path}" in message
+    assert "cut short or changed by hand" in message
+    assert "shoal job delete" in message
+    # a listing that has not seen the job end reads its status: it is UNKNOWN, the others listed
+    from shoal.jobs.listing import job_summaries
+
+    listed = {s.name: s for s in job_summaries(limit=0)}
+    assert listed[damaged.name].status in ("UNKNOWN", "DONE")  # DONE when an earlier listing kept it
+    assert listed[other.name].status == "DONE"
+    record = home / "jobs" / f"{damaged.name}.json"
+    record.write_text(damage(record.read_text(), "half" if how == "half" else "empty"))
+    with pytest.raises(RecordError, match=re.escape(f"The record of job {damaged.name!r}")):
+        get_job(damaged.id)
+    result = CliRunner().invoke(cli, ["job", "ls", "--limit", "0"])
+    assert result.exit_code == 0, result.output
+    assert other.name in result.output
+    assert other.name in set(list_jobs(limit=0)["name"])
+    record.unlink()  # the corpus compares every job record: leave none damaged

@@ -113,7 +113,10 @@ def test_a_failing_lifecycle_plugin_does_not_stop_the_others(caplog: pytest.LogC
         def shoal_before_run(self, run: RunInfo) -> None:
             raise RuntimeError("plugin bug")
 
-    first, second = Seen(), Seen()
+    class SeenToo(Seen):  # plugins are named after their class: two of one class would clash
+        pass
+
+    first, second = Seen(), SeenToo()
     with fresh_plugin_manager(plugins=[first, Broken(), second]):
         hooks.notify_before_run(RUN)
     assert first.runs == ["r1"]

@@ -7,6 +7,7 @@ stages.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import signal
@@ -18,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from shoal import hookimpl, hooks
+from shoal.cli import cli
 from shoal.contributions import StageBackendSpec
 from shoal.errors import ConfigError, PluginError, StageFileNotFoundError, StagePathError
 from shoal.plugin_manager import set_plugin_manager
 from shoal.plugins.fsspec_stage import FsspecStageBackend
 from shoal.plugins.local_stage import LocalStageBackend
 from shoal.stages import TEMP_PREFIX, Stage, create_stage, list_stages
+from shoal.stages.gc import sweep_temp_files
 from shoal.testing import temporary_plugin
 from stage_helpers import catalog_file, run_python
 
@@ -320,6 +324,50 @@ def test_killed_writer_leaves_no_file_under_the_final_name(local_stage: Stage) -
     assert not local_stage.exists("dir/fresh.txt")
     assert local_stage.list() == ["keep.bin"]
     assert local_stage.list("dir") == []
+
+    # shoal stage gc: a live writer's file is young, so it is left; old ones are removed and shown
+    assert sweep_temp_files(local_stage) == []
+    assert sorted(root.rglob(f"{TEMP_PREFIX}*")) == temps
+    result = CliRunner().invoke(cli, ["stage", "gc", "@s", "--dry-run", "--older-than", "0"])
+    assert result.exit_code == 0, result.output
+    assert "would remove 2 temporary file(s), 300000 bytes" in result.output
+    assert sorted(root.rglob(f"{TEMP_PREFIX}*")) == temps
+    old = temps[0].stat().st_mtime - 3600
+    for path in temps:
+        os.utime(path, (old, old))
+    result = CliRunner().invoke(cli, ["stage", "gc"])
+    assert result.exit_code == 0, result.output
+    assert "removed 2 temporary file(s), 300000 bytes" in result.output
+    assert f"@S/dir/{temps[0].name}" in result.output or f"@S/dir/{temps[1].name}" in result.output
+    assert list(root.rglob(f"{TEMP_PREFIX}*")) == []
+    assert local_stage.read_bytes("keep.bin") == b"old"
+
+
+@pytest.mark.parametrize("mode", ["wb", "w"])
+def test_a_writer_dropped_without_close_commits_nothing(stage: Stage, mode: str) -> None:
+    old, new = (b"old", b"half") if mode == "wb" else ("old", "half")
+    stage.write_bytes("f", b"old")
+
+    def write_then_fail(path: str) -> None:
+        handle = stage.open(path, mode)  # no with: the exception drops the handle
+        handle.write(new)
+        raise RuntimeError("boom")
+
+    for path in ("f", "fresh"):
+        with pytest.raises(RuntimeError, match="boom"):
+            write_then_fail(path)
+        gc.collect()
+    forgotten = stage.open("forgotten", mode)
+    forgotten.write(new)
+    del forgotten
+    gc.collect()
+    assert stage.read_bytes("f") == b"old"
+    assert not stage.exists("fresh")
+    assert not stage.exists("forgotten")
+    closed = stage.open("closed", mode)
+    closed.write(old)
+    closed.close()  # an explicit close commits
+    assert stage.read_bytes("closed") == b"old"
 
 
 def test_symbolic_links_that_escape_the_stage_are_refused(local_stage: Stage, tmp_path: Path) -> None:

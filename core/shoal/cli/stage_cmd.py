@@ -91,3 +91,33 @@ def drop(name: str, missing_ok: bool) -> None:
     """Drop stage NAME (a managed stage's files are deleted; external data is kept)."""
     stages.drop_stage(name, missing_ok=missing_ok)
     click.echo(f"dropped {name}")
+
+
+@stage.command("gc")
+@click.argument("location", required=False)
+@click.option(
+    "--older-than",
+    "older_than_s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Leave temporary files younger than this many seconds (a live writer may own them). Default: 300.",
+)
+@click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+def gc(location: str | None, older_than_s: float | None, dry_run: bool) -> None:
+    """Remove what killed writers left: .shoal-tmp-* files under LOCATION (@stage/path), or in
+    every stage when LOCATION is not given. Prints each file removed and a total."""
+    from shoal.stages.gc import DEFAULT_MIN_AGE_S, sweep_temp_files
+
+    age = DEFAULT_MIN_AGE_S if older_than_s is None else older_than_s
+    if location is None:
+        places = [(stages.get_stage(info.name), "") for info in stages.list_stages()]
+    else:
+        places = [stages.resolve_location(location)]
+    count = size = 0
+    for found, inner in places:
+        for swept in sweep_temp_files(found, inner, older_than_s=age, dry_run=dry_run):
+            click.echo(f"@{found.name}/{swept.path}\t{swept.size} bytes\t{swept.age_s:.0f} s old")
+            count += 1
+            size += swept.size
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {count} temporary file(s), {size} bytes (left those younger than {age:.0f} s)")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 
 from shoal.dpf import layout
 from shoal.stages import Stage
@@ -97,15 +98,29 @@ class AttemptFiles:
         if filename not in self._written:
             self._written.append(filename)
 
-    def drop(self, filename: str) -> None:
-        """Forget ``filename``: its writer failed part-way, so the attempt must not commit it."""
-        if filename in self._written:
-            self._written.remove(filename)
-        if self._root is not None:
+    @contextlib.contextmanager
+    def writing(self, filename: str) -> Iterator[str | None]:
+        """A local path to write ``filename`` to (None where the stage is not a local folder).
+
+        What is written there becomes this attempt's ``filename`` only when the block ends
+        without an exception; a writer that fails part-way leaves the attempt's earlier
+        ``filename`` (or none) as it was, and its half-written file is removed."""
+        if self._root is None:
+            yield None
+            return
+        written_before = filename in self._written
+        staged = self.local_target(filename)
+        assert staged is not None
+        partial = self._local(self.final_dir, f"{TEMP_PREFIX}w{self.attempt}-{filename}")
+        try:
+            yield partial
+            os.replace(partial, staged)
+        except BaseException:
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                os.unlink(self._local(self.final_dir, self._staged_name(filename)))
-        else:
-            self.stage.remove(f"{self.staging_dir}/{filename}", missing_ok=True)
+                os.unlink(partial)
+            if not written_before:
+                self._written.remove(filename)
+            raise
 
     def read_bytes(self, filename: str) -> bytes | None:
         """What this attempt wrote as ``filename``, else what the partition's folder holds, else None."""

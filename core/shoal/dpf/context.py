@@ -6,6 +6,7 @@ Runs on partition workers (context) and wherever a run is inspected (artifacts m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import tempfile
@@ -76,21 +77,18 @@ class PartitionContext:
         """Save ``obj`` as ``filename`` in the partition's folder (cloudpickle unless ``write_function``)."""
         layout.check_flat_filename(filename)
         files = self._files
-        target = files.local_target(filename) if files is not None else None
-        if target is not None:
-            data = cloudpickle.dumps(obj) if write_function is None else None
-            try:
+        with contextlib.ExitStack() as stack:
+            # a writer that raises part-way commits nothing: the attempt keeps what it had
+            target = stack.enter_context(files.writing(filename)) if files is not None else None
+            if target is not None:
+                data = cloudpickle.dumps(obj) if write_function is None else None
                 if data is not None:
                     with open(target, "wb") as handle:
                         handle.write(data)
                 else:
                     assert write_function is not None
                     write_function(obj, target)
-            except BaseException:  # a half-written file is never committed with the attempt
-                assert files is not None
-                files.drop(filename)
-                raise
-        else:
+        if target is None:
             with tempfile.TemporaryDirectory() as tmp:
                 local = os.path.join(tmp, filename)
                 (write_function or _default_write)(obj, local)

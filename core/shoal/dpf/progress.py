@@ -179,7 +179,7 @@ class ProgressReader:
         self.event_files = 0
         self._reading = ""
 
-    def _unreadable(self, path: str, exc: BaseException) -> RecordError:
+    def unreadable(self, path: str, exc: BaseException) -> RecordError:
         return RecordError(
             f"@{self.stage.name}/{path}, part of the progress record of DPF run {self.run_id!r}, cannot "
             f"be read ({type(exc).__name__}: {exc}): it was cut short or changed by hand. "
@@ -199,7 +199,7 @@ class ProgressReader:
             if not isinstance(state, dict):
                 raise ValueError(f"a JSON object was expected, not {type(state).__name__}")
         except ValueError as exc:
-            raise self._unreadable(path, exc) from exc
+            raise self.unreadable(path, exc) from exc
         return state
 
     def refresh(self, *, strict: bool = True, known_seq: int | None = None) -> dict[int, PartitionRecord]:
@@ -218,7 +218,7 @@ class ProgressReader:
                 continue  # compacted while we read: start again from the new snapshot
             except (ValueError, KeyError, TypeError) as exc:
                 if strict:
-                    raise self._unreadable(self._reading or progress_dir(self.run_id), exc) from exc
+                    raise self.unreadable(self._reading or progress_dir(self.run_id), exc) from exc
                 self.records, self.seq = {}, 0
                 return self.records
         self._refresh()
@@ -244,7 +244,11 @@ class ProgressReader:
             if seq <= self.seq:
                 continue  # read before, or in the snapshot
             self._reading = path
+            if seq != self.seq + 1:
+                raise ValueError(f"the event files after {self.seq} are missing (the next one is {seq})")
             text = self.stage.read_text(path)
+            if not text.endswith("\n"):  # every event file ends its last line: this one was cut short
+                raise ValueError(f"the file is cut short ({len(text)} bytes, its last line unfinished)")
             self.event_bytes += len(text)
             for line in text.splitlines():
                 if line.strip():

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.dpf import layout
 from shoal.dpf.context import StageArtifactsManager
 from shoal.dpf.entities import PartitionRecord, PartitionStatus, RunStatus
-from shoal.dpf.progress import ProgressReader
+from shoal.dpf.progress import ProgressReader, progress_dir
 from shoal.dpf.specs import PartitionInput
 from shoal.errors import RecordError, RunConflictError
 from shoal.stages import Stage, get_stage
@@ -78,6 +79,7 @@ class DPFRun:
         self._reader = ProgressReader(stage, run_id)
         self._job: Any = None
         self._job_checked_at = 0.0
+        self._agreed_seq: Any = None
         self._job_status: str | None = None
         self._message = ""
 
@@ -149,6 +151,7 @@ class DPFRun:
         status = RunStatus(state.get("status", RunStatus.IN_PROGRESS.value))
         self._message = str(state.get("message") or "")
         if status != RunStatus.IN_PROGRESS:
+            self._records()  # an ended run's status must agree with its partitions' records
             return status, state
         heartbeat = state.get("heartbeat")
         fresh = heartbeat is not None and time.time() - float(heartbeat) < HEARTBEAT_STALE_S
@@ -203,7 +206,30 @@ class DPFRun:
 
     def _records(self) -> dict[int, PartitionRecord]:
         state = self._reader.state()
-        return self._reader.refresh(known_seq=state.get("seq"))
+        records = self._reader.refresh(known_seq=state.get("seq"))
+        self._check_agrees(state, records)
+        return records
+
+    def _check_agrees(self, state: dict[str, Any], records: dict[int, PartitionRecord]) -> None:
+        """An ended run's ``state.json`` counts its partitions per status; the progress events must
+        give the same counts, or events were lost (a file cut at a line's end, or removed) and
+        the status would contradict the partitions: :class:`RecordError`."""
+        if state.get("status", RunStatus.IN_PROGRESS.value) == RunStatus.IN_PROGRESS.value:
+            return
+        if self._agreed_seq == state.get("seq") or not isinstance(state.get("counts"), dict):
+            return
+        statuses = (
+            records[i.index].status.value if i.index in records else PartitionStatus.PENDING.value
+            for i in self._partition_inputs()
+        )
+        mine = {status: count for status, count in Counter(statuses).items() if count}
+        theirs = {str(status): int(count) for status, count in state["counts"].items() if int(count)}
+        if mine != theirs:
+            raise self._reader.unreadable(
+                f"{progress_dir(self._run_id)}/",
+                ValueError(f"state.json counts {theirs} partitions per status, its events give {mine}"),
+            )
+        self._agreed_seq = state.get("seq")
 
     @property
     def partition_details(self) -> dict[str, SinglePartitionDetails]:

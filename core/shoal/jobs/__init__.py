@@ -126,12 +126,16 @@ def list_jobs(
 
 def delete_job(job: str | MLJob[Any], session: Any = None) -> None:
     """Delete a finished job: its folder on the stage and its record. Cancel a running job first."""
-    from shoal.errors import ConfigError
+    from shoal.errors import ConfigError, RecordError
     from shoal.jobs import records
     from shoal.jobs.job import MLJob
+    from shoal.jobs.status import JobStatus
 
     handle = job if isinstance(job, MLJob) else MLJob(job)
-    status = handle.status
+    try:
+        status = handle.status
+    except RecordError:  # its status cannot be read: ask its pool whether it still runs
+        status = handle._check_alive(JobStatus.RUNNING)
     if not status.is_terminal:
         raise ConfigError(
             f"Job {handle.id} is {status.value}; cancel it (job.cancel()) and wait before deleting it."

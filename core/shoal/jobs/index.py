@@ -14,12 +14,15 @@ Runs on the driver, in any process of the workspace.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite"
 UPSERT = "INSERT OR REPLACE INTO jobs (name, created_time, record, final_status) VALUES (?, ?, ?, NULL)"
@@ -103,8 +106,11 @@ def _rebuild(db: sqlite3.Connection, folder: Path, record_files: set[str], index
             try:
                 record = json.loads((folder / f"{name}.json").read_text())
                 created = float(record["created_time"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # unreadable, or being written: the next listing looks again
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                # records are written whole (a rename): this one was damaged. The others are
+                # listed; the next listing looks at it again
+                log.warning("job record %s cannot be read (%s); listing the other jobs", name, exc)
+                continue
             db.execute(
                 UPSERT,
                 (name, created, json.dumps(record)),

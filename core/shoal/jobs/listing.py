@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shoal.errors import RecordError
 from shoal.jobs import records
 from shoal.jobs.status import JobStatus
 
@@ -43,9 +44,14 @@ class JobSummary:
     completed_time: float | None
 
 
+#: The status listed for a job whose status document cannot be read (its message says why).
+UNREADABLE = "UNKNOWN"
+
+
 def job_summaries(limit: int | None = 10) -> list[JobSummary]:
     """The newest ``limit`` jobs (all with None or <= 0). Jobs that ended are read from the
-    index; the others from their stage (and, once they are seen ended, kept in the index)."""
+    index; the others from their stage (and, once they are seen ended, kept in the index). A job
+    whose status cannot be read is listed as ``UNKNOWN`` with the reason as its message."""
     summaries: list[JobSummary] = []
     ended: dict[str, dict[str, Any]] = {}
     for record, final in records.newest(limit):
@@ -54,8 +60,13 @@ def job_summaries(limit: int | None = 10) -> list[JobSummary]:
             from shoal.jobs.job import MLJob  # stages and the pool: only for jobs not seen ended
 
             job: MLJob[Any] = MLJob(record)
-            details = job.details()
-            status = job.shallow_status(details)
+            try:
+                details = job.details()
+            except RecordError as exc:  # one unreadable job never hides the others
+                details = {"status": UNREADABLE, "message": str(exc)}
+                status = JobStatus.PENDING
+            else:
+                status = job.shallow_status(details)
             if status.is_terminal:
                 if status.value != details.get("status"):  # marked INTERNAL_ERROR just now
                     details = {**job.details(), "status": status.value}

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shoal.errors import ShoalError
+from shoal.errors import RecordError, ShoalError
 from shoal.jobs import index
 from shoal.workspace import workspace_dir
 
@@ -62,14 +62,26 @@ def load(job_id: str) -> JobRecord:
     name = canonical_job_id(job_id)
     exact = _folder() / f"{name}.json"
     if exact.exists():  # the usual case: no need to look at every other record
-        return JobRecord(**json.loads(exact.read_text()))
+        return _read(exact)
     for candidate in _folder().glob("*.json"):  # another case of the same name
         if candidate.stem.lower() == name.lower():
-            return JobRecord(**json.loads(candidate.read_text()))
+            return _read(candidate)
     raise JobNotFoundError(
         f"No job {job_id!r} in this workspace ({_folder()}). List jobs with shoal.jobs.list_jobs() "
         f"or `shoal job ls`."
     )
+
+
+def _read(path: Path) -> JobRecord:
+    """The record in ``path``; :class:`RecordError` naming the job and the file when it cannot be read."""
+    try:
+        return JobRecord(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:  # cut short, changed by hand, or from another version
+        raise RecordError(
+            f"The record of job {path.stem!r} ({path}) cannot be read ({type(exc).__name__}: {exc}): it "
+            f"was cut short or changed by hand. Restore it, or remove the file; the job's files on its "
+            f"stage are kept. `shoal job ls` lists the other jobs."
+        ) from None
 
 
 def newest(limit: int | None = None) -> list[tuple[JobRecord, dict[str, Any] | None]]:

@@ -10,15 +10,19 @@ Runs on the driver and in the job supervisor.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from shoal._enums import StrValueEnum
+from shoal.errors import RecordError
 
 if TYPE_CHECKING:
     from shoal.stages import Stage
 
 STATUS_FILE = "status.json"
+
+log = logging.getLogger(__name__)
 
 
 class JobStatus(StrValueEnum):
@@ -44,16 +48,40 @@ TERMINAL = frozenset(
 
 
 def read_status(stage: Stage, job_dir: str) -> dict[str, Any]:
-    """The job's status document (an empty PENDING one if it was not written yet)."""
+    """The job's status document (an empty PENDING one if it was not written yet); a document
+    that cannot be read (cut short, changed by hand) raises :class:`~shoal.errors.RecordError`
+    naming the job and the file."""
     path = f"{job_dir}/{STATUS_FILE}"
     if not stage.exists(path):
         return {"status": JobStatus.PENDING.value, "message": ""}
-    return dict(json.loads(stage.read_text(path)))
+    text = stage.read_text(path)
+    try:
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            raise ValueError(f"a JSON object was expected, not {type(document).__name__}")
+        JobStatus(document.get("status", JobStatus.PENDING.value))
+    except ValueError as exc:
+        raise RecordError(
+            f"@{stage.name}/{path}, the status of job {job_dir!r}, cannot be read ({exc}; {len(text)} "
+            f"bytes): it was cut short or changed by hand. A running job rewrites it at its next "
+            f"change; for an ended job, delete the job (shoal.jobs.delete_job, `shoal job delete`)."
+        ) from None
+    return document
+
+
+def _current(stage: Stage, job_dir: str) -> dict[str, Any]:
+    """The document a writer updates: an unreadable one is replaced (with a warning), so that the
+    job can still record how it ends."""
+    try:
+        return read_status(stage, job_dir)
+    except RecordError as exc:
+        log.warning("%s; writing it anew", exc)
+        return {"status": JobStatus.PENDING.value, "message": "", "warnings": [str(exc)]}
 
 
 def write_status(stage: Stage, job_dir: str, status: JobStatus | str, **fields: Any) -> dict[str, Any]:
     """Merge ``fields`` and ``status`` into the status document; a terminal status is never replaced."""
-    current = read_status(stage, job_dir)
+    current = _current(stage, job_dir)
     if JobStatus(current.get("status", "PENDING")).is_terminal:
         return current
     current.update(fields)
@@ -68,7 +96,7 @@ def write_status(stage: Stage, job_dir: str, status: JobStatus | str, **fields: 
 def add_warning(stage: Stage, job_dir: str, message: str) -> None:
     """Keep ``message`` in the status document's ``warnings`` (whatever the status: a warning
     never changes it): something went wrong that did not end the job, such as a failed cancel."""
-    current = read_status(stage, job_dir)
+    current = _current(stage, job_dir)
     current["warnings"] = [*current.get("warnings", []), message]
     current["updated"] = time.time()
     stage.write_text(f"{job_dir}/{STATUS_FILE}", json.dumps(current, indent=2, sort_keys=True))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Literal
@@ -133,6 +135,28 @@ class StageBackend(ABC):
     def local_path(self, path: str) -> str | None:
         """Return a local filesystem path for ``path`` when the backend is a local folder, else None."""
         return None
+
+    def temp_files(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """Yield ``(path, size in bytes, modification time)`` of every temporary file of a write
+        (a name starting with :data:`TEMP_PREFIX`) under the folder ``prefix``, paths relative to
+        the stage root; for ``shoal stage gc``. This default serves local-folder backends (it
+        follows no link); other backends override it, or have no temporary files to show."""
+        base = self.local_path("")
+        if base is None:
+            return
+        start = os.path.join(base, *prefix.split("/")) if prefix else base
+        for folder, _dirs, files in os.walk(start):
+            for name in files:
+                if not name.startswith(TEMP_PREFIX):
+                    continue
+                full = os.path.join(folder, name)
+                try:
+                    info = os.lstat(full)
+                except FileNotFoundError:  # committed or removed while we looked
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    relative = os.path.relpath(full, base).replace(os.sep, "/")
+                    yield relative, info.st_size, info.st_mtime
 
     def destroy(self) -> None:
         """Delete all contents of the stage (used when a managed stage is dropped)."""

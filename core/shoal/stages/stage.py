@@ -15,6 +15,7 @@ Runs on the driver and on workers.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import glob
 import io
@@ -65,7 +66,15 @@ class _AtomicTextWriter(io.TextIOWrapper):
     def abort(self) -> None:
         """Drop what was written; the final name keeps its earlier content (or stays absent)."""
         self._atomic.abort()
-        self.close()  # a no-op on the buffers: their raw file is already closed
+        with contextlib.suppress(ValueError):  # the buffers' raw file is closed: nothing to flush
+            self.close()
+
+    def __del__(self) -> None:
+        # dropped without close() (an exception outside a with block, or forgotten): the text
+        # layer's own finaliser would close, and so commit, half a file. Only close() commits.
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self.abort()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:

@@ -18,6 +18,7 @@ Runs on the driver and on every worker that reads or writes such a stage.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -146,6 +147,20 @@ class FsspecStageBackend(StageBackend):
                 self.fs.rm_file(remote_tmp)
             raise
 
+    def temp_files(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """Temporary names of uploads that were not moved into place (file systems without atomic
+        uploads); a file whose store gives no modification time is not shown."""
+        try:
+            found = self.fs.find(self._full(prefix), withdirs=False, detail=True)
+        except FileNotFoundError:
+            return
+        for full, info in sorted(found.items()):
+            if not full.rsplit("/", 1)[-1].startswith(TEMP_PREFIX):
+                continue
+            mtime = _modified(info)
+            if mtime is not None:
+                yield self._relative(full), int(info.get("size") or 0), mtime
+
     def remove_file(self, path: str) -> None:
         self.fs.rm_file(self._full(path))
 
@@ -172,3 +187,17 @@ def shoal_stage_backends() -> Iterator[StageBackendSpec]:
         factory=FsspecStageBackend,
         description="Object stores and remote file systems through fsspec (memory, S3, GCS, Azure, HDFS...).",
     )
+
+
+def _modified(info: dict[str, Any]) -> float | None:
+    """A file's modification time from an fsspec ``info`` dict (each store names it its own way)."""
+    for key in ("mtime", "LastModified", "updated", "last_modified", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, datetime.datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None
