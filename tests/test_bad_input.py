@@ -343,6 +343,9 @@ CASES = [
     # run ids and options
     Case("run-id-dotdot", dpf_run(run_id=".."), ConfigError, "names a single folder"),
     Case("run-id-separator", dpf_run(run_id="a/b"), ConfigError, "path separator"),
+    Case("run-id-escapes-the-stage", dpf_run(run_id="../../etc"), ConfigError, "path separator"),
+    Case("run-id-backslash", dpf_run(run_id="..\\x"), ConfigError, "path separator"),
+    Case("run-id-home", dpf_run(run_id="~root"), ConfigError, "reserved"),
     Case("run-id-reserved", dpf_run(run_id="_shoal"), ConfigError, "reserved"),
     Case("run-id-empty", dpf_run(run_id=""), ConfigError, "non-empty string"),
     Case("run-id-control-char", dpf_run(run_id="a\nb"), ConfigError, "control character"),
@@ -677,7 +680,7 @@ def test_int_keys_read_back_by_value(home: Path) -> None:
     assert (home / "stages" / STAGE.upper() / "int_keys" / "17" / "model.pkl").is_file()
 
 
-@pytest.mark.parametrize("run_id", ["o'brien", "v1+2(b)", "x%y_[z]*"])
+@pytest.mark.parametrize("run_id", ["o'brien", "v1+2(b)", "a.b*c", "x%y_[z]*", "x' UNION SELECT 1 --"])
 def test_run_ids_with_sql_and_regex_characters_query_their_artifacts(run_id: str) -> None:
     def write_frame(data: Any, context: Any) -> None:
         context.upload_to_stage(
