@@ -47,6 +47,9 @@ def submit(
     """Submit FILE or DIR as a job; ARGS after `--` go to the payload."""
     from shoal.jobs import submit_directory, submit_file
 
+    malformed = [item for item in env if "=" not in item or not item.split("=", 1)[0]]
+    if malformed:  # a value is a secret: name the item only when it has none
+        raise click.BadParameter(f"{malformed[0]!r} is not KEY=VALUE", param_hint="--env")
     env_vars = dict(item.split("=", 1) for item in env)
     options: dict[str, Any] = {
         "stage_name": stage_name,

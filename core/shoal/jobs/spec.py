@@ -2,7 +2,11 @@
 
 - :class:`JobSpec`: from the submitting process to the pool's service (one per job);
 - :class:`LaunchSpec`: from the service, through the head node's agent, to the payload
-  process (written as ``spec.json`` in the job's local folder).
+  process (written as ``spec.json``, 0600, in the job's local folder).
+
+The user's environment variables (``env_vars``, ``--env``) are secrets: they travel in
+``JobSpec.env`` over Ray calls only, reach the payload process as its environment, and never
+enter ``LaunchSpec``, which names them (``user_env_names``) without their values.
 
 Built on the driver at submit time; read in the pool service and in the payload process.
 """
@@ -34,7 +38,7 @@ class LaunchSpec(JobIdentity):
     kind: str  # "function", "file" or "command"
     entrypoint: str | list[str]
     args: list[str]
-    #: environment of the job's Ray workers (the user's variables and the instance variables)
+    #: environment of the job's Ray workers that is not secret: the instance variables
     worker_env: dict[str, str]
     #: the nodes see the driver's files (a local pool): ``app/`` goes on PYTHONPATH, not shipped
     shared_filesystem: bool
@@ -43,6 +47,9 @@ class LaunchSpec(JobIdentity):
     pip_requirements: list[str] = field(default_factory=list)  # installed before the code runs
     namespace: str | None = None
     loopback: bool = True
+    #: the names of the user's variables: their values are in the payload process's environment
+    #: and reach the job's Ray workers through :mod:`shoal.runtime.job_env`, never a file or log
+    user_env_names: list[str] = field(default_factory=list)
 
     def with_node_facts(self, app_dir: str, instance_env: dict[str, str]) -> LaunchSpec:
         """This spec once the job has nodes: where its code is, and the instance variables."""

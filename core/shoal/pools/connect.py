@@ -61,6 +61,11 @@ def connect(address: str, *, loopback: bool = True) -> Any:
             f"This process is already connected to the Ray cluster at {current}; it cannot also use the "
             f"compute pool at {address}. Use that pool, or call ray.shutdown() first."
         )
-    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
+    # the driver's log files go into the pool's (private) folders: readable by this user only
+    previous_umask = os.umask(0o077)
+    try:
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
+    finally:
+        os.umask(previous_umask)
     _state["owned"] = address
     return ray

@@ -102,14 +102,19 @@ class LocalPoolBackend(ComputePoolBackend):
         which rules out folders inside a deep SHOAL_HOME."""
         base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
         digest = hashlib.sha1(pool_id.encode()).hexdigest()[:10]
-        root = base / f"shoal-{os.getuid()}" / digest
-        root.mkdir(parents=True, exist_ok=True)
+        user_root = base / f"shoal-{os.getuid()}"
+        root = user_root / digest
+        for folder in (user_root, root):  # only this user: Ray's logs and sockets live below
+            folder.mkdir(mode=0o700, exist_ok=True)
+            private_folder(folder)
         return root
 
     def _env(self, pool_id: str, index: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
         env.update(LOOPBACK_ENV)
         env.update({"RAY_AUTH_MODE": "disabled", "SHOAL_POOL_ID": pool_id, "SHOAL_POOL_NODE": str(index)})
+        # where node agents keep their jobs' folders (shoal.runtime.node_agent.AGENTS_DIR_VAR)
+        env["SHOAL_AGENTS_DIR"] = str(self._ray_temp_root(pool_id) / "agents")
         # Ray's metrics exporters default to fixed ports (44217, 44227): two pools would collide.
         env.update({"AUTOSCALER_METRIC_PORT": "0", "DASHBOARD_METRIC_PORT": "0"})
         return env
@@ -149,6 +154,7 @@ class LocalPoolBackend(ComputePoolBackend):
             stdin=subprocess.PIPE if address_later else subprocess.DEVNULL,
             start_new_session=True,
             text=True,
+            umask=0o077,  # every file Ray and shoal write for the node: its owner's only
         )
         return process, spec["temp_dir"]
 
@@ -195,6 +201,7 @@ class LocalPoolBackend(ComputePoolBackend):
             stderr=open(self.dir / "janitor.log", "ab"),  # noqa: SIM115
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            umask=0o077,
         )
         return process.pid
 
@@ -391,3 +398,9 @@ def shoal_compute_pool_backends() -> Iterator[ComputePoolBackendSpec]:
         factory=LocalPoolBackend,
         description="multi-node Ray cluster on this machine (127.0.0.1)",
     )
+
+
+def private_folder(folder: Path) -> None:
+    """Make ``folder`` (this user's) readable by its owner only, whatever made it before."""
+    if folder.stat().st_mode & 0o077 and folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)

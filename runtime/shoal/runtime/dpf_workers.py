@@ -315,8 +315,16 @@ def _runtime_env() -> dict[str, Any]:
 
 def job_environment() -> dict[str, Any]:
     """The environment variables and payload folder that this job's Ray workers get (its runtime
-    env), for executors that are not this job's workers."""
-    variables = {str(k): str(v) for k, v in (_runtime_env().get("env_vars") or {}).items()}
+    env, and the user's variables, which :mod:`shoal.runtime.job_env` gives them), for executors
+    that are not this job's workers. Handed to them over Ray calls, never written."""
+    from shoal.runtime.job_env import variables_here
+
+    variables = {
+        str(k): str(v)
+        for k, v in (_runtime_env().get("env_vars") or {}).items()
+        if not str(k).startswith("__RAY_")  # Ray's own (the setup hook): for its workers only
+    }
+    variables.update(variables_here())
     path = variables.pop("PYTHONPATH", "").split(":", 1)[0] or None
     return {"vars": variables, "path": path}
 

@@ -12,6 +12,7 @@ Runs on the head node of a job (instance 0).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -33,8 +34,16 @@ def _connect_ray(spec: LaunchSpec, requirements: str | None = None) -> Any:
         prepare_loopback()
     import ray
 
+    from shoal.runtime import job_env
+
     env_vars = dict(spec.worker_env)
     runtime_env: dict[str, Any] = {"env_vars": env_vars}
+    # the user's variables are secrets: never in the runtime env (Ray's agent logs it), but
+    # published for the workers' setup hook once connected (shoal.runtime.job_env)
+    secrets = {name: os.environ[name] for name in spec.user_env_names if name in os.environ}
+    if secrets:
+        os.environ[job_env.NAMES_VAR] = env_vars[job_env.NAMES_VAR] = ",".join(sorted(secrets))
+        runtime_env["worker_process_setup_hook"] = job_env.SETUP_HOOK
     if spec.shared_filesystem:
         paths = [spec.app_dir, *([requirements] if requirements else [])]
         env_vars["PYTHONPATH"] = ":".join(paths) + ":${PYTHONPATH}"
@@ -48,6 +57,8 @@ def _connect_ray(spec: LaunchSpec, requirements: str | None = None) -> Any:
         log_to_driver=False,  # each node agent builds its instance's log (shoal.runtime.job_logs)
         namespace=spec.namespace,
     )
+    if secrets:
+        job_env.publish(secrets)
     original_init = ray.init
 
     def init_once(*args: Any, **kwargs: Any) -> Any:
@@ -114,7 +125,6 @@ def _run_payload(spec: LaunchSpec, app_dir: Path) -> Any:
 
 
 def main(spec_path: str) -> int:
-    from shoal import hooks
     from shoal.contributions import JobInfo
     from shoal.jobs import results
     from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
@@ -144,6 +154,22 @@ def main(spec_path: str) -> int:
         results.write_exception(stage, job_dir, exc)
         return 1
     ray = _connect_ray(spec, requirements)
+    try:
+        return _run_job(spec, stage, app_dir, info, ray)
+    finally:
+        if spec.user_env_names:
+            from shoal.runtime import job_env
+
+            with contextlib.suppress(Exception):  # the cluster went away: the variables with it
+                job_env.withdraw()
+
+
+def _run_job(spec: LaunchSpec, stage: Any, app_dir: Path, info: Any, ray: Any) -> int:
+    """Run the payload between its banners and the job hooks; write its result (payload process)."""
+    from shoal import hooks
+    from shoal.jobs import results
+
+    job_dir = spec.job_dir
     stage.write_text(f"{job_dir}/system/ray_job_id", str(ray.get_runtime_context().get_job_id()))
     hooks.notify_before_job(info)
     print(STARTED_BANNER, flush=True)

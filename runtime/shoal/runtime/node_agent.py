@@ -65,7 +65,9 @@ class NodeAgent:
         self.job_dir = job_dir
         self._process = None
         self._cancelled = False
-        self._work = Path(tempfile.mkdtemp(prefix=f"shoal-job-{Path(job_dir).name}-{instance_id}-"))
+        self._work = Path(
+            tempfile.mkdtemp(prefix=f"shoal-job-{Path(job_dir).name}-{instance_id}-", dir=_agents_dir())
+        )
         self._start_log(time.time())
         return self.node_id()
 
@@ -219,7 +221,7 @@ class NodeAgent:
 
     def _start_payload(self, spec_json: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         spec_path = self._folder() / "spec.json"
-        spec_path.write_text(spec_json)
+        _write_private(spec_path, spec_json.encode())
         log_path = self._payload_out  # the log pump merges it into instance 0's log
         # variables an interpreter reads only when it starts (but PYTHONPATH, which the warm one
         # applies) need a fresh one
@@ -282,3 +284,23 @@ class NodeAgent:
             shutil.rmtree(self._work, ignore_errors=True)
         self._work = None
         self.instance_id, self.stage, self.job_dir, self._process = -1, None, "", None
+
+
+#: The folder for the jobs' local folders on a node (set by the pool: inside its own temporary
+#: folder, so that stopping the pool removes what a killed agent left); else the system's.
+AGENTS_DIR_VAR = "SHOAL_AGENTS_DIR"
+
+
+def _agents_dir() -> str | None:
+    folder = os.environ.get(AGENTS_DIR_VAR)
+    if not folder:
+        return None
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a file only its owner can read (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
