@@ -26,6 +26,7 @@ import pytest
 
 import shoal
 from pool_helpers import pool_in_new_home
+from shoal import hooks
 from shoal.data.warehouse import connect_warehouse
 from shoal.dpf import DPF, DPFRun, PartitionStatus, RunStatus
 from shoal.errors import (
@@ -40,6 +41,7 @@ from shoal.errors import (
 from shoal.hookspecs import hookimpl
 from shoal.jobs import get_job
 from shoal.pools.records import PoolNotFoundError
+from shoal.stages import resolve_location
 from shoal.testing import temporary_plugin
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -196,6 +198,23 @@ def download_as(filename: str) -> Callable[[], object]:
     return act
 
 
+def done_job() -> Any:
+    """The job that ran the finished run."""
+    return get_job(DPFRun.restore_from(DONE_RUN, STAGE)._definition()["job_id"])
+
+
+def not_a_model(path: str) -> Any:
+    raise ValueError(f"{Path(path).name} is not a model file this reader knows")
+
+
+def read_with(read_function: Callable[[str], Any]) -> Callable[[], object]:
+    def act() -> object:
+        details = DPFRun.restore_from(DONE_RUN, STAGE).partition_details
+        return details["S0"].stage_artifacts_manager.get("rows.pkl", read_function=read_function)
+
+    return act
+
+
 def copy_of_done_run(run_id: str, broken: str, text: str) -> Callable[[], object]:
     """Setup: ``run_id`` is a copy of the finished run with its record ``broken`` replaced by ``text``."""
 
@@ -312,6 +331,18 @@ CASES = [
     Case("dpf-bad-stage-name", dpf_run(stage_name="runs; drop"), ConfigError, "stage name"),
     Case("dpf-stage-location-unknown", dpf_run(stage_name="@NO_SUCH/x"), ConfigError, "stage name"),
     # artifact file names
+    Case("stage-location-bare-at", lambda: resolve_location("@"), ConfigError, "names no stage"),
+    Case(
+        "stage-location-dotdot", lambda: resolve_location(f"@{STAGE}/a/../b"), StagePathError, "may not leave"
+    ),
+    Case(
+        "stage-url-scheme-unknown",
+        lambda: shoal.create_stage("NEW_STAGE", url="nosuch://bucket/x"),
+        ConfigError,
+        "Install a plugin",
+    ),
+    Case("stage-path-nul", stage_file("a\x00b"), StagePathError, "NUL byte"),
+    Case("artifact-nul", upload_as("model\x00.pkl"), ConfigError, "control character"),
     Case("artifact-dotdot", upload_as("../escape.pkl"), StagePathError, "use a flat name"),
     Case("artifact-absolute", upload_as("/tmp/escape.pkl"), StagePathError, "use a flat name"),
     Case("artifact-separator", upload_as("sub/model.pkl"), StagePathError, "use a flat name"),
@@ -322,6 +353,23 @@ CASES = [
     Case(
         "unknown-partition-column", dpf_run(partition_by="REGION"), ConfigError, "columns are: STORE, UNITS"
     ),
+    Case("unknown-column", dpf_run(partition_by="REGION"), ConfigError, "its columns are: STORE, UNITS"),
+    Case("read-function-raises", read_with(not_a_model), ValueError, "rows.pkl is not a model file"),
+    Case(
+        "wait-timeout-not-a-number",
+        lambda: DPFRun.restore_from(DONE_RUN, STAGE).wait(timeout="10"),
+        ConfigError,
+        "-1 to wait",
+    ),
+    Case("job-wait-timeout-not-a-number", lambda: done_job().wait(timeout="soon"), ConfigError, "-1 to wait"),
+    Case(
+        "job-logs-unknown-instance",
+        lambda: done_job().get_logs(instance_id=99),
+        ConfigError,
+        "instance_id 99",
+    ),
+    Case("job-logs-negative-instance", lambda: done_job().get_logs(instance_id=-1), ConfigError, "Omit it"),
+    Case("unknown-estimator", lambda: hooks.get_estimator("nope"), ConfigError, "Choose one of"),
     Case("empty-input", dpf_run(dataframe=stores().iloc[0:0]), ConfigError, "no rows"),
     Case("null-key-clash", dpf_run(dataframe=NULL_CLASH), ConfigError, "__NULL__"),
     Case("partition-by-not-a-name", dpf_run(partition_by=3), ConfigError, "column name or a Partitioner"),
@@ -365,6 +413,8 @@ CASES = [
     Case("mmt-infer-arity", mmt_inference(count_rows), ConfigError, "(data_connector, model, context)"),
     Case("unpicklable-function", dpf_run(function=holds_a_lock), ConfigError, "create that object inside"),
     # instances, pools and plugins
+    Case("job-fractional-instances", submit(target_instances=1.5), ConfigError, "positive integer"),
+    Case("job-text-instances", submit(target_instances="2"), ConfigError, "positive integer"),
     Case("job-zero-instances", submit(target_instances=0), ConfigError, "positive integer"),
     Case("job-negative-instances", submit(target_instances=-2), ConfigError, "positive integer"),
     Case("job-min-above-target", submit(target_instances=1, min_instances=2), ConfigError, "must not exceed"),
@@ -853,3 +903,18 @@ def test_a_damaged_job_record_names_the_job_and_listings_go_on(home: Path, how: 
     assert other.name in result.output
     assert other.name in set(list_jobs(limit=0)["name"])
     record.unlink()  # the corpus compares every job record: leave none damaged
+
+
+def test_a_job_whose_value_cannot_be_saved_says_so_and_what_to_do(home: Path) -> None:
+    script = Path(shoal.workspace.workspace_dir("scripts")) / "returns_a_lock.py"
+    script.write_text("import threading\n__return__ = threading.Lock()\n")
+    from shoal.jobs import submit_file
+
+    job = submit_file(str(script), POOL, stage_name=STAGE)
+    assert job.wait(timeout=-1).value == "DONE", "wait(timeout=-1) waits without a limit"
+    with pytest.raises(RuntimeError) as caught:
+        job.result()
+    message = str(caught.value)
+    assert "its result could not be saved" in message
+    assert "lock" in message
+    assert "save the object to the stage" in message

@@ -106,6 +106,11 @@ def check_flat_filename(filename: object) -> str:
             f"artifact filename must be a non-empty file name other than '.' and '..', got {filename!r}; "
             f"use a flat name such as 'model.pkl'"
         )
+    if _CONTROL.search(filename):
+        raise ConfigError(
+            f"artifact filename {filename!r} contains a control character (a NUL byte, a newline...); "
+            f"use a plain name such as 'model.pkl'"
+        )
     if "/" in filename or "\\" in filename:
         raise StagePathError(
             f"artifact filename {filename!r} contains a path; use a flat name such as 'model.pkl' "

@@ -301,7 +301,10 @@ class DPFRun:
 
         A run whose driver died unfinished ends ``INTERNAL_ERROR``; :attr:`message` says how to
         resume it."""
-        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        from shoal.waiting import check_timeout
+
+        limit = check_timeout(timeout, f"DPF run {self._run_id!r}.wait")
+        deadline = None if limit is None else time.monotonic() + limit
         bar = _ProgressBar(self) if show_progress else None
         try:
             while True:

@@ -119,7 +119,10 @@ class MLJob(Generic[T]):
 
     def wait(self, timeout: float = -1) -> JobStatus:
         """Block until the job ends; ``TimeoutError`` after ``timeout`` seconds (-1: no limit)."""
-        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        from shoal.waiting import check_timeout
+
+        limit = check_timeout(timeout, f"job {self.id}.wait")
+        deadline = None if limit is None else time.monotonic() + limit
         delay = 0.1
         while True:
             status = self.status
@@ -147,7 +150,7 @@ class MLJob(Generic[T]):
         Without ``verbose``, instance 0's log holds only the payload's own output (between the
         job's start and end banners).
         """
-        index = 0 if instance_id is None else int(instance_id)
+        index = self._instance(instance_id)
         path = self._log_path(index)
         text = self._stage.read_text(path) if self._stage.exists(path) else ""
         lines = text.splitlines()
@@ -159,6 +162,20 @@ class MLJob(Generic[T]):
             lines = lines[-limit:] if limit else []
         return lines if as_list else "\n".join(lines)
 
+    def _instance(self, instance_id: object) -> int:
+        """``instance_id`` checked against the job's instances (None: 0, the head)."""
+        if instance_id is None:
+            return 0
+        count = self.target_instances
+        if isinstance(instance_id, bool) or not isinstance(instance_id, int) or not 0 <= instance_id < count:
+            from shoal.errors import ConfigError
+
+            raise ConfigError(
+                f"Job {self.id} has instances 0 to {count - 1} (target_instances={count}); instance_id "
+                f"{instance_id!r} is not one of them. Omit it for instance 0, the head."
+            )
+        return instance_id
+
     def _log_path(self, index: int) -> str:
         return f"{self._record.job_dir}/logs/instance-{int(index)}.log"
 
@@ -166,7 +183,7 @@ class MLJob(Generic[T]):
         """The bytes of an instance's log from ``offset`` on (``b""`` if nothing new, or no log
         yet): what ``shoal job logs --follow`` reads while the job runs. The log grows by whole
         lines, as the instance's agent appends them (every 0.25 s)."""
-        path = self._log_path(0 if instance_id is None else instance_id)
+        path = self._log_path(self._instance(instance_id))
         if not self._stage.exists(path):
             return b""
         return self._stage.read_bytes_from(path, offset)

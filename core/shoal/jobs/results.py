@@ -165,7 +165,9 @@ def read_result(stage: Stage, job_dir: str) -> Any:
             return dto["value"]
         if protocol is None:
             raise RuntimeError(
-                f"The job succeeded but its result could not be saved: {dto.get('serialize_error')}"
+                f"The job succeeded but its result could not be saved: {dto.get('serialize_error')}. "
+                f"Return plain data, arrays or frames (anything cloudpickle can write), or save the "
+                f"object to the stage in the job and return its path."
             )
         data = stage.read_bytes(protocol["path"])
         name = protocol["name"]
