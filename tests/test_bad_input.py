@@ -49,6 +49,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 POOL = "CORPUS2"
 STAGE = "corpus"
 DONE_RUN = "done_run"  # a finished run, copied and corrupted by the record cases
+DONE_MMT = "done_mmt"  # a finished many-model training run
 
 
 # -- the functions the cases hand to shoal (module level: the workers load them by value) -------
@@ -112,9 +113,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             partition_by="STORE", dataframe=stores(), run_id=DONE_RUN
         )
         assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
-        # the run's job writes its status and logs after the run ended: the cases compare files
-        job = get_job(DPFRun.restore_from(DONE_RUN, STAGE)._definition()["job_id"])
-        assert job.wait(timeout=60).value == "DONE", f"the done run's job did not end: {job.status}"
+        from shoal.mmt import ManyModelTraining
+
+        models = ManyModelTraining(fit_mean, STAGE, compute_pool=POOL).run(
+            partition_by="STORE", dataframe=stores(), run_id=DONE_MMT
+        )
+        assert models.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+        # a run's job writes its status and logs after the run ended: the cases compare files
+        for run_id in (DONE_RUN, DONE_MMT):
+            job = get_job(DPFRun.restore_from(run_id, STAGE)._definition()["job_id"])
+            assert job.wait(timeout=60).value == "DONE", f"the job of {run_id} did not end: {job.status}"
         yield ready
 
 
@@ -369,6 +377,12 @@ CASES = [
         "instance_id 99",
     ),
     Case("job-logs-negative-instance", lambda: done_job().get_logs(instance_id=-1), ConfigError, "Omit it"),
+    Case(
+        "get-model-unknown-key",
+        lambda: shoal.mmt.ManyModelRun.restore_from(DONE_MMT, STAGE).get_model("S9"),
+        KeyError,
+        "has no partition 'S9'; its partitions are: 'S0', 'S1', 'S2'",
+    ),
     Case("unknown-estimator", lambda: hooks.get_estimator("nope"), ConfigError, "Choose one of"),
     Case("empty-input", dpf_run(dataframe=stores().iloc[0:0]), ConfigError, "no rows"),
     Case("null-key-clash", dpf_run(dataframe=NULL_CLASH), ConfigError, "__NULL__"),

@@ -3,6 +3,7 @@ backend on an existing cluster, lifecycle hooks around a job, and the pool/job C
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -76,12 +77,18 @@ def test_pool_stop_leaves_nothing_running(home: Path) -> None:
     assert pool_processes(state["pool_id"])
     with pytest.raises(PoolExistsError, match="exists already"):
         shoal.create_compute_pool("short", max_nodes=1)
+    digest = hashlib.sha1(state["pool_id"].encode()).hexdigest()[:10]
+    temp_root = Path("/tmp") / f"shoal-{os.getuid()}" / digest
+    left_by_a_killed_agent = temp_root / "agents" / "shoal-job-x-0-abc"
+    left_by_a_killed_agent.mkdir(parents=True)
+    (left_by_a_killed_agent / "spec.json").write_text("{}")
     result = CliRunner().invoke(cli, ["pool", "stop", "SHORT"], catch_exceptions=False)
     assert result.exit_code == 0
     deadline = time.monotonic() + 10
     while pool_processes(state["pool_id"]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert pool_processes(state["pool_id"]) == []
+    assert not temp_root.exists(), "the pool's temporary folder (its jobs' agent folders) outlived it"
     assert shoal.describe_compute_pool("SHORT")["state"] == "SUSPENDED"
     shoal.drop_compute_pool("SHORT")
     assert [p["name"] for p in shoal.list_compute_pools()].count("SHORT") == 0
