@@ -173,3 +173,22 @@ def test_the_pool_folders_are_private_and_job_folders_go_when_jobs_end(home: Pat
     while left := [p.name for p in (root / "agents").iterdir() if job.name in p.name]:
         assert time.monotonic() < deadline, f"the job's agent folders outlived it by 30 s: {left}"
         time.sleep(0.2)
+
+
+def test_a_pythonpath_among_the_variables_reaches_a_workers_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from shoal.runtime.job_env import set_variables
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    (tmp_path / "only_here.py").write_text("VALUE = 42\n")
+    set_variables({"PYTHONPATH": str(tmp_path), "TOKEN": "t"})
+    assert sys.path[0] == str(tmp_path)
+    assert os.environ["TOKEN"] == "t"
+    import only_here  # type: ignore[import-not-found]
+
+    assert only_here.VALUE == 42
+    sys.modules.pop("only_here")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -66,7 +67,7 @@ def apply() -> None:
     while True:
         value: Any = internal_kv._internal_kv_get(key, namespace=KV_NAMESPACE)
         if value is not None:
-            os.environ.update(json.loads(value))
+            set_variables(json.loads(value))
             return
         if time.monotonic() >= deadline:
             # the payload ended (and withdrew them) before this worker started: nothing will
@@ -74,6 +75,15 @@ def apply() -> None:
             log.warning("shoal: the job's environment variables were not found after %.0f s", APPLY_WAIT_S)
             return
         time.sleep(0.05)
+
+
+def set_variables(variables: dict[str, str]) -> None:
+    """Set ``variables`` in this process; a ``PYTHONPATH`` among them also goes on ``sys.path``
+    (first), as it would have at the interpreter's start. Variables read only when a process
+    starts (``PYTHONHASHSEED``, ``LD_PRELOAD``...) cannot take effect in a running worker."""
+    os.environ.update(variables)
+    extra = [p for p in variables.get("PYTHONPATH", "").split(os.pathsep) if p and p not in sys.path]
+    sys.path[0:0] = extra
 
 
 def variables_here() -> dict[str, str]:
