@@ -1,5 +1,7 @@
-"""One test per lifecycle hook: implementations are called with the right records, in order,
-and a failing implementation is logged without stopping the others."""
+"""The dispatch of lifecycle hooks: implementations get the right records, may take fewer
+arguments, and a failing one is logged without stopping the others. That the hooks fire during
+real jobs and runs is tested on pools: tests/test_pools.py (job hooks) and
+tests/test_hooks_on_runs.py (run and partition hooks)."""
 
 from __future__ import annotations
 
@@ -94,36 +96,6 @@ def test_hook_shoal_after_job(recorder: Recorder) -> None:
 def test_hook_shoal_on_job_error(recorder: Recorder) -> None:
     hooks.notify_job_error(JOB, ERROR)
     assert recorder.calls == [("on_job_error", (JOB, ERROR))]
-
-
-def test_hook_shoal_before_run(recorder: Recorder) -> None:
-    hooks.notify_before_run(RUN)
-    assert recorder.calls == [("before_run", (RUN,))]
-
-
-def test_hook_shoal_after_run(recorder: Recorder) -> None:
-    hooks.notify_after_run(RUN, "SUCCESS")
-    assert recorder.calls == [("after_run", (RUN, "SUCCESS"))]
-
-
-def test_hook_shoal_on_run_error(recorder: Recorder) -> None:
-    hooks.notify_run_error(RUN, ERROR)
-    assert recorder.calls == [("on_run_error", (RUN, ERROR))]
-
-
-def test_hook_shoal_before_partition(recorder: Recorder) -> None:
-    hooks.notify_before_partition(PART)
-    assert recorder.calls == [("before_partition", (PART,))]
-
-
-def test_hook_shoal_after_partition(recorder: Recorder) -> None:
-    hooks.notify_after_partition(PART, "FAILED")
-    assert recorder.calls == [("after_partition", (PART, "FAILED"))]
-
-
-def test_hook_shoal_on_partition_error(recorder: Recorder) -> None:
-    hooks.notify_partition_error(PART, ERROR)
-    assert recorder.calls == [("on_partition_error", (PART, ERROR))]
 
 
 def test_hook_implementations_may_take_fewer_arguments() -> None:

@@ -77,9 +77,9 @@ class Scheduler:
         return self.stage.exists(layout.internal(self.run_id, "cancel"))
 
     def run(self) -> RunStatus:
+        """Drive the run to its end; the run hooks fire here (the process driving the run)."""
         from shoal import hooks
         from shoal.contributions import RunInfo
-        from shoal.runtime.dpf_workers import worker_group
 
         info = RunInfo(
             run_id=self.run_id,
@@ -88,27 +88,40 @@ class Scheduler:
             num_partitions=len(self.inputs),
         )
         hooks.notify_before_run(info)
+        status = RunStatus.INTERNAL_ERROR
         try:
-            group = worker_group(self.spec, self.options)
-            controller = Controller(
-                self.state,
-                group,
-                self.progress,
-                cancel_requested=self.cancel_requested,
-                before_final_flush=self._finish,
-                fence=lambda attempts: fence_attempts(self.stage, self.run_id, attempts),
-            )
-            status = controller.run()
-        except Exception as exc:  # could not even start: still a final status, and a message
+            status = self._drive()
+        except Exception as exc:  # could not even start, or its records cannot be written
             log.exception("the DPF scheduler of run %s failed", self.run_id)
             hooks.notify_run_error(info, exc)
-            self.state.abort(
-                f"the scheduler failed ({type(exc).__name__}: {exc}); resume the run to continue it"
-            )
-            status = self.state.finish()
-            self._finish()
+            status = self._abort(exc)
+        finally:  # a run that ended, however it ended
+            hooks.notify_after_run(info, status.value)
+        return status
+
+    def _drive(self) -> RunStatus:
+        from shoal.runtime.dpf_workers import worker_group
+
+        group = worker_group(self.spec, self.options)
+        controller = Controller(
+            self.state,
+            group,
+            self.progress,
+            cancel_requested=self.cancel_requested,
+            before_final_flush=self._finish,
+            fence=lambda attempts: fence_attempts(self.stage, self.run_id, attempts),
+        )
+        return controller.run()
+
+    def _abort(self, exc: Exception) -> RunStatus:
+        """The scheduler failed: a final status and a message, written if the record can be."""
+        self.state.abort(f"the scheduler failed ({type(exc).__name__}: {exc}); resume the run to continue it")
+        status = self.state.finish()
+        self._finish()
+        try:
             self.progress.flush(self.state.take_dirty(), status, self.state.message, self.state.counts())
-        hooks.notify_after_run(info, status.value)
+        except Exception:  # the record itself is what failed: readers see the driver gone
+            log.exception("the final status of run %s could not be written", self.run_id)
         return status
 
     def _finish(self) -> None:
