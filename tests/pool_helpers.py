@@ -50,8 +50,17 @@ def pool_in_new_home(home: Path, pool: str, nodes: int) -> Iterator[Path]:
     home, then drop the pool (``yield from`` it)."""
     import shoal
 
+    earlier = os.environ.get("SHOAL_HOME")
     os.environ["SHOAL_HOME"] = str(home)
-    shoal.create_compute_pool(pool, min_nodes=nodes, max_nodes=nodes)
-    yield home
-    os.environ["SHOAL_HOME"] = str(home)
-    shoal.drop_compute_pool(pool)
+    try:
+        shoal.create_compute_pool(pool, min_nodes=nodes, max_nodes=nodes)
+        yield home
+    finally:
+        os.environ["SHOAL_HOME"] = str(home)
+        try:
+            shoal.drop_compute_pool(pool)
+        finally:  # later modules see the workspace they had
+            if earlier is None:
+                os.environ.pop("SHOAL_HOME", None)
+            else:
+                os.environ["SHOAL_HOME"] = earlier

@@ -204,7 +204,9 @@ def test_with_the_real_client_installed_shoal_replaces_only_what_it_must(tmp_pat
     assert "snowflake-ml-python 2.6.0 is installed; shoal replaces" in done.stderr, "it says what it replaces"
 
 
-def test_zip_imports_and_entrypoints_resolved_as_the_reference_does(tmp_path: Path) -> None:
+def test_zip_imports_and_entrypoints_resolved_as_the_reference_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from shoal.errors import ConfigError
     from shoal.jobs.payload import add_imports, directory_payload
 
@@ -217,7 +219,7 @@ def test_zip_imports_and_entrypoints_resolved_as_the_reference_does(tmp_path: Pa
     (project / "src" / "main.py").write_text("print('hi')\n")
     for entrypoint in ("src/main.py", str(project / "src" / "main.py")):
         assert directory_payload(project, entrypoint, None).entrypoint == "src/main.py"
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert directory_payload(project, "project/src/main.py", None).entrypoint == "src/main.py"
     payload = directory_payload(project, "src/main.py", None)
     add_imports(payload, [str(archive)])

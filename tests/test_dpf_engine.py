@@ -19,7 +19,7 @@ from shoal.dpf.engine.controller import (
     PartitionFinished,
     WorkerEvent,
 )
-from shoal.dpf.engine.policies import RetryPolicy, StopPolicy, WorkerLossPolicy
+from shoal.dpf.engine.policies import GiveUp, RetryPolicy, StopPolicy, WorkerLossPolicy
 from shoal.dpf.engine.slots import NodeResources, plan_slots
 from shoal.dpf.engine.state import MAX_BATCH, RunState
 from shoal.dpf.entities import ExecutionOptions, PartitionRecord, PartitionStatus, RunStatus
@@ -224,7 +224,10 @@ def test_retry_policy_decisions() -> None:
     assert policy.on_failure(record, "e").delay_s == 2.0  # type: ignore[union-attr]
     record.failures = 2
     assert policy.on_failure(record, "e").status == PartitionStatus.FAILED  # type: ignore[union-attr]
-    assert RetryPolicy(max_retries=5, fail_fast=True).on_failure(PartitionRecord("p", 0, failures=1), "e")
+    fail_fast = RetryPolicy(max_retries=5, fail_fast=True).on_failure(
+        PartitionRecord("p", 0, failures=1), "e"
+    )
+    assert fail_fast == GiveUp(PartitionStatus.FAILED, "e"), "fail_fast gives up at the first failure"
 
 
 def test_a_permanent_failure_is_given_up_at_once_without_back_off() -> None:

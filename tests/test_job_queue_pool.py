@@ -76,8 +76,8 @@ def leave_traces() -> str:
 
     os.environ["LEFT_BY_EARLIER_JOB"] = "1"
     sys.modules["left_by_earlier_job"] = types.ModuleType("left_by_earlier_job")
-    os.makedirs("/tmp/shoal-left-by-earlier-job", exist_ok=True)
-    os.chdir("/tmp/shoal-left-by-earlier-job")
+    os.makedirs("shoal-left-by-earlier-job", exist_ok=True)  # in the job's own folder, removed with it
+    os.chdir("shoal-left-by-earlier-job")
     return str(os.environ.get("SHOAL_JOB_NODE_IDS", "")).split(",")[0]
 
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from pool_helpers import pool_in_new_home, run_python
 from shoal.dpf import ExecutionOptions, PartitionStatus, RunStatus
+from shoal.errors import ConfigError
 from shoal.mmt import ManyModelInference, ManyModelRun, ManyModelTraining, XGBoostSerde
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -67,13 +68,13 @@ def fit_line(data: Any, context: Any) -> LineModel:
 
 @pytest.fixture(scope="module")
 def string_run(home: Path) -> ManyModelRun:
-    import os
-
-    os.environ["SHOAL_HOME"], os.environ["SHOAL_COMPUTE_POOL"] = str(home), POOL
-    run = ManyModelTraining(fit_line, STAGE).run(
-        partition_by="REGION", dataframe=regions(["north", "south", "east"]), run_id="by_name"
-    )
-    assert run.wait(timeout=300, show_progress=False) == RunStatus.SUCCESS
+    with pytest.MonkeyPatch.context() as patch:  # for this fixture only: later modules see nothing
+        patch.setenv("SHOAL_HOME", str(home))
+        patch.setenv("SHOAL_COMPUTE_POOL", POOL)
+        run = ManyModelTraining(fit_line, STAGE).run(
+            partition_by="REGION", dataframe=regions(["north", "south", "east"]), run_id="by_name"
+        )
+        assert run.wait(timeout=300, show_progress=False) == RunStatus.SUCCESS
     return run
 
 
@@ -261,9 +262,9 @@ def test_ready_made_per_partition_xgboost_and_lightgbm() -> None:
 
 
 def test_ready_made_with_a_bad_option_fails_before_anything_runs() -> None:
-    with pytest.raises(Exception, match="unexpected keyword argument 'max_dept'"):
+    with pytest.raises(ConfigError, match="unexpected keyword argument 'max_dept'"):
         ManyModelTraining.from_estimator("xgboost", STAGE, label_col="Y", max_dept=3)
-    with pytest.raises(Exception, match="Unknown estimator 'xgbost'"):
+    with pytest.raises(ConfigError, match="Unknown estimator 'xgbost'"):
         ManyModelTraining.from_estimator("xgbost", STAGE, label_col="Y")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import site
 import subprocess
 import sys
 import sysconfig
@@ -82,4 +81,4 @@ def test_wheel_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
     for file in result["files"]:
         assert file.startswith(str(fresh_site)), f"{file} must come from the installed wheel"
     assert {"local_stage", "fsspec_stage", "serdes"} <= set(result["plugins"])
-    assert site  # the dev environment is a venv with its own site-packages
+    assert sys.prefix != sys.base_prefix, "the dev environment is a venv with its own site-packages"

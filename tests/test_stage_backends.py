@@ -11,7 +11,6 @@ import gc
 import importlib.util
 import os
 import signal
-import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -564,4 +563,3 @@ def test_stage_checks_confinement_for_every_operation(tmp_path: Path) -> None:
         with pytest.raises(PluginError, match=r"Stage backend 'broken' returned object .*must return"):
             create_stage("b", "broken://x")
     assert [info.name for info in list_stages()] == ["AUDITED"]
-    assert sys.modules.get("shoal.plugins.local_stage") is not None

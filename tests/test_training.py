@@ -24,6 +24,7 @@ from shoal.errors import ConfigError, TrainingError
 from shoal.plugins.lightgbm import LightGBMEstimator, LightGBMScalingConfig
 from shoal.plugins.torch import PyTorchDistributor, PyTorchScalingConfig, WorkerResourceConfig, get_context
 from shoal.plugins.xgboost import XGBEstimator, XGBScalingConfig
+from waiting import within
 
 POOL = "TRAIN3"
 QUALITY_TOLERANCE = 1.10
@@ -164,12 +165,10 @@ def test_a_killed_xgboost_worker_is_a_clear_error_and_the_pool_stays_usable() ->
     estimator = XGBEstimator(
         n_estimators=50, scaling_config=XGBScalingConfig(num_workers=2), callbacks=[KillRankOne()]
     )
-    started = time.monotonic()
     with pytest.raises(
         TrainingError, match=r"training worker rank 1 on node \w+ \(127\.0\.0\.1, pid \d+\) died"
     ) as info:
-        estimator.fit(TRAIN, label_col="Y")
-    assert time.monotonic() - started < 90
+        within(90, "the killed rank reported", lambda: estimator.fit(TRAIN, label_col="Y"))
     assert info.value.rank == 1
     assert info.value.log_path is not None
     assert info.value.log_path.endswith("rank1.log")
@@ -294,10 +293,10 @@ def test_a_killed_torch_worker_is_a_clear_error() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         dist.barrier()
 
-    started = time.monotonic()
     with pytest.raises(TrainingError, match=r"training worker rank 1 on node .* died") as info:
-        PyTorchDistributor(killed, PyTorchScalingConfig(num_nodes=2)).run()
-    assert time.monotonic() - started < 90
+        within(
+            90, "the killed rank reported", PyTorchDistributor(killed, PyTorchScalingConfig(num_nodes=2)).run
+        )
     assert "rank1.log" in str(info.value)
 
 
@@ -307,12 +306,12 @@ def test_a_hung_worker_is_stopped_after_the_hang_timeout(monkeypatch: pytest.Mon
             time.sleep(3600)
 
     monkeypatch.setenv("SHOAL_TRAIN_HANG_TIMEOUT_S", "5")
-    started = time.monotonic()
     with pytest.raises(
         TrainingError, match=r"did not finish within 5 s after another rank finished.*rank 1 on node"
     ):
-        PyTorchDistributor(one_hangs, PyTorchScalingConfig(num_nodes=2)).run()
-    assert time.monotonic() - started < 90
+        within(
+            90, "the hung rank stopped", PyTorchDistributor(one_hangs, PyTorchScalingConfig(num_nodes=2)).run
+        )
 
 
 def test_an_exception_in_train_func_names_the_rank_and_keeps_the_cause() -> None:
@@ -351,7 +350,7 @@ def test_inside_a_job_an_estimator_uses_the_jobs_nodes() -> None:
         booster = XGBEstimator(n_estimators=2).fit(regression(50), label_col="Y")
         return {"ranks": ranks, "job": job_node_ids(), "rounds": booster.num_boosted_rounds()}
 
-    outcome = train_in_job().result()
+    outcome = train_in_job().result(timeout=300)
     assert outcome["ranks"] == outcome["job"]
     assert outcome["rounds"] == 2
 
