@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 import subprocess
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import shoal.stages as stages
 from shoal.errors import ConfigError, StageExistsError, StageNotFoundError
 from shoal.stages import Stage, StageInfo, create_stage, drop_stage, get_stage, list_stages, resolve_location
 from stage_helpers import catalog_file, home, python_command, python_env, run_python
+from waiting import wait_until
 
 # -- create / get ------------------------------------------------------------------------------
 
@@ -230,7 +230,9 @@ def test_concurrent_create_stage_from_several_processes_keeps_every_entry(tmp_pa
         import os, sys, time
         from shoal.stages import create_stage
         worker = int(sys.argv[1])
-        while not os.path.exists({str(go)!r}):
+        open(os.path.join({str(tmp_path)!r}, f"ready_{{worker}}"), "w").close()
+        deadline = time.monotonic() + 60
+        while not os.path.exists({str(go)!r}) and time.monotonic() < deadline:
             time.sleep(0.005)
         for i in range(5):
             create_stage(f"w{{worker}}_s{{i}}")
@@ -239,7 +241,7 @@ def test_concurrent_create_stage_from_several_processes_keeps_every_entry(tmp_pa
         subprocess.Popen(python_command(code, str(n)), env=python_env(), stderr=subprocess.PIPE)
         for n in range(6)
     ]
-    time.sleep(0.5)  # let them all start and wait at the barrier
+    wait_until(lambda: len(list(tmp_path.glob("ready_*"))) == 6, "the six processes at the barrier", 60)
     go.touch()
     errors = [proc.communicate(timeout=60)[1].decode() for proc in procs]
     assert [proc.returncode for proc in procs] == [0] * 6, errors
