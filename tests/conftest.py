@@ -22,3 +22,50 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     set_plugin_manager(None)
     yield home
     set_plugin_manager(None)
+
+
+# -- nothing of a pool outlives the suite ---------------------------------------------------------
+
+_POOLS_BEFORE: set[int] = set()
+
+
+def _pool_processes() -> dict[int, str]:
+    """Live processes of local pools (they carry SHOAL_POOL_ID), with their command lines."""
+    import psutil
+
+    found = {}
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if "SHOAL_POOL_ID" in proc.environ() and proc.status() != psutil.STATUS_ZOMBIE:
+                found[proc.pid] = " ".join(proc.info["cmdline"] or [])[:160]
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _POOLS_BEFORE.update(_pool_processes())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite's last check: every pool it started has stopped. Left processes are listed,
+    the run fails, and they are ended (by pid) so the next run starts clean."""
+    if getattr(session.config, "workerinput", None) is not None or session.testscollected < 2:
+        return  # a single test (or an xdist worker) leaves pools to the whole run's check
+    import time
+
+    deadline = time.monotonic() + 15  # a pool dropped by the last fixture may still be going
+    while (left := {p: c for p, c in _pool_processes().items() if p not in _POOLS_BEFORE}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
+    if not left:
+        return
+    from shoal.runtime.processes import terminate
+
+    lines = "\n".join(f"  {pid}: {command}" for pid, command in sorted(left.items()))
+    session.config.get_terminal_writer().line(
+        f"\nprocesses of pools the suite started are still running:\n{lines}", red=True
+    )
+    terminate(set(left), grace_s=2.0)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
