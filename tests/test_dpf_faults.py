@@ -202,8 +202,19 @@ def worker_pool_node(run: Any) -> str:
     raise AssertionError("no worker node to kill")
 
 
-def test_zz_a_node_killed_mid_run_loses_no_partition_and_each_artifact_exists_once() -> None:
-    """Runs last in the module: the pool is one node short afterwards."""
+@pytest.fixture
+def pool_made_whole_after(home: Path) -> Iterator[None]:
+    """For a test that kills a node: the pool is stopped and started again after it, so the
+    tests that run later (in any order) have every node."""
+    yield
+    shoal.stop_compute_pool(POOL)
+    shoal.start_compute_pool(POOL)
+    assert shoal.describe_compute_pool(POOL)["active_nodes"] == 3
+
+
+def test_a_node_killed_mid_run_loses_no_partition_and_each_artifact_exists_once(
+    pool_made_whole_after: None,
+) -> None:
     run = DPF(slow_out, STAGE).run(
         partition_by="key", dataframe=pd.DataFrame({"key": range(60)}), run_id="nodeloss"
     )

@@ -40,6 +40,16 @@ def session(home: Path) -> Iterator[object]:
     opened.close()
 
 
+@pytest.fixture
+def sales(session: object) -> object:
+    """A SALES table of 30 rows, 10 per store, made anew for the test that uses it."""
+    session.sql(  # type: ignore[attr-defined]
+        "CREATE OR REPLACE TABLE SALES AS SELECT seq4() AS ID, 'S' || (seq4() % 3) AS STORE "
+        "FROM TABLE(GENERATOR(ROWCOUNT => 30))"
+    ).collect()
+    return session
+
+
 def run_python(code: str, home: Path, **env: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -52,12 +62,9 @@ def run_python(code: str, home: Path, **env: str) -> str:
     return done.stdout
 
 
-def test_what_one_process_writes_another_reads(home: Path, session: object) -> None:
+def test_what_one_process_writes_another_reads(home: Path, sales: object) -> None:
+    session = sales
     assert is_embedded_session(session)
-    session.sql(  # type: ignore[attr-defined]
-        "CREATE OR REPLACE TABLE SALES AS SELECT seq4() AS ID, 'S' || (seq4() % 3) AS STORE "
-        "FROM TABLE(GENERATOR(ROWCOUNT => 30))"
-    ).collect()
     out = run_python(
         "from shoal.data.snowpark_service import embedded_session\n"
         "s = embedded_session()\n"
@@ -70,10 +77,10 @@ def test_what_one_process_writes_another_reads(home: Path, session: object) -> N
     assert session.table("FROM_CHILD").collect()[0]["WHO"] == "child"  # type: ignore[attr-defined]
 
 
-def test_create_dataframe_and_write_pandas_load_without_put(session: object) -> None:
+def test_create_dataframe_and_write_pandas_load_without_put(sales: object) -> None:
     from snowflake.snowpark.types import DoubleType, LongType, StringType, StructField, StructType
 
-    s: object = session
+    s: object = sales
     rows = s.create_dataframe([[1, "a"], [2, None]], schema=["N", "S"]).collect()  # type: ignore[attr-defined]
     assert [(r["N"], r["S"]) for r in rows] == [(1, "a"), (2, None)]
     typed = StructType(
@@ -142,7 +149,7 @@ def test_a_service_that_cannot_start_says_where_its_log_is(
         snowpark_service.service_address()
 
 
-def test_session_lookup_under_the_compatibility_layer(home: Path) -> None:
+def test_session_lookup_under_the_compatibility_layer(home: Path, sales: object) -> None:
     out = run_python(
         "import shoal.compat.snowflake as compat\n"
         "compat.install(quiet=True)\n"
