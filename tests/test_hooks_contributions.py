@@ -19,6 +19,7 @@ from shoal.contributions import (
     PartitionerSpec,
     PartitionFunctionSpec,
 )
+from shoal.dpf import DPF
 from shoal.errors import ConfigError, PluginError
 from shoal.plugin_manager import get_plugin_manager
 from shoal.serde import ModelSerde
@@ -59,9 +60,11 @@ def test_hook_shoal_partition_functions() -> None:
             return PartitionFunctionSpec(name="row-count", function=count_rows)
 
     with temporary_plugin(Functions(), "functions"):
-        spec = hooks.get_partition_function("row-count")
-        assert spec.function([1, 2, 3], None) == 3
         assert list(hooks.partition_functions()) == ["row-count"]
+        # the public path: DPF resolves the name to the plugin's function (what workers run)
+        assert DPF("row-count", "STAGE").func is count_rows
+    with pytest.raises(ConfigError, match="partition function"):
+        DPF("row-count", "STAGE")  # gone with its plugin
 
 
 def test_hook_shoal_partitioners() -> None:
