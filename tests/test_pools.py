@@ -272,3 +272,70 @@ def test_pool_and_job_cli(elastic: str, tmp_path: Path) -> None:
     assert runner.invoke(cli, ["job", "result", job_id], catch_exceptions=False).output.strip() == '{"n": 2}'
     assert runner.invoke(cli, ["job", "delete", job_id], catch_exceptions=False).exit_code == 0
     assert job_id not in runner.invoke(cli, ["job", "ls", "--json"], catch_exceptions=False).output
+
+
+CLI_PARTITION_MODULE = """
+def count_rows(data, context):
+    context.upload_to_stage(len(data.to_pandas()), "rows.pkl")
+"""
+
+
+def test_the_cli_options_that_shape_a_job_and_a_run(
+    elastic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "main.py").write_text(
+        "import os\n__return__ = {'greeting': os.environ['GREETING'], "
+        "'count': os.environ['SHOAL_INSTANCE_COUNT']}\n"
+    )
+    submitted = runner.invoke(
+        cli,
+        [
+            "job", "submit", str(project), "--entrypoint", "src/main.py", "--pool", elastic,
+            "--stage-name", "jobs", "--instances", "2", "--min-instances", "1", "--env", "GREETING=hi",
+            "--wait",
+        ],
+    )  # fmt: skip
+    assert submitted.exit_code == 0, submitted.output
+    job_id = submitted.output.splitlines()[0].strip()
+    result = json.loads(submitted.output.strip().splitlines()[-1])
+    assert result["greeting"] == "hi"
+    assert result["count"] in ("1", "2"), "--min-instances 1 lets it start with one node"
+    assert runner.invoke(cli, ["job", "logs", job_id, "--instance", "1"]).exit_code == 0
+    refused = runner.invoke(cli, ["job", "logs", job_id, "--instance", "5"])
+    assert refused.exit_code == 1
+    assert "instance_id 5 is not one of them" in str(refused.exception)
+
+    # dpf run from a query and from stage files, then its status
+    (tmp_path / "cli_partitions.py").write_text(CLI_PARTITION_MODULE)
+    monkeypatch.chdir(tmp_path)
+    common = ["--stage-name", "CLI_RUNS", "--pool", elastic]
+    by_sql = runner.invoke(
+        cli,
+        [
+            "dpf", "run", "cli_partitions:count_rows", "--run-id", "by_sql", "--partition-by", "K",
+            "--sql", "SELECT * FROM (VALUES ('a', 1), ('a', 2), ('b', 3)) AS t(K, V)", *common,
+        ],
+    )  # fmt: skip
+    assert by_sql.exit_code == 0, by_sql.output
+    assert "run by_sql: SUCCESS" in by_sql.output
+    shoal.create_stage("CLI_FILES", exist_ok=True)
+    files = shoal.get_stage("CLI_FILES")
+    files.write_text("in/one.csv", "x\n1\n2\n")
+    files.write_text("in/two.csv", "x\n3\n")
+    by_stage = runner.invoke(
+        cli,
+        [
+            "dpf", "run", "cli_partitions:count_rows", "--run-id", "by_stage", "--stage", "@CLI_FILES/in",
+            "--pattern", "*.csv", *common,
+        ],
+    )  # fmt: skip
+    assert by_stage.exit_code == 0, by_stage.output
+    assert "run by_stage: SUCCESS" in by_stage.output
+    watched = runner.invoke(cli, ["dpf", "status", "by_sql", "--stage-name", "CLI_RUNS", "--watch"])
+    assert watched.exit_code == 0, watched.output
+    last = json.loads(watched.output.strip().splitlines()[-1])
+    assert last["status"] == "SUCCESS"
+    assert last["partitions"]["DONE"] == 2
