@@ -69,3 +69,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     )
     terminate(set(left), grace_s=2.0)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def pools_made() -> Iterator[list[str]]:
+    """Names of pools a test creates itself: each is dropped after the test, passed or failed
+    (a test that drops one itself leaves nothing to do)."""
+    names: list[str] = []
+    yield names
+    import shoal
+    from shoal.pools.records import PoolNotFoundError
+
+    for name in names:
+        try:
+            shoal.drop_compute_pool(name)
+        except PoolNotFoundError:
+            continue

@@ -112,12 +112,15 @@ def test_min_instances_and_the_references_error_wording(home: Path) -> None:
     assert "min_instances (5) exceeds the max_nodes (3)" in result["refused"]
 
 
-def test_a_pool_named_in_a_script_is_created_on_first_use(home: Path) -> None:
+def test_a_pool_named_in_a_script_is_created_on_first_use(
+    home: Path, pools_made: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import shoal
 
+    monkeypatch.setenv("SHOAL_HOME", str(home))  # the script's workspace: the pool is dropped there
+    pools_made.append("TEAM_POOL")
     result = run_script("new_pool_on_first_use.py", home, SHOAL_COMPAT_POOL_NODES="1")
     assert result == {"pool": "TEAM_POOL", "listed": True}
-    os.environ["SHOAL_HOME"] = str(home)
     assert shoal.describe_compute_pool("TEAM_POOL")["max_nodes"] == 1
     shoal.drop_compute_pool("TEAM_POOL")
 

@@ -71,7 +71,8 @@ def test_bad_pool_definitions_are_refused_before_anything_starts(home: Path) -> 
     assert not (home / "pools" / "BAD" / "pool.json").exists()
 
 
-def test_pool_stop_leaves_nothing_running(home: Path) -> None:
+def test_pool_stop_leaves_nothing_running(home: Path, pools_made: list[str]) -> None:
+    pools_made.append("SHORT")
     shoal.create_compute_pool("SHORT", max_nodes=1)
     state = json.loads((home / "pools" / "SHORT" / "state.json").read_text())
     assert pool_processes(state["pool_id"])
@@ -110,7 +111,10 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_a_pool_without_the_dashboard_runs_a_stand_in_for_its_agent(home: Path) -> None:
+def test_a_pool_without_the_dashboard_runs_a_stand_in_for_its_agent(
+    home: Path, pools_made: list[str]
+) -> None:
+    pools_made.append("NOAGENT")
     shoal.create_compute_pool("NOAGENT", min_nodes=2, max_nodes=2)
     state = json.loads((home / "pools" / "NOAGENT" / "state.json").read_text())
     children = raylet_children(state)
