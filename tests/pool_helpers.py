@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -58,7 +59,13 @@ def pool_in_new_home(home: Path, pool: str, nodes: int) -> Iterator[Path]:
     finally:
         os.environ["SHOAL_HOME"] = str(home)
         try:
+            state = home / "pools" / pool.upper() / "state.json"
+            pool_id = json.loads(state.read_text()).get("pool_id") if state.exists() else None
             shoal.drop_compute_pool(pool)
+            if pool_id:  # nothing of the pool runs after its drop, even after a test killed a node
+                from waiting import wait_until
+
+                wait_until(lambda: not pool_processes(pool_id), f"every process of pool {pool} to end", 15)
         finally:  # later modules see the workspace they had
             if earlier is None:
                 os.environ.pop("SHOAL_HOME", None)
