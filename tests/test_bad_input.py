@@ -849,6 +849,8 @@ def test_a_damaged_progress_record_is_an_error_that_says_resume_and_resume_finis
     run_id = f"damaged_{record.split('.')[0]}_{how}"
     run = DPF(count_rows, STAGE).run(partition_by="STORE", dataframe=stores(), run_id=run_id)
     assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    job = get_job(run._definition()["job_id"])  # resume() refuses while the run's job still runs
+    assert job.wait(timeout=60).value == "DONE", f"the run's job did not end: {job.details()}"
     stage = shoal.get_stage(STAGE)
     progress = f"{run_id}/_shoal/progress"
     if record == "events":
