@@ -6,7 +6,6 @@ Runs on partition workers (context) and wherever a run is inspected (artifacts m
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import tempfile
@@ -77,26 +76,20 @@ class PartitionContext:
         """Save ``obj`` as ``filename`` in the partition's folder (cloudpickle unless ``write_function``)."""
         layout.check_flat_filename(filename)
         files = self._files
-        with contextlib.ExitStack() as stack:
+        if files is not None:
             # a writer that raises part-way commits nothing: the attempt keeps what it had
-            target = stack.enter_context(files.writing(filename)) if files is not None else None
-            if target is not None:
-                data = cloudpickle.dumps(obj) if write_function is None else None
-                if data is not None:
-                    with open(target, "wb") as handle:
-                        handle.write(data)
-                else:
-                    assert write_function is not None
-                    write_function(obj, target)
-        if target is None:
-            with tempfile.TemporaryDirectory() as tmp:
-                local = os.path.join(tmp, filename)
-                (write_function or _default_write)(obj, local)
-                data = Path(local).read_bytes()
-            if files is not None:
-                files.write_bytes(filename, data)
-            else:  # outside a run's worker: straight to the partition's folder
-                self._stage.write_bytes(f"{layout.artifact_dir(self._run_id, self._folder)}/{filename}", data)
+            with files.writing(filename) as target:
+                if target is not None:  # a local-folder stage: straight to the attempt's file
+                    (write_function or _default_write)(obj, target)
+                    return f"{self.stage_path_prefix}/{filename}"
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, filename)
+            (write_function or _default_write)(obj, local)
+            data = Path(local).read_bytes()
+        if files is not None:
+            files.write_bytes(filename, data)
+        else:  # outside a run's worker: straight to the partition's folder
+            self._stage.write_bytes(f"{layout.artifact_dir(self._run_id, self._folder)}/{filename}", data)
         return f"{self.stage_path_prefix}/{filename}"
 
     def download_from_stage(

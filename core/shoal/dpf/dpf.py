@@ -227,7 +227,6 @@ class DPF:
         from shoal.dpf.specs import RunSpec
 
         user_function = getattr(self.func, "user_function", self.func)
-        layout.check_partition_ids([p.partition_id for p in parts])
         parts = layout.with_folders(parts)
         folder.clear()
         layout.write_json(stage, layout.internal(run_id, "partitions.json"), [p.to_dict() for p in parts])
@@ -265,11 +264,10 @@ class _RunFolder:
     folder is this start's own after that (or when it was empty), and only then removed when the
     start fails."""
 
-    def __init__(self, stage: Stage, run_id: str, on_existing: str) -> None:
+    def __init__(self, stage: Stage, run_id: str) -> None:
         self.stage = stage
         self.run_id = run_id
         self.earlier = bool(stage.list(layout.run_dir(run_id)))
-        self.on_existing = on_existing
         self.owned = not self.earlier
 
     def clear(self) -> None:
@@ -302,7 +300,7 @@ def _claimed(stage: Stage, run_id: str, on_existing: str) -> Iterator[_RunFolder
                     f"Wait for it, cancel it (DPFRun.restore_from({run_id!r}, {stage.name!r}).cancel()) "
                     f"or pick another run_id."
                 )
-        folder = _RunFolder(stage, run_id, on_existing)
+        folder = _RunFolder(stage, run_id)
         if folder.earlier and on_existing == "error":
             raise ConfigError(
                 f"@{stage.name}/{run_id}/ already holds artifacts; pass "

@@ -30,8 +30,6 @@ HEARTBEAT_STALE_S = 6.0
 JOB_CHECK_EVERY_S = 3.0
 #: Without a job to ask, a run whose heartbeat is this old has lost its driver.
 ORPHAN_AFTER_S = 60.0
-#: Job statuses after which nothing drives a run any more.
-TERMINAL_JOB_STATES = ("DONE", "FAILED", "CANCELLED", "INTERNAL_ERROR", "DELETED")
 
 
 @dataclass
@@ -151,7 +149,8 @@ class DPFRun:
         status = RunStatus(state.get("status", RunStatus.IN_PROGRESS.value))
         self._message = str(state.get("message") or "")
         if status != RunStatus.IN_PROGRESS:
-            self._records()  # an ended run's status must agree with its partitions' records
+            # an ended run's status must agree with its partitions' records
+            self._check_agrees(state, self._reader.refresh(known_seq=state.get("seq")))
             return status, state
         heartbeat = state.get("heartbeat")
         fresh = heartbeat is not None and time.time() - float(heartbeat) < HEARTBEAT_STALE_S
@@ -333,7 +332,10 @@ class DPFRun:
         try:
             driven = self._state(ask_job=True)[0] == RunStatus.IN_PROGRESS
         except RecordError:  # the progress record is unreadable: only its job can say
-            driven = self._job_state() not in (None, *TERMINAL_JOB_STATES)
+            from shoal.jobs.status import JobStatus
+
+            job = self._job_state()
+            driven = job is not None and not JobStatus(job).is_terminal
         if driven:
             raise RunConflictError(
                 f"DPF run {self._run_id!r} is still being driven; it cannot be resumed twice. Wait for it "
@@ -342,11 +344,10 @@ class DPFRun:
         definition = self._definition()
         self._partition_inputs()  # unreadable partitions cannot be resumed: say so before starting
         from shoal.dpf.attempts import sweep_attempts
-        from shoal.dpf.progress import progress_dir
 
         try:
-            ProgressReader(self._stage, self._run_id).state()
-            ProgressReader(self._stage, self._run_id).refresh()
+            reader = ProgressReader(self._stage, self._run_id)
+            reader.refresh(known_seq=reader.state().get("seq"))
         except RecordError as exc:  # resume counts it as nothing done; no stale event may mix in
             log.warning("%s; resuming run %s as if no partition had finished", exc, self._run_id)
             self._stage.remove(progress_dir(self._run_id), missing_ok=True)

@@ -31,6 +31,7 @@ from shoal.pools import records as pool_records
 from shoal.pools.api import get_backend
 from shoal.pools.connect import connect
 from shoal.stages import Stage, create_stage, get_stage
+from shoal.stages.names import IDENTIFIER_RE
 
 DEFAULT_INSTANCES_TIMEOUT_S = 720.0
 IGNORED_OPTIONS = {
@@ -63,7 +64,8 @@ def _check_instances(target_instances: object, min_instances: object, max_nodes:
     return target_instances, minimum
 
 
-_JOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,200}$")
+#: The longest job name stem (a unique suffix is added to it).
+MAX_JOB_NAME = 201
 
 
 def _job_base_name(name: str | None, fallback: str) -> str:
@@ -74,7 +76,7 @@ def _job_base_name(name: str | None, fallback: str) -> str:
         if not isinstance(name, str):
             raise ConfigError(f"name must be a string, got {type(name).__name__}")
         base = name.split(".")[-1]  # DB.SCHEMA.NAME, as in the reference product
-        if not _JOB_NAME.match(base):
+        if not IDENTIFIER_RE.fullmatch(base) or len(base) > MAX_JOB_NAME:
             raise ConfigError(
                 f"job name {name!r} is not an identifier: use letters, digits, '_' and '$', starting "
                 f"with a letter or '_' (e.g. 'train_stores'); it names the job's folder on the stage"

@@ -169,14 +169,13 @@ def stop_compute_pool(name: str) -> None:
     backend.stop()
 
 
-def _cancel_jobs_of(pool: str, how: str) -> int:
+def _cancel_jobs_of(pool: str, how: str) -> None:
     """Mark every job of ``pool`` that has not ended CANCELLED, before the pool's processes go
     (a payload killed by the stop would otherwise look like its own failure). Driver side."""
     from shoal.jobs import records as job_records
     from shoal.jobs.status import JobStatus, read_status, write_status
     from shoal.stages import Stage
 
-    cancelled = 0
     for record, final in job_records.newest(None):
         if final is not None or record.compute_pool != pool:
             continue
@@ -194,8 +193,6 @@ def _cancel_jobs_of(pool: str, how: str) -> int:
             JobStatus.CANCELLED,
             message=f"compute pool {pool} was {how} while the job was {status.value}; submit it again",
         )
-        cancelled += 1
-    return cancelled
 
 
 def drop_compute_pool(name: str) -> None:
