@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,52 @@ import pytest
 from shoal.plugin_manager import set_plugin_manager
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shuffle",
+        metavar="SEED",
+        default=os.environ.get("SHOAL_TEST_SHUFFLE"),
+        help="run the modules, and the tests within each module, in an order shuffled by SEED "
+        "('random' picks one and prints it); default: $SHOAL_TEST_SHUFFLE, else file order",
+    )
+
+
+def _shuffle_seed(config: pytest.Config) -> int | None:
+    value = config.getoption("--shuffle")
+    if value in (None, ""):
+        return None
+    if value == "random":
+        value = str(random.SystemRandom().randrange(10**6))
+        config.option.shuffle = value  # the header and a re-run show the same seed
+    try:
+        return int(value)
+    except ValueError:
+        raise pytest.UsageError(f"--shuffle takes a whole number or 'random', got {value!r}") from None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = _shuffle_seed(config)
+    return None if seed is None else f"shuffled order: --shuffle {seed} runs it again"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--shuffle SEED``: modules in a shuffled order, and the tests of each module shuffled among
+    themselves. A module's tests stay together, so a module's shared pool is never up at the same
+    time as another's (two Ray clusters on 2 cores slow every test)."""
+    seed = _shuffle_seed(config)
+    if seed is None:
+        return
+    rng = random.Random(seed)
+    by_module: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        by_module.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    modules = list(by_module.values())
+    rng.shuffle(modules)
+    for module_items in modules:
+        rng.shuffle(module_items)
+    items[:] = [item for module_items in modules for item in module_items]
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,18 @@ def pool_processes(pool_id: str) -> list[int]:
     return found
 
 
+def payload_process(job_id: str) -> psutil.Process:
+    """The job's payload process (instance 0), from the pid the job writes to its stage folder."""
+    from shoal.jobs import get_job
+    from shoal.stages import resolve_location
+
+    stage, job_dir = resolve_location(get_job(job_id).stage_path)
+    pid = int(stage.read_text(f"{job_dir}/system/payload_pid"))
+    process = psutil.Process(pid)
+    assert "shoal.runtime.job_launcher" in " ".join(process.cmdline()), process.cmdline()
+    return process
+
+
 def listening_addresses(pids: list[int]) -> set[str]:
     """IP addresses that ``pids`` listen on (TCP)."""
     wanted = set(pids)

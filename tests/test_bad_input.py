@@ -121,7 +121,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         assert models.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
         # a run's job writes its status and logs after the run ended: the cases compare files
         for run_id in (DONE_RUN, DONE_MMT):
-            job = get_job(DPFRun.restore_from(run_id, STAGE)._definition()["job_id"])
+            job = get_job(DPFRun.restore_from(run_id, STAGE).job_id)
             assert job.wait(timeout=60).value == "DONE", f"the job of {run_id} did not end: {job.status}"
         yield ready
 
@@ -208,7 +208,7 @@ def download_as(filename: str) -> Callable[[], object]:
 
 def done_job() -> Any:
     """The job that ran the finished run."""
-    return get_job(DPFRun.restore_from(DONE_RUN, STAGE)._definition()["job_id"])
+    return get_job(DPFRun.restore_from(DONE_RUN, STAGE).job_id)
 
 
 def not_a_model(path: str) -> Any:
@@ -237,6 +237,17 @@ def copy_of_done_run(run_id: str, broken: str, text: str) -> Callable[[], object
         stage.write_text(f"{run_id}/_shoal/{broken}", text)
 
     return setup
+
+
+def submit_with_env(name: str, value: str) -> Callable[[], object]:
+    """:func:`submit` with the environment variable ``name`` set to ``value`` for the call only."""
+
+    def act() -> object:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(name, value)
+            return submit()()
+
+    return act
 
 
 def corrupt_pool_record() -> None:
@@ -433,6 +444,16 @@ CASES = [
     Case("job-negative-instances", submit(target_instances=-2), ConfigError, "positive integer"),
     Case("job-min-above-target", submit(target_instances=1, min_instances=2), ConfigError, "must not exceed"),
     Case("job-min-above-pool", submit(target_instances=5, min_instances=5), ConfigError, "max_nodes"),
+    Case(
+        "job-zero-instances-timeout", submit(instances_timeout=0), ConfigError, "positive number of seconds"
+    ),
+    Case("job-text-instances-timeout", submit(instances_timeout="soon"), ConfigError, "number of seconds"),
+    Case(
+        "job-env-instances-timeout",
+        submit_with_env("SHOAL_INSTANCES_TIMEOUT", "10m"),
+        ConfigError,
+        "SHOAL_INSTANCES_TIMEOUT must be a number of seconds, got '10m'",
+    ),
     Case("job-name-path", submit(name="../../escape"), ConfigError, "not an identifier"),
     Case("job-name-separator", submit(name="a/b"), ConfigError, "not an identifier"),
     Case("job-name-quote", submit(name="o'brien"), ConfigError, "not an identifier"),
@@ -534,6 +555,35 @@ def test_the_corpus_has_forty_cases_at_least() -> None:
 
 
 # -- refused inputs that are runs: they start, and the refusal is a partition's, or a second run's ----
+
+
+def test_a_submission_that_fails_half_way_leaves_no_job(home: Path, tmp_path: Path) -> None:
+    from shoal.jobs import list_jobs, submit_directory
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "main.py").write_text("print('hello')\n")
+    (app / "zz_data.csv").symlink_to(tmp_path / "gone.csv")  # read after main.py is uploaded
+    jobs_before = set(list_jobs(limit=0)["name"])
+    before = snapshot(home)
+    with pytest.raises(ConfigError, match=r"cannot read .*zz_data\.csv of the job's payload"):
+        submit_directory(str(app), POOL, entrypoint="main.py", stage_name=STAGE)
+    assert snapshot(home) == before, "the payload's files uploaded before the failure are removed"
+    assert set(list_jobs(limit=0)["name"]) == jobs_before, "no job record is left"
+
+
+def test_partitioning_that_fails_half_way_leaves_no_run_folder(home: Path) -> None:
+    import duckdb
+
+    query = (
+        "SELECT STORE, CASE WHEN UNITS < 3 THEN UNITS ELSE CAST('n/a ' || STORE AS INTEGER) END AS UNITS "
+        "FROM sales"
+    )
+    before = snapshot(home)
+    with pytest.raises(duckdb.ConversionException, match="n/a S"):  # raised while the parquet is written
+        dpf_run(query=query, run_id="half_partitioned")()
+    assert not shoal.get_stage(STAGE).list("half_partitioned"), "the run's folder is removed"
+    assert snapshot(home) == before
 
 
 def test_overwrite_refused_for_bad_input_keeps_the_earlier_run(home: Path) -> None:
@@ -849,7 +899,7 @@ def test_a_damaged_progress_record_is_an_error_that_says_resume_and_resume_finis
     run_id = f"damaged_{record.split('.')[0]}_{how}"
     run = DPF(count_rows, STAGE).run(partition_by="STORE", dataframe=stores(), run_id=run_id)
     assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
-    job = get_job(run._definition()["job_id"])  # resume() refuses while the run's job still runs
+    job = get_job(run.job_id)  # resume() refuses while the run's job still runs
     assert job.wait(timeout=60).value == "DONE", f"the run's job did not end: {job.details()}"
     stage = shoal.get_stage(STAGE)
     progress = f"{run_id}/_shoal/progress"

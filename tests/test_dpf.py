@@ -317,7 +317,7 @@ def test_restored_run_of_a_killed_driver_resumes_and_skips_done_partitions(home:
         time.sleep(0.3)
     from shoal.jobs import get_job
 
-    job = get_job(DPFRun.restore_from("resume_run", STAGE)._definition()["job_id"])
+    job = get_job(DPFRun.restore_from("resume_run", STAGE).job_id)
     job.cancel()  # the driver (the run's job) dies mid-run
     job.wait(timeout=60)
     done_before = {d.partition_id: d.ended_at for d in run.get_progress().get("DONE", [])}
@@ -477,7 +477,7 @@ def run_inside_a_job(rows: int) -> dict[str, Any]:
     return {
         "status": status.value,
         "nodes": sorted({d.node_id for d in run.partition_details.values()}),
-        "job": run._definition().get("job_id"),
+        "job": run.job_id,
     }
 
 

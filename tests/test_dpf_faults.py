@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 import shoal
-from pool_helpers import pool_in_new_home, run_python
+from pool_helpers import payload_process, pool_in_new_home, run_python
 from shoal.dpf import DPF, DPFRun, ExecutionOptions, PartitionStatus, RunStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -130,17 +130,6 @@ def process_where(matches: Callable[[dict[str, str], str, str], bool], what: str
     raise AssertionError(f"no process {what}")
 
 
-def payload_of(job_id: str) -> psutil.Process:
-    """The job's payload process (instance 0), where the run's scheduler lives."""
-    from shoal.jobs import get_job
-
-    job = get_job(job_id)
-    pid = int(job._stage.read_text(f"{job._record.job_dir}/system/payload_pid"))
-    process = psutil.Process(pid)
-    assert "shoal.runtime.job_launcher" in " ".join(process.cmdline())
-    return process
-
-
 def test_a_killed_scheduler_is_internal_error_that_says_resume_and_resume_finishes_the_run(
     home: Path,
 ) -> None:
@@ -151,7 +140,7 @@ def test_a_killed_scheduler_is_internal_error_that_says_resume_and_resume_finish
     while run.counts()["DONE"] < 3:
         assert time.monotonic() < deadline, "the run did not get going"
         time.sleep(0.2)
-    payload_of(run._definition()["job_id"]).kill()  # SIGKILL: no flush, no goodbye
+    payload_process(run.job_id).kill()  # SIGKILL: no flush, no goodbye
     assert run.wait(timeout=120, show_progress=False) == RunStatus.INTERNAL_ERROR
     assert "resume() continues it" in run.message
     assert f"DPFRun.restore_from('killed', '{shoal.get_stage(STAGE).name}')" in run.message
@@ -192,7 +181,7 @@ def worker_pool_node(run: Any) -> str:
     from shoal.jobs import get_job
     from shoal.pools.connect import connect
 
-    job = get_job(run._definition()["job_id"])
+    job = get_job(run.job_id)
     others = job.details()["node_ids"][1:]  # not instance 0, where the scheduler runs
     ray = connect(shoal.describe_compute_pool(POOL)["address"])
     for node in ray.nodes():

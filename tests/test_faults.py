@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from click.testing import CliRunner
 
 import shoal
-from pool_helpers import pool_in_new_home, run_python
+from pool_helpers import payload_process, pool_in_new_home, run_python
 from shoal.dpf import DPFRun, PartitionStatus, RunStatus
 from shoal.jobs import JobStatus, get_job, submit_file
 
@@ -87,7 +86,7 @@ def driver_script(home: Path) -> str:
         "from test_faults import slow_out\n"
         f"run = DPF(slow_out, {STAGE!r}).run(partition_by='key', "
         "dataframe=pd.DataFrame({'key': range(12)}), run_id='orphan')\n"
-        "print(run._definition()['job_id'], flush=True)\n"
+        "print(run.job_id, flush=True)\n"
         "run.wait(show_progress=False)\n"
     )
 
@@ -95,15 +94,6 @@ def driver_script(home: Path) -> str:
 def slow_out(data: Any, context: Any) -> None:
     time.sleep(0.5)
     context.upload_to_stage({"pid": context.partition_id, "rows": len(data.to_pandas())}, "out.pkl")
-
-
-def scheduler_of(job_id: str) -> psutil.Process:
-    """The run's job payload process (instance 0), where its scheduler lives."""
-    job = get_job(job_id)
-    pid = int(job._stage.read_text(f"{job._record.job_dir}/system/payload_pid"))
-    process = psutil.Process(pid)
-    assert "shoal.runtime.job_launcher" in " ".join(process.cmdline())
-    return process
 
 
 def test_a_killed_driver_and_scheduler_are_resumed_from_a_new_process(home: Path) -> None:
@@ -121,7 +111,7 @@ def test_a_killed_driver_and_scheduler_are_resumed_from_a_new_process(home: Path
         time.sleep(0.2)
     os.kill(driver.pid, signal.SIGKILL)  # the user's process: the run goes on without it
     driver.wait(timeout=30)
-    scheduler_of(job_id).kill()  # and the run's scheduler: now only resume() can finish it
+    payload_process(job_id).kill()  # and the run's scheduler: now only resume() can finish it
     assert run.wait(timeout=120, show_progress=False) == RunStatus.INTERNAL_ERROR
     out = run_python(
         "from shoal.dpf import DPFRun\n"

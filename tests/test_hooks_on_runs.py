@@ -154,7 +154,7 @@ def test_run_and_partition_hooks_fire_where_and_when_the_docs_say(hooks_log: Pat
         execution_options=ExecutionOptions(max_retries=1),
     )
     assert run.wait(timeout=240, show_progress=False) == RunStatus.PARTIAL_FAILURE
-    job = get_job(DPFRun.restore_from("observed", STAGE)._definition()["job_id"])
+    job = get_job(DPFRun.restore_from("observed", STAGE).job_id)
     assert job.wait(timeout=60).value == "DONE"
     events = events_of(hooks_log, "observed")
     by_kind: dict[str, list[dict[str, Any]]] = {}

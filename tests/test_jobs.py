@@ -7,6 +7,7 @@ another Python process, which exits: the pool outliving its creator is part of w
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pool_helpers import listening_addresses, pool_processes, run_python
+from pool_helpers import listening_addresses, payload_process, pool_processes, run_python
 from shoal.jobs import JobStatus, get_job, list_jobs, remote, submit_directory, submit_file
 from waiting import wait_until
 
@@ -328,9 +329,32 @@ def test_cancel_a_running_job_and_its_nodes_come_back() -> None:
         time.sleep(0.3)
     job.cancel()
     assert job.wait(timeout=30) == JobStatus.CANCELLED, "a cancel ends a running job within 30 s"
+    assert job.details()["exit_code"] != -signal.SIGKILL, "a payload that obeys SIGTERM ends by it"
     assert "going to sleep" in job.get_logs()
     again = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=60)(spread_report)(6)
     assert again.result(timeout=120)["task_nodes"] == 3, "the cancelled job released all three nodes"
+
+
+def ignore_sigterm(note: str) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print(note, flush=True)
+    while True:
+        time.sleep(0.2)
+
+
+def test_cancel_kills_a_payload_that_ignores_sigterm() -> None:
+    job = remote(POOL, stage_name=STAGE, instances_timeout=120)(ignore_sigterm)("ignoring SIGTERM")
+    wait_until(
+        lambda: "ignoring SIGTERM" in job.get_logs(),
+        "the payload to say it ignores SIGTERM",
+        120,
+        seen=job.details,
+    )
+    payload = payload_process(job.id)
+    job.cancel()
+    assert job.wait(timeout=60) == JobStatus.CANCELLED, job.details()
+    assert job.details()["exit_code"] == -signal.SIGKILL, "SIGTERM was ignored, so the grace ended in SIGKILL"
+    wait_until(lambda: ended(payload.pid), f"payload {payload.pid} to be gone", 10)
 
 
 def test_min_instances_below_target_when_only_that_many_nodes_come() -> None:
@@ -354,7 +378,7 @@ def test_min_instances_below_target_when_only_that_many_nodes_come() -> None:
         blocker.wait(timeout=60)
 
 
-def test_rendezvous_timeout_says_how_many_nodes_came() -> None:
+def test_rendezvous_timeout_says_how_many_nodes_came(monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = remote(POOL, stage_name=STAGE, target_instances=2, instances_timeout=120)(sleep_forever)(
         "blocking"
     )
@@ -370,6 +394,10 @@ def test_rendezvous_timeout_says_how_many_nodes_came() -> None:
         assert "instances_timeout" in message
         with pytest.raises(RuntimeError, match="got 1 of the 2 node"):
             job.result()
+        monkeypatch.setenv("SHOAL_INSTANCES_TIMEOUT", "3")  # the default when instances_timeout is not given
+        by_env = remote(POOL, stage_name=STAGE, target_instances=2)(make_result)("dict")
+        assert by_env.wait(timeout=60) == JobStatus.FAILED, "SHOAL_INSTANCES_TIMEOUT=3, not the 720 s default"
+        assert "got 1 of the 2 node(s) it needs" in by_env.details()["message"]
     finally:
         blocker.cancel()
         blocker.wait(timeout=60)

@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -285,7 +286,7 @@ def test_worker_rebuild_reports_every_difference() -> None:
         build_worker_plugin_manager(tampered)
     message = str(caught.value)
     assert "differ from the driver's" in message
-    assert "this node has shoal 0.1.0, the driver has 9.9.9" in message
+    assert f"this node has shoal {version('shoal')}, the driver has 9.9.9" in message
     assert "missing plugin 'ghost' (distribution ghost-dist 1.0)" in message
 
 

@@ -114,18 +114,30 @@ def test_lightgbm_across_two_nodes_matches_a_single_process_model() -> None:
     assert len(estimator.get_eval_results()["eval"]["l2"]) == 40
 
 
-def test_ten_rows_over_two_workers() -> None:
+def test_ten_rows_over_two_workers_predict_what_one_process_predicts() -> None:
+    import lightgbm
+
     tiny = regression(10)
+    x, y = tiny[FEATURES].to_numpy(np.float32), tiny["Y"].to_numpy()
     xgb = XGBEstimator(n_estimators=3, scaling_config=XGBScalingConfig(num_workers=2))
     xgb.fit(tiny, label_col="Y")
-    assert xgb.predict(tiny).shape == (10,)
+    one_xgb = xgboost.train(
+        {"objective": "reg:squarederror", "tree_method": "hist"},
+        xgboost.DMatrix(x, label=y),
+        num_boost_round=3,
+    )
+    np.testing.assert_allclose(xgb.predict(tiny), one_xgb.predict(xgboost.DMatrix(x)), rtol=1e-4, atol=1e-4)
+    params = {"min_data_in_leaf": 1, "min_data_in_bin": 1}
     lgbm = LightGBMEstimator(
-        n_estimators=3,
-        params={"min_data_in_leaf": 1, "min_data_in_bin": 1},
-        scaling_config=LightGBMScalingConfig(num_workers=2),
+        n_estimators=3, params=params, scaling_config=LightGBMScalingConfig(num_workers=2)
     )
     lgbm.fit(tiny, input_cols=FEATURES, label_col="Y")
-    assert lgbm.predict(tiny).shape == (10,)
+    one_lgbm = lightgbm.train(
+        {"objective": "regression", "verbosity": -1, **params},
+        lightgbm.Dataset(x, label=y),
+        num_boost_round=3,
+    )
+    np.testing.assert_allclose(lgbm.predict(tiny), one_lgbm.predict(x), rtol=1e-4, atol=1e-4)
 
 
 def test_too_few_rows_for_the_workers_is_a_clear_error() -> None:

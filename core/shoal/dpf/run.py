@@ -88,6 +88,15 @@ class DPFRun:
     def run_id(self) -> str:
         return self._run_id
 
+    @property
+    def job_id(self) -> str | None:
+        """The id of the job driving the run (``shoal.get_job(run.job_id)``); None until it is submitted.
+
+        A shoal extension: the reference runs DPF inside a job of your own and has no such property.
+        """
+        job_id = self._definition().get("job_id")
+        return str(job_id) if job_id else None
+
     @classmethod
     def restore_from(cls, run_id: str, stage_name: str) -> DPFRun:
         """The run ``run_id`` on stage ``stage_name``, finished or running, from any process."""

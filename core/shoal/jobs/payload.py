@@ -47,7 +47,14 @@ class Payload:
         for rel, data in sorted(self.blobs.items()):
             stage.write_bytes(f"{job_dir}/app/{rel}", data)
         for rel, local in sorted(self.files.items()):
-            stage.write_bytes(f"{job_dir}/app/{rel}", local.read_bytes())
+            try:
+                data = local.read_bytes()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read {local} of the job's payload ({exc.strerror or exc}); fix or remove it "
+                    f"and submit again"
+                ) from exc
+            stage.write_bytes(f"{job_dir}/app/{rel}", data)
 
 
 def _walk(folder: Path) -> dict[str, Path]:

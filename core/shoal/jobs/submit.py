@@ -48,6 +48,22 @@ IGNORED_OPTIONS = {
 }
 
 
+def _instances_timeout(instances_timeout: float | None) -> float:
+    """Seconds to wait for nodes: ``instances_timeout``, else ``SHOAL_INSTANCES_TIMEOUT``, else 720."""
+    timeout: Any = instances_timeout
+    where = "instances_timeout"
+    if timeout is None:
+        timeout = os.environ.get("SHOAL_INSTANCES_TIMEOUT", DEFAULT_INSTANCES_TIMEOUT_S)
+        where = "SHOAL_INSTANCES_TIMEOUT"
+    try:
+        seconds = float(timeout)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a number of seconds, got {timeout!r}") from None
+    if not seconds > 0:  # also refuses NaN
+        raise ConfigError(f"{where} must be a positive number of seconds, got {timeout!r}")
+    return seconds
+
+
 def _check_instances(target_instances: object, min_instances: object, max_nodes: int) -> tuple[int, int]:
     if not isinstance(target_instances, int) or isinstance(target_instances, bool) or target_instances < 1:
         raise ConfigError(f"target_instances must be a positive integer, got {target_instances!r}")
@@ -144,16 +160,10 @@ def submit_payload(
     if unknown:
         raise TypeError(f"Unknown job option(s): {', '.join(unknown)}")
     base = _job_base_name(name, payload.base_name)
+    timeout = _instances_timeout(instances_timeout)
     pool = pool_records.load(compute_pool)
     target, minimum = _check_instances(target_instances, min_instances, pool.max_nodes)
     env = {str(k): str(v) for k, v in (env_vars or {}).items()}
-    timeout = float(
-        instances_timeout
-        if instances_timeout is not None
-        else os.environ.get("SHOAL_INSTANCES_TIMEOUT", DEFAULT_INSTANCES_TIMEOUT_S)
-    )
-    if timeout <= 0:
-        raise ValueError(f"instances_timeout must be positive, got {timeout}")
     requirements = _check_requirements(pip_requirements)
     add_imports(payload, imports)
     backend = get_backend(pool.name)
