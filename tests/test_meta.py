@@ -126,3 +126,39 @@ def test_importing_shoal_and_listing_plugins_imports_no_framework() -> None:
     assert {"xgboost", "lightgbm", "torch"} <= set(result["plugins"])
     assert result["estimators"][-3:] == ["xgboost", "lightgbm", "pytorch"]  # found by their aliases
     assert {"xgboost", "lightgbm", "pytorch"} <= set(result["estimators"])
+
+
+RAY_FREE = ("shoal/train/", "shoal/dpf/engine/")  # control logic: Ray only behind their seams
+SAYS_WHERE_RAY_RUNS = re.compile(r"\bRay\b|\bworkers?\b|inside a job|job payloads?|job's payload")
+
+
+def ray_imports(path: Path) -> list[int]:
+    """Lines of ``path`` that import ``ray`` or one of its modules (docstrings do not count)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        if any(name == "ray" or name.startswith("ray.") for name in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_core_imports_ray_only_where_its_docstring_says_it_runs_with_ray() -> None:
+    core = REPO_ROOT / "core"
+    found = {path: ray_imports(path) for path in sorted(core.rglob("*.py"))}
+    importing = {path.relative_to(core).as_posix(): lines for path, lines in found.items() if lines}
+    assert importing, "the scan found no import of ray at all: it is broken"
+    forbidden = {name: lines for name, lines in importing.items() if name.startswith(RAY_FREE)}
+    assert not forbidden, f"shoal.train and shoal.dpf.engine must not import ray (see runtime/): {forbidden}"
+    unexplained = {
+        name: lines
+        for name, lines in importing.items()
+        if not SAYS_WHERE_RAY_RUNS.search(ast.get_docstring(ast.parse((core / name).read_text())) or "")
+    }
+    assert not unexplained, (
+        f"these core modules import ray but their docstring does not say they run on workers, "
+        f"inside a job or with Ray: {unexplained}"
+    )

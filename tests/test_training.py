@@ -7,6 +7,7 @@ is ``QUALITY_TOLERANCE`` (the distributed model's test RMSE at most 10% above th
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -319,11 +320,78 @@ def test_a_hung_worker_is_stopped_after_the_hang_timeout(monkeypatch: pytest.Mon
 
     monkeypatch.setenv("SHOAL_TRAIN_HANG_TIMEOUT_S", "5")
     with pytest.raises(
-        TrainingError, match=r"did not finish within 5 s after another rank finished.*rank 1 on node"
-    ):
+        TrainingError, match=r"rank 1 on node .*: still running 5 s after rank 0 finished"
+    ) as info:
         within(
             90, "the hung rank stopped", PyTorchDistributor(one_hangs, PyTorchScalingConfig(num_nodes=2)).run
         )
+    assert "time.sleep(3600)" in str(info.value), "where the hung rank waits: its training thread's stack"
+
+
+def test_ranks_that_make_no_progress_are_stopped_and_each_is_named_with_its_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def block_before_the_first_batch() -> None:
+        import threading
+
+        print(f"rank {get_context().get_rank()} opens its shard", flush=True)
+        threading.Event().wait()  # a read that never returns
+
+    monkeypatch.setenv("SHOAL_TRAIN_HANG_TIMEOUT_S", "5")
+    monkeypatch.setenv("SHOAL_TRAIN_FIRST_PROGRESS_S", "5")
+    with pytest.raises(TrainingError, match=r"2 rank\(s\) taken as hung") as info:
+        within(
+            90,
+            "the ranks without progress stopped",
+            PyTorchDistributor(block_before_the_first_batch, PyTorchScalingConfig(num_nodes=2)).run,
+        )
+    message = str(info.value)
+    for rank in (0, 1):
+        assert re.search(
+            rf"- rank {rank} on node \w+ \(127\.0\.0\.1, pid \d+\): no sign of progress for 5 s", message
+        )
+        assert f"rank {rank} opens its shard" in message, "the last lines of each rank's log"
+        assert f"rank{rank}.log" in message
+    assert "threading.Event().wait()" in message, "where each rank waits"
+
+
+def rows_of_my_shard() -> dict[str, Any]:
+    shard = get_context().get_dataset_map()["train"].get_shard()
+    ids = [int(i) for batch in shard.to_batches(batch_size=64) for i in batch.column("id").to_pylist()]
+    return {"rank": get_context().get_rank(), "ids": ids}
+
+
+def test_a_ray_dataset_shard_reaches_each_rank_and_is_read_there() -> None:
+    from shoal.jobs import remote
+
+    @remote(POOL, stage_name="jobs", target_instances=2)
+    def train_over_a_ray_dataset(equal: bool) -> list[dict[str, Any]]:
+        import ray.data
+        import torch.distributed as dist
+
+        from shoal.data import ShardedDataConnector
+        from shoal.plugins.torch import PyTorchDistributor, PyTorchScalingConfig
+
+        def gather() -> list[dict[str, Any]]:
+            everyone: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(everyone, rows_of_my_shard())
+            return everyone
+
+        dataset = ray.data.from_pandas(pd.DataFrame({"id": range(1001)}))  # blocks owned by this job
+        data = {"train": ShardedDataConnector.from_ray_dataset(dataset, equal=equal)}
+        return PyTorchDistributor(gather, PyTorchScalingConfig(num_nodes=2)).run(dataset_map=data).value
+
+    for equal in (True, False):
+        ranks = within(
+            240,
+            f"training over a Ray Dataset (equal={equal})",
+            lambda equal=equal: train_over_a_ray_dataset(equal).result(timeout=240),
+        )
+        assert [r["rank"] for r in ranks] == [0, 1]
+        seen = [set(r["ids"]) for r in ranks]
+        assert not seen[0] & seen[1], "each rank reads only its own shard"
+        assert [len(r["ids"]) for r in ranks] == ([500, 500] if equal else [501, 500])
+        assert seen[0] | seen[1] <= set(range(1001))
 
 
 def test_an_exception_in_train_func_names_the_rank_and_keeps_the_cause() -> None:

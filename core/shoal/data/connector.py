@@ -26,6 +26,7 @@ from shoal.data.arrow_sources import DEFAULT_BATCH_ROWS
 from shoal.data.batches import check_batch_size, limit_rows, rebatch, shuffle_windows
 from shoal.data.source import DataSource
 from shoal.errors import ConfigError, PluginError
+from shoal.train.progress import report_progress
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +38,13 @@ CONNECTOR_OPTIONS = frozenset({"expand_dims"})
 
 #: Rows a shuffle mixes at once, at least (``to_batches(shuffle=True)``): ten batches or this many.
 SHUFFLE_WINDOW_ROWS = 10_000
+
+
+def _reported(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches``, each a sign of progress when read in a training worker (see shoal.train.progress)."""
+    for batch in batches:
+        report_progress("batch read")
+        yield batch
 
 
 def _is_duckdb_connection(obj: object) -> bool:
@@ -257,12 +265,14 @@ class DataConnector:
         else:
             batches = source.iter_batches(read_size)
         if batch_size is None:
-            return (batch for batch in batches if batch.num_rows)
-        return rebatch(batches, batch_size, drop_last=drop_last_batch)
+            return _reported(batch for batch in batches if batch.num_rows)
+        return _reported(rebatch(batches, batch_size, drop_last=drop_last_batch))
 
     def to_arrow(self) -> pa.Table:
         """Every row as one ``pyarrow.Table`` (an empty input gives an empty table with the schema)."""
-        return self._source.to_arrow()
+        table = self._source.to_arrow()
+        report_progress("rows read")
+        return table
 
     def to_pandas(self, limit: int | None = None) -> pd.DataFrame:
         """The rows as a pandas DataFrame; with ``limit``, only the first ``limit`` rows are read."""

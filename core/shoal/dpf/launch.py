@@ -1,7 +1,8 @@
 """Start the scheduler of a run: inside the current job when called from a job's payload,
 otherwise as a job of its own on a compute pool.
 
-Runs on the driver.
+Runs on the driver; in a job's payload it connects to the job's Ray cluster to start the
+scheduler thread there.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Public compute-pool API: create, list, describe, stop and drop pools.
 
 Every check (name, sizes, family, backend, options) runs before anything is written or
-started. Runs on the driver.
+started. Runs on the driver; stopping a pool ends the driver's own Ray connection to it.
 """
 
 from __future__ import annotations

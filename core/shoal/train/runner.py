@@ -6,9 +6,10 @@
   ``compute_pool`` (else the default pool: ``shoal.set_default_compute_pool``,
   ``SHOAL_COMPUTE_POOL``, else the local ``DEFAULT`` pool) and this call waits for its result.
 
-On the nodes: plan the workers (:mod:`shoal.train.scaling`), start them
-(:class:`~shoal.train.worker_group.WorkerGroup`), let the backend start its rendezvous, send
-each rank only its own shards, train, collect, and always shut everything down.
+On the nodes: plan the workers (:mod:`shoal.train.scaling`), start them (the Ray group
+``shoal.runtime.train_group.RayTrainWorkerGroup``), let the backend start its rendezvous, send
+each rank only its own shards, train under the controller's deadlines
+(:mod:`shoal.train.control`), collect, and always shut everything down.
 
 Runs on the driver: the caller's process, then the job's payload process.
 """
@@ -23,9 +24,9 @@ from typing import Any
 
 from shoal.errors import ConfigError, TrainingError
 from shoal.train.backend import EstimatorBackend, TrainTask
+from shoal.train.control import DEFAULT_FIRST_PROGRESS_S, DEFAULT_HANG_TIMEOUT_S, Deadlines, run_ranks
 from shoal.train.ranks import rank_infos
-from shoal.train.scaling import NodeResources, plan_workers
-from shoal.train.worker_group import DEFAULT_HANG_TIMEOUT_S, WorkerGroup
+from shoal.train.scaling import plan_workers
 
 TRAINING_STAGE = "SHOAL_TRAINING"
 
@@ -37,28 +38,30 @@ def inside_job() -> bool:
     return bool(os.environ.get("SHOAL_JOB_ID")) and bool(os.environ.get("SHOAL_JOB_NODE_IDS"))
 
 
-def job_nodes() -> list[NodeResources]:
-    """The job's nodes (instance 0 first) with their CPUs and GPUs, as Ray sees them now."""
-    import ray
-
-    from shoal.jobs.context import job_node_ids
-
-    alive = {node["NodeID"]: node for node in ray.nodes() if node.get("Alive")}
-    nodes = []
-    for node_id in job_node_ids():
-        node = alive.get(node_id)
-        if node is None:
-            continue
-        resources = node.get("Resources", {})
-        nodes.append(
-            NodeResources(
-                node_id=node_id,
-                address=str(node.get("NodeManagerAddress", "127.0.0.1")),
-                cpus=float(resources.get("CPU", 0)),
-                gpus=float(resources.get("GPU", 0)),
-            )
-        )
-    return nodes
+def deadlines_from_env(hang_timeout_s: float | None = None) -> Deadlines:
+    """The training deadlines: ``hang_timeout_s`` (else ``SHOAL_TRAIN_HANG_TIMEOUT_S``, else 120 s)
+    and the first sign of progress (``SHOAL_TRAIN_FIRST_PROGRESS_S``, else 600 s)."""
+    values = {
+        "SHOAL_TRAIN_HANG_TIMEOUT_S": hang_timeout_s,
+        "SHOAL_TRAIN_FIRST_PROGRESS_S": None,
+    }
+    defaults = {
+        "SHOAL_TRAIN_HANG_TIMEOUT_S": DEFAULT_HANG_TIMEOUT_S,
+        "SHOAL_TRAIN_FIRST_PROGRESS_S": DEFAULT_FIRST_PROGRESS_S,
+    }
+    seconds = {}
+    for name, given in values.items():
+        raw: Any = given if given is not None else os.environ.get(name, defaults[name])
+        try:
+            seconds[name] = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+        if not seconds[name] > 0:
+            raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return Deadlines(
+        hang_timeout_s=seconds["SHOAL_TRAIN_HANG_TIMEOUT_S"],
+        first_progress_s=seconds["SHOAL_TRAIN_FIRST_PROGRESS_S"],
+    )
 
 
 def run_training(
@@ -77,13 +80,13 @@ def run_training(
 
     ``user_code``: the caller's functions/classes the backend holds (a ``train_func``, callbacks);
     their modules are pickled by value, since the job's nodes may not be able to import them.
-    ``hang_timeout_s``: how long other ranks may still run after one finished (default
-    ``SHOAL_TRAIN_HANG_TIMEOUT_S``, else 120 s)."""
-    if hang_timeout_s is None:
-        hang_timeout_s = float(os.environ.get("SHOAL_TRAIN_HANG_TIMEOUT_S", DEFAULT_HANG_TIMEOUT_S))
+    ``hang_timeout_s``: how long a rank may go without a sign of progress, or keep running after
+    another finished (default ``SHOAL_TRAIN_HANG_TIMEOUT_S``, else 120 s; see
+    :mod:`shoal.train.control`)."""
+    deadlines = deadlines_from_env(hang_timeout_s)  # read here: the job does not see our environment
     scaling = backend.scaling  # validated when built; read before anything is reserved
     if inside_job():
-        return train_on_job_nodes(backend, inputs, options or {}, name=name, hang_timeout_s=hang_timeout_s)
+        return train_on_job_nodes(backend, inputs, options or {}, name=name, deadlines=deadlines)
     from shoal.jobs.payload import _by_value, function_payload
     from shoal.jobs.submit import submit_payload
     from shoal.pools import records
@@ -103,7 +106,7 @@ def run_training(
         payload = function_payload(
             train_on_job_nodes,
             (backend, inputs, options or {}),
-            {"name": name, "hang_timeout_s": hang_timeout_s},
+            {"name": name, "deadlines": deadlines},
         )
     job = submit_payload(
         payload,
@@ -134,10 +137,11 @@ def train_on_job_nodes(
     options: dict[str, Any],
     *,
     name: str = "train",
-    hang_timeout_s: float = DEFAULT_HANG_TIMEOUT_S,
+    deadlines: Deadlines | None = None,
 ) -> Any:
     """Inside a job: place the workers on the job's nodes and train (see the module docstring)."""
     from shoal.data.sharded import ShardedDataConnector
+    from shoal.runtime.train_group import RayTrainWorkerGroup, job_nodes
 
     plan = plan_workers(backend.scaling, job_nodes())
     world = plan.num_workers
@@ -158,7 +162,7 @@ def train_on_job_nodes(
                 f"input {key!r} has {sum(c or 0 for c in rows)} row(s), too few for {world} workers "
                 f"(each needs at least one); use fewer workers (num_workers=) or more data"
             )
-    group = WorkerGroup(plan, ports_per_worker=backend.ports_per_worker, name=name)
+    group = RayTrainWorkerGroup(plan, ports_per_worker=backend.ports_per_worker, name=name)
     try:
         slots = group.start()
         print(
@@ -170,7 +174,7 @@ def train_on_job_nodes(
         ranks = rank_infos(slots, plan.cpus_per_worker, plan.gpus_per_worker)
         setup = backend.start(slots)
         tasks = [TrainTask(shards=per_rank[r], options=dict(options)) for r in range(world)]
-        results = group.run(backend, ranks, tasks, setup, hang_timeout_s=hang_timeout_s)
+        results = run_ranks(group, slots, backend, ranks, tasks, setup, deadlines or deadlines_from_env())
         return backend.collect(results)
     finally:
         try:

@@ -5,7 +5,12 @@ backend's worker side (``worker_context`` around ``train``) on this rank's data 
 stdout, stderr and ``logging`` output go to a per-rank log file on its node
 (``<node temp>/shoal-train/<group>/rank<k>.log``) and to Ray's worker log.
 
-Runs on the job's nodes, placed by :class:`shoal.train.worker_group.WorkerGroup`.
+The actor serves two calls at once: while ``run`` trains, the driver asks ``progress`` (how many
+signs of progress the training thread gave: :func:`shoal.train.progress.report_progress` calls
+and lines it wrote) and, for a rank taken as hung, ``diagnose`` (the last lines of its log and
+the training thread's stack).
+
+Runs on the job's nodes, placed by :class:`shoal.runtime.train_group.RayTrainWorkerGroup`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -23,18 +29,26 @@ from typing import Any
 import cloudpickle
 
 from shoal.runtime.ports import free_ports
+from shoal.train.progress import report_progress, set_progress_sink
+
+LOG_TAIL_LINES = 20
+STACK_FRAMES = 12
 
 
 class _TeeFile:
-    """Writes to the log file and to the original stream."""
+    """Writes to the log file and to the original stream; a line the training thread writes is a
+    sign of progress (a line from another thread, a library's background logger, is not)."""
 
-    def __init__(self, log: Any, original: Any) -> None:
+    def __init__(self, log: Any, original: Any, trainer: int) -> None:
         self._log = log
         self._original = original
+        self._trainer = trainer
 
     def write(self, text: str) -> int:
         self._log.write(text)
         self._log.flush()
+        if "\n" in text and threading.get_ident() == self._trainer:
+            report_progress("output")
         with contextlib.suppress(Exception):
             self._original.write(text)
         return len(text)
@@ -62,6 +76,31 @@ class TrainWorker:
         os.environ["SHOAL_TRAIN_DIR"] = str(folder)  # this actor's process only: scratch of the group
         self.log_path = str(folder / f"rank{rank}.log")
         self._sockets: list[socket.socket] = []
+        self._progress, self._what = 0, ""
+        self._trainer: int | None = None
+
+    def _report(self, what: str) -> None:
+        self._progress += 1  # one writer: the training thread
+        self._what = what
+
+    def progress(self) -> tuple[int, str]:
+        """Signs of progress so far and the last one (answered while ``run`` trains)."""
+        return self._progress, self._what
+
+    def diagnose(self) -> str:
+        """The last lines of this rank's log and where its training thread is now."""
+        parts = []
+        with contextlib.suppress(OSError):
+            lines = Path(self.log_path).read_text(encoding="utf-8", errors="replace").splitlines()
+            tail = lines[-LOG_TAIL_LINES:]
+            parts.append(f"last {len(tail)} line(s) of its log:" if tail else "its log is empty")
+            parts.extend("  " + line for line in tail)
+        frame = sys._current_frames().get(self._trainer) if self._trainer is not None else None
+        if frame is not None:
+            stack = traceback.format_stack(frame)[-STACK_FRAMES:]
+            parts.append("where its training thread waits (innermost last):")
+            parts.extend("  " + line.rstrip() for chunk in stack for line in chunk.splitlines())
+        return "\n".join(parts)
 
     def describe(self, port_count: int) -> dict[str, Any]:
         """Node id, address, pid, free ports on this node and the log path."""
@@ -76,8 +115,9 @@ class TrainWorker:
             "log_path": self.log_path,
         }
 
-    def run(self, backend_blob: bytes, rank_blob: bytes, task_blob: bytes, setup_blob: bytes) -> bytes:
-        """Release the reserved ports, then train this rank; return the pickled result."""
+    def run(self, backend_blob: bytes, rank_blob: bytes, task: Any, setup_blob: bytes) -> bytes:
+        """Release the reserved ports, then train this rank; return the pickled result. ``task``
+        arrives as a Ray argument (its shards may hold object references)."""
         from shoal.train.ranks import set_current
 
         for sock in self._sockets:
@@ -85,15 +125,19 @@ class TrainWorker:
         self._sockets = []
         backend = cloudpickle.loads(backend_blob)
         rank = cloudpickle.loads(rank_blob)
-        task = cloudpickle.loads(task_blob)
         setup = cloudpickle.loads(setup_blob)
         os.environ.update(rank.env())
+        self._trainer = threading.get_ident()
         with open(self.log_path, "a", encoding="utf-8") as log:
             stdout, stderr = sys.stdout, sys.stderr
-            sys.stdout, sys.stderr = _TeeFile(log, stdout), _TeeFile(log, stderr)
+            sys.stdout, sys.stderr = (
+                _TeeFile(log, stdout, self._trainer),
+                _TeeFile(log, stderr, self._trainer),
+            )
             handler = logging.StreamHandler(sys.stderr)
             logging.getLogger().addHandler(handler)
             set_current(rank)
+            set_progress_sink(self._report)
             try:
                 with backend.worker_context(rank, setup):
                     result = backend.train(rank, task, setup)
@@ -102,6 +146,7 @@ class TrainWorker:
                 log.write(traceback.format_exc())
                 raise
             finally:
+                set_progress_sink(None)
                 set_current(None)
                 logging.getLogger().removeHandler(handler)
                 sys.stdout, sys.stderr = stdout, stderr

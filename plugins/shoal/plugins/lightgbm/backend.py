@@ -5,7 +5,8 @@
 * ``train`` (worker): a ``lightgbm.Dataset`` of this rank's shard only, trained with
   ``tree_learner="data"``, ``pre_partition=True``, ``num_machines`` and this worker's
   ``local_listen_port``; LightGBM's network syncs bins and histograms. Rank 0 returns the booster
-  (its network freed) and the evaluation history.
+  (its network freed) and the evaluation history. Each finished round is a sign of progress
+  (:func:`shoal.train.progress.report_progress`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shoal.train.backend import TrainTask
+from shoal.train.progress import report_progress
 from shoal.train.ranks import RankInfo, WorkerSlot
 from shoal.train.tabular import TabularBackend
 
@@ -55,7 +57,7 @@ class LightGBMBackend(TabularBackend):
             valid_sets.append(lightgbm.Dataset(evaluation[0], label=evaluation[1], reference=train_set))
             valid_names.append("eval")
         history: dict[str, Any] = {}
-        callbacks = [lightgbm.record_evaluation(history), *self.callbacks]
+        callbacks = [lightgbm.record_evaluation(history), *self.callbacks, _round_progress]
         verbose = task.options.get("verbose_eval")
         if verbose and rank.rank == 0:
             callbacks.append(lightgbm.log_evaluation(period=1 if verbose is True else int(verbose)))
@@ -74,3 +76,8 @@ class LightGBMBackend(TabularBackend):
             for name, metrics in history.items()
         }
         return (booster, history) if rank.rank == 0 else None
+
+
+def _round_progress(env: Any) -> None:
+    """Worker: a LightGBM callback that reports every finished boosting round as progress."""
+    report_progress(f"boosting round {env.iteration + 1}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shoal.train.progress import report_progress
 from shoal.train.ranks import RankInfo
 
 GPU_BACKEND = "nccl"
@@ -23,6 +24,7 @@ class MetricsReporter:
         if not isinstance(metrics, dict):
             raise TypeError(f"log_metrics takes a dict of metric name -> value, got {type(metrics).__name__}")
         self.history.append(dict(metrics))
+        report_progress("metrics reported")
 
 
 class ArtifactManager:

@@ -6,7 +6,8 @@
   task id (the tracker sorts workers by task id, so xgboost's ranks are shoal's ranks).
 * ``train`` (worker): a ``DMatrix`` of this rank's shard only, ``xgboost.train`` with
   ``tree_method="hist"``; histograms are all-reduced by xgboost's collective, so every worker
-  holds the same model. Rank 0 returns the booster and the evaluation history.
+  holds the same model. Rank 0 returns the booster and the evaluation history. Each finished
+  round is a sign of progress (:func:`shoal.train.progress.report_progress`).
 * ``shutdown`` (driver): wait briefly for the tracker, then free it.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from shoal.train.backend import TrainTask
+from shoal.train.progress import report_progress
 from shoal.train.ranks import RankInfo, WorkerSlot
 from shoal.train.tabular import TabularBackend
 
@@ -77,7 +79,7 @@ class XGBoostBackend(TabularBackend):
             evals=evals,
             evals_result=history,
             verbose_eval=bool(verbose) if verbose is not None and rank.rank == 0 else False,
-            callbacks=self.callbacks or None,
+            callbacks=[*self.callbacks, _round_progress()],
         )
         return (booster, history) if rank.rank == 0 else None
 
@@ -95,3 +97,15 @@ class XGBoostBackend(TabularBackend):
         thread = threading.Thread(target=finish, name="xgboost-tracker-free", daemon=True)
         thread.start()
         thread.join(timeout=15)
+
+
+def _round_progress() -> Any:
+    """Worker: an xgboost callback that reports every finished boosting round as progress."""
+    import xgboost
+
+    class RoundProgress(xgboost.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            report_progress(f"boosting round {epoch + 1}")
+            return False
+
+    return RoundProgress()
