@@ -51,12 +51,18 @@ def run_script(name: str, home: Path, **env: str) -> dict[str, Any]:
     return result
 
 
-def test_dpf_sql_mode_on_a_snowpark_dataframe(home: Path) -> None:
-    result = run_script("dpf_sql_mode.py", home)
-    assert result == {"status": True, "progress": ["DONE"], "totals": {"S1": 55, "S2": 55, "S3": 55}}
+@pytest.fixture(scope="module")
+def sql_mode_run(home: Path) -> dict[str, Any]:
+    """The reference's SQL-mode DPF script, run once: run ``sales_by_store`` on ``DPF_STAGE``."""
+    return run_script("dpf_sql_mode.py", home)
 
 
-def test_restore_from_in_another_process(home: Path) -> None:
+def test_dpf_sql_mode_on_a_snowpark_dataframe(sql_mode_run: dict[str, Any]) -> None:
+    assert sql_mode_run == {"status": True, "progress": ["DONE"], "totals": {"S1": 55, "S2": 55, "S3": 55}}
+
+
+def test_restore_from_in_another_process(home: Path, sql_mode_run: dict[str, Any]) -> None:
+    assert sql_mode_run["status"] is True, "the run to restore finished"
     result = run_script("restore_from.py", home)
     assert result["status"] == "SUCCESS"
     assert result["done"] == ["S1", "S2", "S3"]

@@ -20,11 +20,12 @@ from shoal.dpf.engine.controller import (
     WorkerEvent,
 )
 from shoal.dpf.engine.policies import GiveUp, RetryPolicy, StopPolicy, WorkerLossPolicy
-from shoal.dpf.engine.slots import NodeResources, plan_slots
+from shoal.dpf.engine.slots import plan_slots
 from shoal.dpf.engine.state import MAX_BATCH, RunState
 from shoal.dpf.entities import ExecutionOptions, PartitionRecord, PartitionStatus, RunStatus
 from shoal.dpf.specs import BatchSpec, PartitionInput, RunSpec, TaskOutcome, TaskSpec
 from shoal.errors import ConfigError
+from shoal.jobs.context import JobNode
 
 
 def inputs(n: int) -> list[PartitionInput]:
@@ -433,7 +434,7 @@ def test_pipelining_keeps_two_batches_per_slot() -> None:
 
 
 def test_plan_slots() -> None:
-    nodes = [NodeResources("head", 2), NodeResources("a", 3), NodeResources("b", 1, gpus=1)]
+    nodes = [JobNode("head", 2), JobNode("a", 3), JobNode("b", 1, gpus=1)]
     assert plan_slots(nodes, ExecutionOptions()) == ["head", "head", "a", "a", "a", "b"]
     assert plan_slots(nodes, ExecutionOptions(use_head_node=False, num_cpus_per_worker=1.5)) == ["a", "a"]
     assert plan_slots(nodes, ExecutionOptions(num_cpus_per_worker=1, num_gpus_per_worker=1)) == ["b"]

@@ -19,6 +19,7 @@ PAYLOAD_FUNCTIONS = {
     "slow_fit",
     "fail_then_sleep",
     "sleep_forever",
+    "ignore_sigterm",
     "one_hangs",
     "where",
     "print_and_wait",

@@ -192,6 +192,36 @@ def test_a_killed_xgboost_worker_is_a_clear_error_and_the_pool_stays_usable() ->
     assert again.num_boosted_rounds() == 2
 
 
+class KillRankOneOnce(xgboost.callback.TrainingCallback):
+    """Kills rank 1's worker at the third round of the first attempt only (a marker file says)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        import signal
+
+        if epoch == 2 and xgboost.collective.get_rank() == 1 and not os.path.exists(self.marker):
+            Path(self.marker).write_text("killed once")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return False
+
+
+def test_a_killed_worker_restarts_training_when_max_failures_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("SHOAL_TRAIN_MAX_FAILURES", "1")
+    estimator = XGBEstimator(
+        n_estimators=10,
+        scaling_config=XGBScalingConfig(num_workers=2),
+        callbacks=[KillRankOneOnce(str(marker))],
+    )
+    booster = within(120, "training restarted after the kill", lambda: estimator.fit(TRAIN, label_col="Y"))
+    assert marker.read_text() == "killed once", "the first attempt lost rank 1"
+    assert booster.num_boosted_rounds() == 10, "the second attempt trained every round"
+
+
 def ddp_train() -> dict[str, Any]:
     import torch
     import torch.distributed as dist

@@ -245,3 +245,41 @@ def test_deadlines_come_from_the_environment_and_bad_values_are_refused(
     monkeypatch.setenv("SHOAL_TRAIN_FIRST_PROGRESS_S", "0")
     with pytest.raises(ConfigError, match="SHOAL_TRAIN_FIRST_PROGRESS_S must be a positive number"):
         deadlines_from_env()
+
+
+def test_only_a_death_restarts_training_and_only_max_failures_times() -> None:
+    from shoal.train.control import RestartPolicy
+
+    def error(kind: str) -> TrainingError:
+        return TrainingError(f"rank 1 {kind}", rank=1, kind=kind)
+
+    policy = RestartPolicy(max_failures=2)
+    assert policy.restart(error("died"), failures=0)
+    assert policy.restart(error("died"), failures=1)
+    assert not policy.restart(error("died"), failures=2), "max_failures exhausted: the error is raised"
+    for kind in ("failed", "hung", "timeout"):
+        assert not policy.restart(error(kind), failures=0), f"a rank that {kind} would do it again"
+    assert not RestartPolicy().restart(error("died"), failures=0), "no restart unless asked for"
+
+
+def test_the_kind_of_a_training_error_survives_the_trip_back_from_a_job() -> None:
+    import pickle
+
+    cause = ValueError("lr=-1")
+    error = TrainingError("rank 0 failed", rank=0, node_id="n", log_path="/l", kind="failed")
+    error.__cause__ = cause
+    back = pickle.loads(pickle.dumps(error))
+    assert (back.kind, back.rank, back.node_id, back.log_path) == ("failed", 0, "n", "/l")
+    assert isinstance(back.__cause__, ValueError)
+
+
+def test_a_bad_max_failures_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.errors import ConfigError
+    from shoal.train.runner import restart_policy_from_env
+
+    monkeypatch.setenv("SHOAL_TRAIN_MAX_FAILURES", "2")
+    assert restart_policy_from_env().max_failures == 2
+    for bad in ("-1", "two", "1.5"):
+        monkeypatch.setenv("SHOAL_TRAIN_MAX_FAILURES", bad)
+        with pytest.raises(ConfigError, match="SHOAL_TRAIN_MAX_FAILURES must be a whole number"):
+            restart_policy_from_env()

@@ -13,12 +13,13 @@ import pytest
 from shoal.data import DataConnector, ShardedDataConnector
 from shoal.data.sharding import FileSliceSource, shard_bounds
 from shoal.errors import ConfigError
+from shoal.jobs.context import JobNode
 from shoal.train.ranks import WorkerSlot, current_rank, rank_infos
-from shoal.train.scaling import NodeResources, ScalingRequest, plan_workers
+from shoal.train.scaling import ScalingRequest, plan_workers
 
 
-def nodes(*cpus: float, gpus: float = 0) -> list[NodeResources]:
-    return [NodeResources(f"node{i}" + "0" * 40, f"10.0.0.{i}", c, gpus) for i, c in enumerate(cpus)]
+def nodes(*cpus: float, gpus: float = 0) -> list[JobNode]:
+    return [JobNode(f"node{i}" + "0" * 40, c, gpus, f"10.0.0.{i}") for i, c in enumerate(cpus)]
 
 
 def test_auto_scaling_is_one_worker_per_node_with_all_cpus() -> None:

@@ -45,7 +45,8 @@ class StageFileNotFoundError(StageError, FileNotFoundError):
 class TrainingError(ShoalError, RuntimeError):
     """A distributed training worker failed, died or hung.
 
-    ``rank``, ``node_id`` and ``log_path`` say which worker and where its output is.
+    ``rank``, ``node_id`` and ``log_path`` say which worker and where its output is; ``kind`` how
+    it ended (``"failed"``: raised, ``"died"``, ``"hung"``, ``"timeout"``; None when not known).
     """
 
     def __init__(
@@ -55,21 +56,29 @@ class TrainingError(ShoalError, RuntimeError):
         rank: int | None = None,
         node_id: str | None = None,
         log_path: str | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(message)
         self.rank = rank
         self.node_id = node_id
         self.log_path = log_path
+        self.kind = kind
 
     def __reduce__(self) -> tuple[object, ...]:
         """Keep the fields and the user's exception (``__cause__``) when sent back from a job."""
-        return (_rebuild_training_error, (str(self), self.rank, self.node_id, self.log_path, self.__cause__))
+        fields = (str(self), self.rank, self.node_id, self.log_path, self.__cause__, self.kind)
+        return (_rebuild_training_error, fields)
 
 
 def _rebuild_training_error(
-    message: str, rank: int | None, node_id: str | None, log_path: str | None, cause: BaseException | None
+    message: str,
+    rank: int | None,
+    node_id: str | None,
+    log_path: str | None,
+    cause: BaseException | None,
+    kind: str | None = None,
 ) -> TrainingError:
-    error = TrainingError(message, rank=rank, node_id=node_id, log_path=log_path)
+    error = TrainingError(message, rank=rank, node_id=node_id, log_path=log_path, kind=kind)
     error.__cause__ = cause
     return error
 

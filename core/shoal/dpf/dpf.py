@@ -26,11 +26,12 @@ from typing import Any
 
 from shoal.dpf import checks, layout, partitioning
 from shoal.dpf.entities import ExecutionOptions, RunStatus
-from shoal.dpf.launch import inside_job, launch
+from shoal.dpf.launch import launch
 from shoal.dpf.partitioners import Partitioner
 from shoal.dpf.run import DPFRun
 from shoal.dpf.specs import PartitionInput
 from shoal.errors import ConfigError, RecordError, RunConflictError, StageNotFoundError
+from shoal.jobs.context import JobContext
 from shoal.plugin_manager import get_plugin_manager
 from shoal.stages import Stage, create_stage, get_stage
 
@@ -163,7 +164,7 @@ class DPF:
         user_function = getattr(self.func, "user_function", self.func)
         blob = checks.pickled_function(self.func, user_function)
         pool = None
-        if not inside_job():
+        if not JobContext.current().in_payload:
             from shoal.pools import records
             from shoal.pools.default import default_compute_pool
 

@@ -13,12 +13,8 @@ import time
 from typing import Any
 
 from shoal.dpf import layout
+from shoal.jobs.context import JobContext
 from shoal.stages import Stage
-
-
-def inside_job() -> bool:
-    """True in a job's payload process (instance 0): a run then uses the job's own nodes."""
-    return os.environ.get("SHOAL_INSTANCE_ID") == "0" and bool(os.environ.get("SHOAL_JOB_ID"))
 
 
 def launch(stage: Stage, run_id: str, definition: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +27,7 @@ def launch(stage: Stage, run_id: str, definition: dict[str, Any]) -> dict[str, A
     write_state(stage, run_id, status="IN_PROGRESS", message="starting", heartbeat=time.time(), job_id=None)
     if stage.exists(layout.internal(run_id, "cancel")):
         stage.remove(layout.internal(run_id, "cancel"))
-    if inside_job():
+    if JobContext.current().in_payload:  # the run uses the job's own nodes
         definition["job_id"] = os.environ["SHOAL_JOB_ID"]
         layout.write_json(stage, layout.internal(run_id, "run.json"), definition)
         import ray

@@ -134,6 +134,21 @@ class Deadlines:
         )
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Whether training starts again on a new worker group after it failed (``max_failures``
+    times at most, ``SHOAL_TRAIN_MAX_FAILURES``, default 0). Only a rank that **died** (killed,
+    out of memory, node lost) restarts it: an exception the training code raised, or a hang,
+    would most likely come back. The new group trains from the start: none of the built-in
+    backends resumes from a checkpoint, and a ``train_func`` that saves its own can load it."""
+
+    max_failures: int = 0
+
+    def restart(self, error: TrainingError, failures: int) -> bool:
+        """``error`` ended an attempt after ``failures`` restarts: start again?"""
+        return error.kind == "died" and failures < self.max_failures
+
+
 @dataclass
 class _Rank:
     last_sign_at: float
@@ -305,7 +320,9 @@ def training_error(
             if found:
                 parts.append("\n".join("    " + line for line in found.splitlines()))
         message = "\n".join(parts)
-    error = TrainingError(message, rank=first.rank, node_id=first.node_id, log_path=first.log_path)
+    error = TrainingError(
+        message, rank=first.rank, node_id=first.node_id, log_path=first.log_path, kind=decision.kind
+    )
     if decision.cause is not None:
         error.__cause__ = decision.cause
     return error

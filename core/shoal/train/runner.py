@@ -23,19 +23,33 @@ from collections.abc import Sequence
 from typing import Any
 
 from shoal.errors import ConfigError, TrainingError
+from shoal.jobs.context import JobContext
 from shoal.train.backend import EstimatorBackend, TrainTask
-from shoal.train.control import DEFAULT_FIRST_PROGRESS_S, DEFAULT_HANG_TIMEOUT_S, Deadlines, run_ranks
+from shoal.train.control import (
+    DEFAULT_FIRST_PROGRESS_S,
+    DEFAULT_HANG_TIMEOUT_S,
+    Deadlines,
+    RestartPolicy,
+    run_ranks,
+)
 from shoal.train.ranks import rank_infos
 from shoal.train.scaling import plan_workers
 
 TRAINING_STAGE = "SHOAL_TRAINING"
 
 
-def inside_job() -> bool:
-    """True in a job's payload process and its Ray workers (they know the job's nodes): training
-    then uses those nodes. (DPF's ``inside_job`` is narrower: the payload process only, where a
-    run's scheduler thread can live.)"""
-    return bool(os.environ.get("SHOAL_JOB_ID")) and bool(os.environ.get("SHOAL_JOB_NODE_IDS"))
+def restart_policy_from_env() -> RestartPolicy:
+    """How many times training starts again after a rank died (``SHOAL_TRAIN_MAX_FAILURES``, 0)."""
+    raw = os.environ.get("SHOAL_TRAIN_MAX_FAILURES", "0")
+    try:
+        count = int(raw)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ConfigError(
+            f"SHOAL_TRAIN_MAX_FAILURES must be a whole number of restarts (0 or more), got {raw!r}"
+        )
+    return RestartPolicy(max_failures=count)
 
 
 def deadlines_from_env(hang_timeout_s: float | None = None) -> Deadlines:
@@ -84,9 +98,12 @@ def run_training(
     another finished (default ``SHOAL_TRAIN_HANG_TIMEOUT_S``, else 120 s; see
     :mod:`shoal.train.control`)."""
     deadlines = deadlines_from_env(hang_timeout_s)  # read here: the job does not see our environment
+    restarts = restart_policy_from_env()
     scaling = backend.scaling  # validated when built; read before anything is reserved
-    if inside_job():
-        return train_on_job_nodes(backend, inputs, options or {}, name=name, deadlines=deadlines)
+    if JobContext.current().in_job:  # any process of a job trains on the job's nodes
+        return train_on_job_nodes(
+            backend, inputs, options or {}, name=name, deadlines=deadlines, restarts=restarts
+        )
     from shoal.jobs.payload import _by_value, function_payload
     from shoal.jobs.submit import submit_payload
     from shoal.pools import records
@@ -106,7 +123,7 @@ def run_training(
         payload = function_payload(
             train_on_job_nodes,
             (backend, inputs, options or {}),
-            {"name": name, "deadlines": deadlines},
+            {"name": name, "deadlines": deadlines, "restarts": restarts},
         )
     job = submit_payload(
         payload,
@@ -138,12 +155,41 @@ def train_on_job_nodes(
     *,
     name: str = "train",
     deadlines: Deadlines | None = None,
+    restarts: RestartPolicy | None = None,
 ) -> Any:
-    """Inside a job: place the workers on the job's nodes and train (see the module docstring)."""
-    from shoal.data.sharded import ShardedDataConnector
-    from shoal.runtime.train_group import RayTrainWorkerGroup, job_nodes
+    """Inside a job: place the workers on the job's nodes and train (see the module docstring).
+    When a rank dies and ``restarts`` allows it, plan again on the nodes still there and train
+    again from the start on a new group."""
+    deadlines = deadlines or deadlines_from_env()
+    restarts = restarts or restart_policy_from_env()
+    failures = 0
+    while True:
+        try:
+            return _train_once(backend, inputs, options, name, deadlines)
+        except TrainingError as error:
+            if not restarts.restart(error, failures):
+                raise
+            failures += 1
+            print(
+                f"[shoal] {name}: {str(error).splitlines()[0]}\n[shoal] {name}: starting the workers again "
+                f"({failures} of {restarts.max_failures} restart(s), SHOAL_TRAIN_MAX_FAILURES)",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    plan = plan_workers(backend.scaling, job_nodes())
+
+def _train_once(
+    backend: EstimatorBackend,
+    inputs: dict[str, Any],
+    options: dict[str, Any],
+    name: str,
+    deadlines: Deadlines,
+) -> Any:
+    """One attempt: plan on the job's live nodes, start a group, train, collect, shut down."""
+    from shoal.data.sharded import ShardedDataConnector
+    from shoal.runtime.train_group import RayTrainWorkerGroup
+
+    plan = plan_workers(backend.scaling, JobContext.current().nodes())
     world = plan.num_workers
     per_rank: list[dict[str, Any]] = [{} for _ in range(world)]
     for key, value in inputs.items():
@@ -174,7 +220,7 @@ def train_on_job_nodes(
         ranks = rank_infos(slots, plan.cpus_per_worker, plan.gpus_per_worker)
         setup = backend.start(slots)
         tasks = [TrainTask(shards=per_rank[r], options=dict(options)) for r in range(world)]
-        results = run_ranks(group, slots, backend, ranks, tasks, setup, deadlines or deadlines_from_env())
+        results = run_ranks(group, slots, backend, ranks, tasks, setup, deadlines)
         return backend.collect(results)
     finally:
         try:

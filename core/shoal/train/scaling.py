@@ -11,16 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shoal.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class NodeResources:
-    """One node of the job, as Ray reports it."""
-
-    node_id: str
-    address: str
-    cpus: float
-    gpus: float
+from shoal.jobs.context import JobNode
 
 
 @dataclass(frozen=True)
@@ -52,7 +43,7 @@ class ScalingRequest:
 class WorkerPlan:
     """The resolved plan: the node of each rank, and each worker's resources."""
 
-    nodes: tuple[NodeResources, ...]
+    nodes: tuple[JobNode, ...]
     workers_per_node: tuple[int, ...]
     cpus_per_worker: float
     gpus_per_worker: float
@@ -61,15 +52,15 @@ class WorkerPlan:
     def num_workers(self) -> int:
         return sum(self.workers_per_node)
 
-    def rank_nodes(self) -> list[tuple[int, int, NodeResources]]:
+    def rank_nodes(self) -> list[tuple[int, int, JobNode]]:
         """``(node_rank, local_rank, node)`` for every rank, ranks numbered node by node."""
-        result: list[tuple[int, int, NodeResources]] = []
+        result: list[tuple[int, int, JobNode]] = []
         for node_rank, (node, count) in enumerate(zip(self.nodes, self.workers_per_node, strict=True)):
             result.extend((node_rank, local, node) for local in range(count))
         return result
 
 
-def plan_workers(request: ScalingRequest, nodes: list[NodeResources]) -> WorkerPlan:
+def plan_workers(request: ScalingRequest, nodes: list[JobNode]) -> WorkerPlan:
     """Spread the request over ``nodes`` (in the job's order) or say why it does not fit."""
     if not nodes:
         raise ConfigError("the job has no nodes to train on")

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.dpf.engine.controller import BatchEnded, BatchFailed, BatchLost, PartitionFinished, WorkerEvent
-from shoal.dpf.engine.slots import NodeResources, plan_slots, worker_resources
+from shoal.dpf.engine.slots import plan_slots, worker_resources
 from shoal.dpf.entities import ExecutionOptions
 from shoal.dpf.specs import BatchSpec, RunSpec, TaskOutcome
+from shoal.jobs.context import JobContext, JobNode
 from shoal.runtime.partition_worker import read_running
 from shoal.stages import Stage
 
@@ -57,7 +58,7 @@ class _Suspect:
 class RayWorkerGroup:
     """Slots on the job's nodes; batches as streaming Ray tasks with hard node affinity."""
 
-    def __init__(self, spec: RunSpec, nodes: list[NodeResources], options: ExecutionOptions) -> None:
+    def __init__(self, spec: RunSpec, nodes: list[JobNode], options: ExecutionOptions) -> None:
         self.spec = spec
         self.options = options
         self.nodes = nodes
@@ -252,28 +253,13 @@ class RayWorkerGroup:
                 events.append(BatchLost(batch_id, verdict, f"{detail} (node {node_id})", running))
 
 
-def job_nodes() -> list[NodeResources]:
-    """The nodes of the current job (the head first) with their CPUs and GPUs, from Ray."""
-    import ray
-
-    from shoal.jobs.context import job_node_ids
-
-    ids = job_node_ids() or [str(ray.get_runtime_context().get_node_id())]
-    resources = {n["NodeID"]: n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")}
-    return [
-        NodeResources(node, float(resources[node].get("CPU", 0)), float(resources[node].get("GPU", 0)))
-        for node in ids
-        if node in resources
-    ]
-
-
 class ExecutorWorkerGroup(RayWorkerGroup):
     """Slots served by the pool's long-lived partition executors (actors kept warm between runs by
     the pool service), instead of fresh Ray workers of this job: a run's first partition starts as
     soon as its batch is sent. The job's environment variables and payload folder go with every
     batch. Lost-node and dead-worker handling are the task group's; a dead executor is replaced."""
 
-    def __init__(self, spec: RunSpec, nodes: list[NodeResources], options: ExecutionOptions, service: Any):
+    def __init__(self, spec: RunSpec, nodes: list[JobNode], options: ExecutionOptions, service: Any):
         super().__init__(spec, nodes, options)
         self._service = service
         self._executors: list[Any] = []
@@ -337,7 +323,7 @@ def worker_group(spec: RunSpec, options: ExecutionOptions) -> RayWorkerGroup:
 
     from shoal.jobs.queue import service_name
 
-    nodes = job_nodes()
+    nodes = JobContext.current().nodes()
     pool = os.environ.get("SHOAL_COMPUTE_POOL")
     warm = (
         not _runtime_env().get("working_dir")

@@ -33,7 +33,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from shoal.errors import TrainingError
 from shoal.train.control import RankEvent, RankFailed, RankFinished, RankProgressed
 from shoal.train.ranks import RankInfo, WorkerSlot
-from shoal.train.scaling import NodeResources, WorkerPlan
+from shoal.train.scaling import WorkerPlan
 
 PLACEMENT_TIMEOUT_S = 60.0
 PROGRESS_EVERY_S = 1.0
@@ -176,25 +176,3 @@ class RayTrainWorkerGroup:
             with contextlib.suppress(Exception):  # already removed
                 remove_placement_group(self._pg)
             self._pg = None
-
-
-def job_nodes() -> list[NodeResources]:
-    """The job's nodes (instance 0 first) with their CPUs and GPUs, as Ray sees them now."""
-    from shoal.jobs.context import job_node_ids
-
-    alive = {node["NodeID"]: node for node in ray.nodes() if node.get("Alive")}
-    nodes = []
-    for node_id in job_node_ids():
-        node = alive.get(node_id)
-        if node is None:
-            continue
-        resources = node.get("Resources", {})
-        nodes.append(
-            NodeResources(
-                node_id=node_id,
-                address=str(node.get("NodeManagerAddress", "127.0.0.1")),
-                cpus=float(resources.get("CPU", 0)),
-                gpus=float(resources.get("GPU", 0)),
-            )
-        )
-    return nodes

@@ -7,22 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from shoal.dpf.entities import ExecutionOptions
 from shoal.errors import ConfigError
+from shoal.jobs.context import JobNode
 
 
-@dataclass(frozen=True)
-class NodeResources:
-    """A node of the job and what Ray says it offers."""
-
-    node_id: str
-    cpus: float
-    gpus: float = 0.0
-
-
-def plan_slots(nodes: Sequence[NodeResources], options: ExecutionOptions) -> list[str]:
+def plan_slots(nodes: Sequence[JobNode], options: ExecutionOptions) -> list[str]:
     """One node id per worker slot, node by node.
 
     ``num_cpus_per_worker=None``: one worker per CPU of each node (a worker uses one CPU);
