@@ -50,12 +50,12 @@ def sales(session: object) -> object:
     return session
 
 
-def run_python(code: str, home: Path, **env: str) -> str:
+def run_python(code: str, home: Path, timeout: float = 120, **env: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env={**os.environ, "SHOAL_HOME": str(home), **env},
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -134,6 +134,7 @@ def test_one_service_for_processes_starting_at_once_and_it_stops_when_idle(tmp_p
         "print(embedded_session().table('KEPT').collect()[0]['N'], service_address().pid)\n"
         "stop_service()\n",
         tmp_path,
+        timeout=30,  # stop_service closes this process's sessions: its exit does not wait on them
     )
     kept, new_pid = out.split()
     assert kept == "7", "the tables outlive the service"

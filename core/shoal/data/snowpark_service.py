@@ -14,12 +14,15 @@ Runs on the driver and on the workers of a local pool (same machine, same worksp
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +135,10 @@ def connection_options(database: str | None = None, schema: str | None = None) -
     }
 
 
+#: Sessions :func:`embedded_session` made in this process and not collected yet.
+_OPEN_SESSIONS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def embedded_session(database: str | None = None, schema: str | None = None) -> Any:
     """A new Snowpark ``Session`` over the workspace's Snowpark service (started if needed).
 
@@ -144,6 +151,7 @@ def embedded_session(database: str | None = None, schema: str | None = None) -> 
 
     session = Session.builder.configs(connection_options(database, schema)).create()
     session.__class__ = embedded_session_class()
+    _OPEN_SESSIONS.add(session)
     return session
 
 
@@ -163,5 +171,13 @@ def stop_service() -> bool:
     found = _running()
     if found is None:
         return False
+    # this process's sessions first: Snowpark closes open sessions at exit with a request that
+    # would wait out the network timeout (60 s) against a stopped service
+    for session in list(_OPEN_SESSIONS):
+        with contextlib.suppress(Exception):
+            session.close()
+        with contextlib.suppress(Exception):
+            atexit.unregister(session._close_at_exit)
+    _OPEN_SESSIONS.clear()
     processes.terminate([found.pid], grace_s=10)
     return True

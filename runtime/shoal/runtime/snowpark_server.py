@@ -89,6 +89,8 @@ def serve(folder: Path, idle_s: float) -> None:
     try:
         server.run(sockets=[listener])
     finally:
+        # DuckDB's files first: a service started once the record is gone must find them free
+        fakesnow_shutdown()
         record_file = folder / SERVER_FILE
         try:
             if json.loads(record_file.read_text()).get("pid") == os.getpid():
