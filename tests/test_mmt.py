@@ -16,6 +16,7 @@ from pool_helpers import pool_in_new_home, run_python
 from shoal.dpf import ExecutionOptions, PartitionStatus, RunStatus
 from shoal.errors import ConfigError
 from shoal.mmt import ManyModelInference, ManyModelRun, ManyModelTraining, XGBoostSerde
+from shoal.stages import create_stage
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -193,6 +194,7 @@ def test_a_partition_without_a_model_fails_at_once_naming_it_and_the_run(string_
 
 
 def test_inference_against_a_missing_training_run_fails_before_anything_runs(home: Path) -> None:
+    create_stage(STAGE, exist_ok=True)  # the stage is there; the run is not
     with pytest.raises(ValueError, match=r"training_run_id 'nope'.*no run of that id"):
         ManyModelInference(score, STAGE, training_run_id="nope")
     assert not (home / "stages" / STAGE.upper() / "nope").exists()
