@@ -30,8 +30,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     folder = tmp_path_factory.mktemp("compat-home")
     yield from pool_in_new_home(folder, POOL, 3)
-    os.environ["SHOAL_HOME"] = str(folder)
-    stop_service()  # the scripts' sessions started the workspace's Snowpark service
+    with pytest.MonkeyPatch.context() as patch:  # for the stop only: later modules see nothing
+        patch.setenv("SHOAL_HOME", str(folder))
+        stop_service()  # the scripts' sessions started the workspace's Snowpark service
 
 
 def run_script(name: str, home: Path, **env: str) -> dict[str, Any]:
@@ -59,6 +60,18 @@ def sql_mode_run(home: Path) -> dict[str, Any]:
 
 def test_dpf_sql_mode_on_a_snowpark_dataframe(sql_mode_run: dict[str, Any]) -> None:
     assert sql_mode_run == {"status": True, "progress": ["DONE"], "totals": {"S1": 55, "S2": 55, "S3": 55}}
+
+
+def test_dpf_stage_mode_with_session_appends_rows_the_caller_reads(home: Path) -> None:
+    result = run_script("dpf_stage_mode_with_session.py", home)
+    assert result == {"status": "SUCCESS", "rows": [["store_1", 3, 60], ["store_2", 4, 10]]}
+
+
+def test_imports_of_a_zip_a_directory_and_a_file_under_their_names_on_every_node(home: Path) -> None:
+    result = run_script("imports_forms.py", home)
+    expected = [42, "OK", 42, "other"]
+    assert result["status"] == "DONE", result["logs"]
+    assert result["result"] == {"head": expected, "nodes": [expected, expected]}, result["logs"]
 
 
 def test_restore_from_in_another_process(home: Path, sql_mode_run: dict[str, Any]) -> None:
@@ -116,6 +129,9 @@ def test_min_instances_and_the_references_error_wording(home: Path) -> None:
     result = run_script("min_instances.py", home)
     assert 2 <= result["instances"] <= 3
     assert "min_instances (5) exceeds the max_nodes (3)" in result["refused"]
+    assert result["requirement_met"], "get_logs(verbose=True) says the instance requirement was met"
+    assert result["mentions_ray"], "and shows the Ray start-up lines (the reference's tests look for 'ray')"
+    assert not result["quiet_has_it"], "without verbose, only the payload's output"
 
 
 def test_a_pool_named_in_a_script_is_created_on_first_use(

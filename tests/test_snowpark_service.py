@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -172,3 +173,26 @@ def test_session_lookup_under_the_compatibility_layer(home: Path, sales: object)
         home,
     )
     assert out.strip() == "True", "an active session is still the one found"
+
+
+def test_statements_the_client_sends_are_rewritten_to_what_the_service_parses() -> None:
+    from shoal.runtime.snowpark_rewrites import rewrite
+
+    sent = 'CREATE    TABLE STORE_SUMMARY If  NOT  EXISTS ("STORE" STRING(16777216), "ROWS" BIGINT)'
+    assert (
+        rewrite(sent)
+        == 'CREATE    TABLE IF NOT EXISTS STORE_SUMMARY ("STORE" STRING(16777216), "ROWS" BIGINT)'
+    )
+    assert rewrite('CREATE TEMPORARY TABLE db."My T" IF NOT EXISTS (a INT)') == (
+        'CREATE TEMPORARY TABLE IF NOT EXISTS db."My T" (a INT)'
+    )
+    for untouched in ("CREATE TABLE IF NOT EXISTS t (a INT)", "SELECT 'TABLE x IF NOT EXISTS'"):
+        assert rewrite(untouched) == untouched
+
+
+def test_save_as_table_append_creates_then_appends(session: Any) -> None:
+    session.sql("DROP TABLE IF EXISTS APPENDED").collect()
+    frame = session.create_dataframe(pd.DataFrame({"K": [1, 2]}))
+    frame.write.mode("append").save_as_table("APPENDED")
+    frame.write.mode("append").save_as_table("APPENDED")
+    assert sorted(r["K"] for r in session.table("APPENDED").collect()) == [1, 1, 2, 2]

@@ -18,4 +18,17 @@ try:
     remote("ML_POOL", stage_name="payload_stage", target_instances=5, min_instances=5)(count_nodes)
 except ValueError as exc:
     refused = str(exc)
-print("RESULT " + json.dumps({"instances": job.result(), "refused": refused}))
+instances = job.result()
+verbose = job.get_logs(verbose=True)
+print(
+    "RESULT "
+    + json.dumps(
+        {
+            "instances": instances,
+            "refused": refused,
+            "requirement_met": "instance requirement met" in verbose,
+            "mentions_ray": "ray" in verbose,
+            "quiet_has_it": "instance requirement met" in job.get_logs(),
+        }
+    )
+)

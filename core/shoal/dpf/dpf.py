@@ -137,7 +137,7 @@ class DPF:
                 "stage",
                 parts,
                 options,
-                "warehouse",
+                _session_of(None)[0],  # the reference hands a Snowpark session here too
                 None,
                 {"stage_location": stage_location, "file_pattern": file_pattern},
                 blob,

@@ -207,15 +207,22 @@ def _entry_in(folder: Path, entrypoint: str) -> str:
 
 
 def _add_zip(payload: Payload, archive: Path, import_path: str | None) -> None:
-    """An import that is a ``.zip``: its files go into ``app/`` (under ``import_path`` if given),
-    so its top-level modules and packages import as they would from the archive."""
+    """An import that is a ``.zip``: its files go into ``app/``, so what it holds imports as it
+    would from the archive on ``sys.path``. With ``import_path``, an archive that holds the
+    package's files (``core.py`` at its root) is laid out under that package; one that already
+    holds the package's folder (``my_lib/core.py`` for ``my_lib``) is kept as it is."""
     import zipfile
 
     prefix = Path(*import_path.split(".")) if import_path else Path()
     with zipfile.ZipFile(archive) as handle:
-        for info in handle.infolist():
-            if info.is_dir():
-                continue
+        files = [info for info in handle.infolist() if not info.is_dir()]
+        if (
+            import_path
+            and files
+            and all(Path(info.filename).parts[: len(prefix.parts)] == prefix.parts for info in files)
+        ):
+            prefix = Path()  # the archive holds the package's folder already
+        for info in files:
             name = Path(info.filename)
             if name.is_absolute() or ".." in name.parts:
                 raise ConfigError(

@@ -164,6 +164,23 @@ def main(spec_path: str) -> int:
                 job_env.withdraw()
 
 
+def _print_rendezvous(spec: LaunchSpec, ray: Any) -> None:
+    """The start-up lines of ``get_logs(verbose=True)``, worded as the reference's (its tests look
+    for ``instance requirement met`` and for ``ray``): how many instances joined, and the cluster."""
+    joined = int(os.environ.get("SHOAL_INSTANCE_COUNT", spec.target_instances))
+    print(
+        f"shoal: {joined} of {spec.target_instances} instance(s) joined; instance requirement met "
+        f"(min_instances={spec.min_instances})",
+        flush=True,
+    )
+    alive = [node for node in ray.nodes() if node.get("Alive")]
+    print(
+        f"shoal: connected to the pool's ray cluster (ray {ray.__version__}, {len(alive)} node(s) alive); "
+        f"the job's nodes: {os.environ.get('SHOAL_JOB_NODE_IDS', '')}",
+        flush=True,
+    )
+
+
 def _run_job(spec: LaunchSpec, stage: Any, app_dir: Path, info: Any, ray: Any) -> int:
     """Run the payload between its banners and the job hooks; write its result (payload process)."""
     from shoal import hooks
@@ -171,6 +188,7 @@ def _run_job(spec: LaunchSpec, stage: Any, app_dir: Path, info: Any, ray: Any) -
 
     job_dir = spec.job_dir
     stage.write_text(f"{job_dir}/system/ray_job_id", str(ray.get_runtime_context().get_job_id()))
+    _print_rendezvous(spec, ray)
     hooks.notify_before_job(info)
     print(STARTED_BANNER, flush=True)
     status = "DONE"

@@ -54,11 +54,14 @@ def serve(folder: Path, idle_s: float) -> None:
     import uvicorn
     from fakesnow.instance import FakeSnow
 
+    from shoal.runtime import snowpark_rewrites
+
     databases = folder / DATABASES_FOLDER
     databases.mkdir(parents=True, exist_ok=True)
     # one DuckDB instance for every session, over the database files: fakesnow's default keeps
     # them in memory, and a second instance over the same files would be refused their lock
     fakesnow_server.shared_fs = FakeSnow(db_path=databases)
+    snowpark_rewrites.install()
     clock = ActivityClock(fakesnow_server.app)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
