@@ -74,6 +74,43 @@ def test_imports_of_a_zip_a_directory_and_a_file_under_their_names_on_every_node
     assert result["result"] == {"head": expected, "nodes": [expected, expected]}, result["logs"]
 
 
+def test_submit_from_stage_with_a_stage_path_or_a_relative_entrypoint(home: Path) -> None:
+    result = run_script("submit_from_stage.py", home)
+    expected = ["hello stage", ["--epochs", "2"]]
+    assert result["results"] == {"stage path": expected, "relative": expected}
+    assert (
+        "entrypoint @ML_DB.PUBLIC.CODE/other/main.py is not in @ML_DB.PUBLIC.CODE/project"
+        in result["refused"]
+    )
+    # the same folder from the command line, with shoal's own names
+    env = {**os.environ, "SHOAL_HOME": str(home)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shoal",
+            "job",
+            "submit",
+            "@CODE/project",
+            "--entrypoint",
+            "main.py",
+            "--pool",
+            POOL,
+            "--stage-name",
+            "payload_stage",
+            "--wait",
+            "--",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == ["hello stage", ["x"]]
+
+
 def test_restore_from_in_another_process(home: Path, sql_mode_run: dict[str, Any]) -> None:
     assert sql_mode_run["status"] is True, "the run to restore finished"
     result = run_script("restore_from.py", home)

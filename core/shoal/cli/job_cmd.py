@@ -20,7 +20,7 @@ def job() -> None:
 
 
 @job.command("submit", context_settings={"ignore_unknown_options": True})
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path")
 @click.option("--pool", "compute_pool", required=True, help="Compute pool to run on.")
 @click.option(
     "--stage-name", default="SHOAL_JOBS", show_default=True, help="Stage for code, output and logs."
@@ -33,7 +33,7 @@ def job() -> None:
 @click.option("--wait/--no-wait", default=False, help="Wait for the job and print its result.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def submit(
-    path: Path,
+    path: str,
     compute_pool: str,
     stage_name: str,
     instances: int,
@@ -44,8 +44,9 @@ def submit(
     wait: bool,
     args: tuple[str, ...],
 ) -> None:
-    """Submit FILE or DIR as a job; ARGS after `--` go to the payload."""
-    from shoal.jobs import submit_directory, submit_file
+    """Submit FILE, DIR or a folder on a stage (@STAGE/path) as a job; ARGS after `--` go to the
+    payload."""
+    from shoal.jobs import submit_directory, submit_file, submit_from_stage
 
     malformed = [item for item in env if "=" not in item or not item.split("=", 1)[0]]
     if malformed:  # a value is a secret: name the item only when it has none
@@ -59,12 +60,21 @@ def submit(
         "instances_timeout": instances_timeout,
         "args": list(args),
     }
-    if path.is_dir():
+    local = Path(path)
+    if path.startswith("@"):
+        if not entrypoint:
+            raise click.UsageError("submitting a folder on a stage needs --entrypoint FILE.py")
+        handle = submit_from_stage(path, compute_pool, entrypoint=entrypoint, **options)
+    elif local.is_dir():
         if not entrypoint:
             raise click.UsageError("submitting a folder needs --entrypoint FILE.py")
-        handle = submit_directory(path, compute_pool, entrypoint=entrypoint, **options)
+        handle = submit_directory(local, compute_pool, entrypoint=entrypoint, **options)
+    elif local.exists():
+        handle = submit_file(local, compute_pool, **options)
     else:
-        handle = submit_file(path, compute_pool, **options)
+        raise click.BadParameter(
+            f"{path!r} is not a file, a folder or a stage path (@STAGE/path)", param_hint="PATH"
+        )
     click.echo(handle.id)
     if wait:
         _follow_status(handle)

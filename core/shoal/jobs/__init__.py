@@ -55,6 +55,7 @@ __all__ = [
     "remote",
     "submit_directory",
     "submit_file",
+    "submit_from_stage",
 ]
 
 
@@ -105,6 +106,62 @@ def submit_directory(
         target_instances=target_instances,
         **kwargs,
     )
+
+
+def submit_from_stage(
+    source: str,
+    compute_pool: str,
+    *,
+    entrypoint: str | list[str],
+    stage_name: str,
+    args: Sequence[str] | None = None,
+    target_instances: int = 1,
+    **kwargs: Any,
+) -> MLJob[Any]:
+    """Run a folder that is on a stage (``@stage/path``) as a job, as :func:`submit_directory`
+    runs a local one. ``entrypoint`` is a ``.py`` file of the folder, given relative to it
+    (``main.py``) or as its stage path (``@stage/path/main.py``), or a command (list of strings).
+    Every check runs before anything is fetched or written."""
+    import tempfile
+
+    from shoal.stages import resolve_location
+
+    stage, inner = resolve_location(source)
+    entry = _entrypoint_in_folder(source, stage.name, inner, entrypoint)
+    with tempfile.TemporaryDirectory(prefix="shoal-from-stage-") as folder:
+        if not stage.get(inner, folder):  # the folder's files land at the top of ``folder``
+            from shoal.errors import ConfigError
+
+            raise ConfigError(f"{source} holds no files to run; put the job's code there first")
+        return submit_directory(
+            folder,
+            compute_pool,
+            entrypoint=entry,
+            stage_name=stage_name,
+            args=args,
+            target_instances=target_instances,
+            **kwargs,
+        )
+
+
+def _entrypoint_in_folder(
+    source: str, stage_name: str, inner: str, entrypoint: str | list[str]
+) -> str | list[str]:
+    """``entrypoint`` relative to the folder ``inner`` of stage ``stage_name`` (a stage path is
+    accepted when it lies in that folder)."""
+    if not isinstance(entrypoint, str) or not entrypoint.startswith("@"):
+        return entrypoint
+    from shoal.errors import ConfigError
+    from shoal.stages import resolve_location
+
+    entry_stage, entry_path = resolve_location(entrypoint)
+    prefix = f"{inner}/" if inner else ""
+    if entry_stage.name != stage_name or not entry_path.startswith(prefix) or entry_path == inner:
+        raise ConfigError(
+            f"entrypoint {entrypoint} is not in {source}: give it relative to that folder (main.py) or "
+            f"as a stage path inside it"
+        )
+    return entry_path[len(prefix) :]
 
 
 def get_job(job_id: str, session: Any = None) -> MLJob[Any]:

@@ -6,7 +6,6 @@ Runs on the driver.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -89,19 +88,11 @@ def submit_from_stage(
     target_instances: int = 1,
     **kwargs: Any,
 ) -> MLJob[Any]:
-    """Run a folder that is on a stage (``@stage/path``) as a job: it is fetched, then submitted as
-    with :func:`submit_directory`."""
-    from shoal.stages import resolve_location
-
-    stage, inner = resolve_location(source)
-    with tempfile.TemporaryDirectory(prefix="shoal-from-stage-") as tmp:
-        if not stage.get(inner, tmp):  # a folder's files land at the top of tmp
-            raise FileNotFoundError(f"{source} holds no files to run")
-        return submit_directory(
-            tmp,
-            compute_pool,
-            entrypoint=entrypoint,
-            stage_name=stage_name,
-            target_instances=target_instances,
-            **kwargs,
-        )
+    return _jobs.submit_from_stage(
+        source,
+        ensure_pool(compute_pool, target_instances),
+        entrypoint=entrypoint,
+        stage_name=stage_name,
+        target_instances=target_instances,
+        **kwargs,
+    )
