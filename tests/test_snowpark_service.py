@@ -186,6 +186,9 @@ def test_statements_the_client_sends_are_rewritten_to_what_the_service_parses() 
     assert rewrite('CREATE TEMPORARY TABLE db."My T" IF NOT EXISTS (a INT)') == (
         'CREATE TEMPORARY TABLE IF NOT EXISTS db."My T" (a INT)'
     )
+    assert rewrite('CREATE SCOPED TEMPORARY TABLE "SHOAL"."PUBLIC"."T1" AS SELECT 1') == (
+        'CREATE TABLE "SHOAL"."PUBLIC"."T1" AS SELECT 1'
+    )
     for untouched in ("CREATE TABLE IF NOT EXISTS t (a INT)", "SELECT 'TABLE x IF NOT EXISTS'"):
         assert rewrite(untouched) == untouched
 
@@ -196,3 +199,23 @@ def test_save_as_table_append_creates_then_appends(session: Any) -> None:
     frame.write.mode("append").save_as_table("APPENDED")
     frame.write.mode("append").save_as_table("APPENDED")
     assert sorted(r["K"] for r in session.table("APPENDED").collect()) == [1, 1, 2, 2]
+
+
+def test_random_split_parts_are_disjoint_and_cover_every_row(session: Any) -> None:
+    frame = session.create_dataframe([[i] for i in range(200)], schema=["A"])
+    first, second = frame.random_split([0.5, 0.5], seed=1)
+    left = {row["A"] for row in first.collect()}
+    right = {row["A"] for row in second.collect()}
+    assert not left & right
+    assert left | right == set(range(200))
+    assert 40 < len(left) < 160, "both parts get rows"
+
+
+def test_a_window_ordered_by_a_random_expression_is_refused_with_duckdbs_error(session: Any) -> None:
+    from snowflake.snowpark.exceptions import SnowparkSQLException
+
+    with pytest.raises(SnowparkSQLException, match="ORDER BY window expressions cannot be volatile"):
+        session.sql(
+            "SELECT ID, ROW_NUMBER() OVER (ORDER BY RANDOM()) AS R "
+            "FROM (SELECT seq4() AS ID FROM TABLE(GENERATOR(ROWCOUNT => 5)))"
+        ).collect()

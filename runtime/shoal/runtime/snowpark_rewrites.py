@@ -27,6 +27,14 @@ REWRITES: list[tuple[re.Pattern[str], str, str]] = [
         "Snowpark's save_as_table(mode='append') writes `CREATE TABLE t IF NOT EXISTS (...)`, which "
         "Snowflake takes and sqlglot does not",
     ),
+    (
+        re.compile(r"^(\s*CREATE\s+(?:OR\s+REPLACE\s+)?)SCOPED\s+TEMP(?:ORARY)?\s+", re.IGNORECASE),
+        r"\1",
+        "Snowpark's own tables (DataFrame.random_split, cache_result) are `SCOPED TEMPORARY` and named "
+        "by database and schema; DuckDB keeps temporary tables in its `temp` catalog only, so they "
+        "become ordinary tables (SNOWPARK_TEMP_TABLE_*), which Snowpark drops when it no longer needs "
+        "them and which outlive the session otherwise",
+    ),
 ]
 
 
