@@ -859,6 +859,8 @@ def test_resume_of_a_run_whose_progress_is_unreadable_runs_every_partition_again
         partition_by="STORE", dataframe=stores(), run_id="lost_progress"
     )
     assert run.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    job = get_job(run.job_id)  # resume() refuses while the run's job still runs
+    assert job.wait(timeout=60).value == "DONE", f"the run's job did not end: {job.details()}"
     shoal.get_stage(STAGE).write_text("lost_progress/_shoal/progress/state.json", '{"status": "IN_PROGR')
     restored = DPFRun.restore_from("lost_progress", STAGE)
     with pytest.raises(RecordError, match=re.escape("lost_progress/_shoal/progress/state.json")):
