@@ -55,27 +55,22 @@ def restart_policy_from_env() -> RestartPolicy:
 def deadlines_from_env(hang_timeout_s: float | None = None) -> Deadlines:
     """The training deadlines: ``hang_timeout_s`` (else ``SHOAL_TRAIN_HANG_TIMEOUT_S``, else 120 s)
     and the first sign of progress (``SHOAL_TRAIN_FIRST_PROGRESS_S``, else 600 s)."""
-    values = {
-        "SHOAL_TRAIN_HANG_TIMEOUT_S": hang_timeout_s,
-        "SHOAL_TRAIN_FIRST_PROGRESS_S": None,
-    }
-    defaults = {
-        "SHOAL_TRAIN_HANG_TIMEOUT_S": DEFAULT_HANG_TIMEOUT_S,
-        "SHOAL_TRAIN_FIRST_PROGRESS_S": DEFAULT_FIRST_PROGRESS_S,
-    }
-    seconds = {}
-    for name, given in values.items():
-        raw: Any = given if given is not None else os.environ.get(name, defaults[name])
-        try:
-            seconds[name] = float(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-        if not seconds[name] > 0:
-            raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
     return Deadlines(
-        hang_timeout_s=seconds["SHOAL_TRAIN_HANG_TIMEOUT_S"],
-        first_progress_s=seconds["SHOAL_TRAIN_FIRST_PROGRESS_S"],
+        hang_timeout_s=_seconds("SHOAL_TRAIN_HANG_TIMEOUT_S", hang_timeout_s, DEFAULT_HANG_TIMEOUT_S),
+        first_progress_s=_seconds("SHOAL_TRAIN_FIRST_PROGRESS_S", None, DEFAULT_FIRST_PROGRESS_S),
     )
+
+
+def _seconds(name: str, given: float | None, default: float) -> float:
+    """``given``, else the variable ``name``, else ``default``: a positive number of seconds."""
+    raw: Any = given if given is not None else os.environ.get(name, default)
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not seconds > 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return seconds
 
 
 def run_training(
