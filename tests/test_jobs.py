@@ -518,6 +518,86 @@ def test_snowpark_session_argument_arrives_live() -> None:
     assert job.result(timeout=240) == 4
 
 
+SESSION_SCRIPT = """
+import json, os
+from shoal.data.snowpark_service import embedded_session, stop_service
+from shoal.dpf import DPF
+from shoal.jobs import remote, submit_file
+
+setup = embedded_session()
+setup.sql("CREATE SCHEMA IF NOT EXISTS SHOAL.JOBS_SESSION").collect()
+session = embedded_session(schema="JOBS_SESSION")  # the job must see this schema's tables
+session.sql(
+    "CREATE OR REPLACE TABLE SALES AS SELECT seq4() % 3 AS STORE, seq4() AS UNITS "
+    "FROM TABLE(GENERATOR(ROWCOUNT => 12))"
+).collect()
+session.sql("CREATE OR REPLACE TABLE SEEN (WHERE_FROM VARCHAR, N BIGINT)").collect()
+setup.close()
+
+
+def counts_everywhere():
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as Pin
+    from snowflake.snowpark.context import get_active_session
+
+    ray.init(address="auto")
+
+    @ray.remote(num_cpus=0.1)
+    def on_node():
+        from snowflake.snowpark.context import get_active_session
+
+        return get_active_session().table("SALES").count()
+
+    nodes = os.environ["SHOAL_JOB_NODE_IDS"].split(",")
+    pinned = [on_node.options(scheduling_strategy=Pin(n, soft=False)).remote() for n in nodes]
+    get_active_session().sql("INSERT INTO SEEN VALUES ('job', 1)").collect()
+    return {"head": get_active_session().table("SALES").count(), "nodes": ray.get(pinned)}
+
+
+def seen_by_partition(data_connector, context):
+    from snowflake.snowpark.context import get_active_session
+
+    rows = len(data_connector.to_pandas())
+    get_active_session().sql("INSERT INTO SEEN VALUES (?, ?)", params=[context.partition_id, rows]).collect()
+
+
+folder = os.environ["SCRIPT_DIR"]
+with open(os.path.join(folder, "count.py"), "w") as handle:
+    handle.write(
+        "from snowflake.snowpark import Session\\n"
+        "__return__ = Session.builder.getOrCreate().table('SALES').count()\\n"
+    )
+try:
+    job = remote(POOL, stage_name=STAGE, session=session, target_instances=3)(counts_everywhere)()
+    in_job = job.result(timeout=240)
+    from_file = submit_file(
+        os.path.join(folder, "count.py"), POOL, stage_name=STAGE, session=session
+    ).result(timeout=240)
+    run = DPF(seen_by_partition, STAGE, compute_pool=POOL).run(
+        partition_by="STORE", snowpark_dataframe=session.table("SALES"), run_id="session_lookup"
+    )
+    run.wait(timeout=240)
+    seen = sorted((r["WHERE_FROM"], r["N"]) for r in session.table("SEEN").collect())
+    print("RESULT " + json.dumps({"in_job": in_job, "from_file": from_file, "seen": seen,
+                                  "dpf": str(run.status)}))
+finally:
+    stop_service()
+"""
+
+
+def test_every_job_finds_the_submitters_session_on_every_node(home: Path, tmp_path: Path) -> None:
+    """shoal's own API, no compatibility layer: ``get_active_session()`` in a job's payload, in
+    its Ray tasks on each of 3 nodes, in a file job and in DPF partitions sees the submitter's
+    schema (issue 29, item 5)."""
+    code = f"POOL, STAGE = {POOL!r}, {STAGE!r}\n" + SESSION_SCRIPT
+    out = run_python(code, home, timeout=600, extra_env={"SCRIPT_DIR": str(tmp_path)})
+    result = json.loads(out.split("RESULT ", 1)[1])
+    assert result["in_job"] == {"head": 12, "nodes": [12, 12, 12]}
+    assert result["from_file"] == 12
+    assert result["dpf"] == "SUCCESS"
+    assert result["seen"] == [["0", 4], ["1", 4], ["2", 4], ["job", 1]]
+
+
 def use_tinydb() -> dict[str, Any]:
     import os
 

@@ -72,10 +72,10 @@ def _walk(folder: Path) -> dict[str, Path]:
 def _session_marker(value: Any) -> Any:
     module = type(value).__module__
     if module.startswith("snowflake.snowpark") and type(value).__name__ == "Session":
-        from shoal.data.snowpark_sources import session_kind
+        from shoal.data.job_session import describe
 
-        kind = session_kind(value)  # embedded: the same service's tables, live, in the job
-        return f"{SESSION_MARKER}{'default' if kind == 'snowflake' else kind}"
+        # embedded: the same service's database and schema, live, in the job
+        return f"{SESSION_MARKER}{describe(value).to_env()}"
     if isinstance(value, list):
         return [_session_marker(v) for v in value]
     if isinstance(value, tuple):

@@ -20,6 +20,8 @@ from typing import Any
 
 import cloudpickle
 
+from shoal.data.job_session import SESSION_VAR
+from shoal.data.job_session import describe as describe_session
 from shoal.errors import ConfigError, StageNotFoundError
 from shoal.jobs import records
 from shoal.jobs.job import MLJob
@@ -35,7 +37,7 @@ from shoal.stages.names import IDENTIFIER_RE
 
 DEFAULT_INSTANCES_TIMEOUT_S = 720.0
 IGNORED_OPTIONS = {
-    "session",  # the reference's Snowpark session for submitting; a session *argument* reaches the job
+    "session",  # the job's session (shoal.data.job_session); a session *argument* reaches the job live
     "external_access_integrations",
     "query_warehouse",
     "runtime_environment",
@@ -165,6 +167,7 @@ def submit_payload(
     target, minimum = _check_instances(target_instances, min_instances, pool.max_nodes)
     env = {str(k): str(v) for k, v in (env_vars or {}).items()}
     requirements = _check_requirements(pip_requirements)
+    session_env = {SESSION_VAR: describe_session(kwargs.get("session")).to_env()}
     add_imports(payload, imports)
     backend = get_backend(pool.name)
     stage = _stage_for(stage_name)
@@ -220,13 +223,13 @@ def submit_payload(
             created_time=record.created_time,
             node_resource=backend.node_resource,
             instances_timeout=timeout,
-            env={**backend.connect_env(), **env},
+            env={**backend.connect_env(), **env, **session_env},
             launch=LaunchSpec(
                 **common,
                 kind=payload.kind,
                 entrypoint=payload.entrypoint,
                 args=list(payload.args),
-                worker_env={},
+                worker_env=session_env,
                 user_env_names=sorted(env),
                 shared_filesystem=bool(getattr(backend, "shares_filesystem", False)),
                 plugin_manifest=cloudpickle.dumps(get_plugin_manager().manifest()).hex(),

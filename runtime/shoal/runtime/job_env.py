@@ -4,10 +4,11 @@
 would carry them to the workers, but Ray's runtime-env agent writes every runtime env it sets up
 into its log. So the payload process (``shoal.runtime.job_launcher``), which has the variables
 in its own environment, publishes them in the cluster's internal key-value store under its Ray
-job id (:func:`publish`), and its ``runtime_env`` names only a worker setup hook,
-:func:`apply`, which each of the job's Ray workers runs when it starts: it reads the variables
-and sets them in its environment. The names alone travel in ``SHOAL_JOB_ENV_NAMES``, for shoal's
-warm executors (:func:`variables_here`). :func:`withdraw` removes them when the payload ends.
+job id (:func:`publish`), and its ``runtime_env`` names only a worker setup hook
+(:mod:`shoal.runtime.job_worker_setup`), which calls :func:`apply` in each of the job's Ray
+workers when it starts: it reads the variables and sets them in its environment. The names
+alone travel in ``SHOAL_JOB_ENV_NAMES``, for shoal's warm executors (:func:`variables_here`).
+:func:`withdraw` removes them when the payload ends.
 
 Runs in the payload process (:func:`publish`, :func:`withdraw`) and in every Ray worker of the
 job (:func:`apply`).
@@ -24,8 +25,6 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: The runtime env's ``worker_process_setup_hook``: a module path, never a value.
-SETUP_HOOK = "shoal.runtime.job_env.apply"
 #: Names of the user's variables (comma-separated), in the payload's and its workers' environment.
 NAMES_VAR = "SHOAL_JOB_ENV_NAMES"
 KV_NAMESPACE = "shoal_job_env"
@@ -59,7 +58,7 @@ def withdraw() -> None:
 
 
 def apply() -> None:
-    """Set the job's variables in this worker's environment (Ray's worker setup hook)."""
+    """Set the job's variables in this worker's environment (from the worker setup hook)."""
     from ray.experimental import internal_kv
 
     key = _key(_job_id())

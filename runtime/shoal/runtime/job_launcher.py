@@ -35,15 +35,15 @@ def _connect_ray(spec: LaunchSpec, requirements: str | None = None) -> Any:
     import ray
 
     from shoal.runtime import job_env
+    from shoal.runtime.job_worker_setup import SETUP_HOOK
 
     env_vars = dict(spec.worker_env)
-    runtime_env: dict[str, Any] = {"env_vars": env_vars}
+    runtime_env: dict[str, Any] = {"env_vars": env_vars, "worker_process_setup_hook": SETUP_HOOK}
     # the user's variables are secrets: never in the runtime env (Ray's agent logs it), but
     # published for the workers' setup hook once connected (shoal.runtime.job_env)
     secrets = {name: os.environ[name] for name in spec.user_env_names if name in os.environ}
     if secrets:
         os.environ[job_env.NAMES_VAR] = env_vars[job_env.NAMES_VAR] = ",".join(sorted(secrets))
-        runtime_env["worker_process_setup_hook"] = job_env.SETUP_HOOK
     if spec.shared_filesystem:
         paths = [spec.app_dir, *([requirements] if requirements else [])]
         env_vars["PYTHONPATH"] = ":".join(paths) + ":${PYTHONPATH}"
@@ -85,15 +85,9 @@ def _install_requirements(spec: LaunchSpec) -> str | None:
 
 def _restore_sessions(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(SESSION_MARKER):
-        from snowflake.snowpark import Session
+        from shoal.data.job_session import SessionDescriptor, session_for
 
-        if value == f"{SESSION_MARKER}embedded":
-            from shoal.data.snowpark_service import embedded_session
-
-            return embedded_session()
-        if value == f"{SESSION_MARKER}local_testing":
-            return Session.builder.config("local_testing", True).create()
-        return Session.builder.getOrCreate()  # the default connection of this machine
+        return session_for(SessionDescriptor.from_env(value[len(SESSION_MARKER) :]))
     if isinstance(value, list):
         return [_restore_sessions(v) for v in value]
     if isinstance(value, tuple):
@@ -126,6 +120,7 @@ def _run_payload(spec: LaunchSpec, app_dir: Path) -> Any:
 
 def main(spec_path: str) -> int:
     from shoal.contributions import JobInfo
+    from shoal.data import job_session
     from shoal.jobs import results
     from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
     from shoal.stages import Stage
@@ -134,6 +129,7 @@ def main(spec_path: str) -> int:
     import cloudpickle
 
     install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(spec.plugin_manifest)))
+    job_session.install()  # get_active_session() finds the job's session
     stage = Stage(spec.stage_name, spec.stage_url, managed=False)
     job_dir = spec.job_dir
     app_dir = Path(spec.app_dir)

@@ -62,11 +62,13 @@ class _RunRuntime:
     """What one worker process keeps of one run."""
 
     def __init__(self, spec: RunSpec) -> None:
+        from shoal.data import job_session
         from shoal.dpf import layout
         from shoal.plugin_manager import PluginManifest
         from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
 
         install_worker_plugin_manager(PluginManifest.from_json(spec.plugin_manifest))
+        job_session.install()  # a warm executor is no job's worker: its setup hook did not run
         self.spec = spec
         self.stage = Stage(spec.stage_name, spec.stage_url)
         self.func = cloudpickle.loads(

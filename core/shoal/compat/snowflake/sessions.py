@@ -56,41 +56,15 @@ def patch_sessions() -> None:
     _patch_session_lookup()
 
 
-def _no_active_session() -> bool:
-    import snowflake.snowpark.session as snowpark_session
-
-    with snowpark_session._session_management_lock:
-        return not snowpark_session._active_sessions
-
-
 def _patch_session_lookup() -> None:
     """``get_active_session()`` and ``Session.builder.getOrCreate()`` with nothing to find (no
     active session, no connection options given) return a session of the workspace's Snowpark
-    service, as code inside Snowflake gets the account's session (decision 44)."""
-    import snowflake.snowpark.context as snowpark_context
-    from snowflake.snowpark import Session
+    service, as code inside Snowflake gets the account's session (decision 44); in a job, the
+    job's own session (:mod:`shoal.data.job_session`)."""
+    from shoal.data import job_session
 
-    from shoal.data.snowpark_service import embedded_session
-
-    original_lookup = snowpark_context.get_active_session
-    original_get_or_create = Session.SessionBuilder.getOrCreate
-    _original["get_active_session"] = original_lookup
-    _original["getOrCreate"] = original_get_or_create
-
-    def get_active_session() -> Any:
-        if _no_active_session():
-            return embedded_session()
-        return original_lookup()
-
-    def get_or_create(self: Any) -> Any:
-        if not getattr(self, "_options", None) and _no_active_session():
-            return embedded_session()
-        return original_get_or_create(self)
-
-    get_active_session.__doc__ = original_lookup.__doc__
-    get_or_create.__doc__ = original_get_or_create.__doc__
-    snowpark_context.get_active_session = get_active_session
-    Session.SessionBuilder.getOrCreate = get_or_create  # type: ignore[method-assign]
+    job_session.set_fallback(job_session.EMBEDDED_DEFAULTS)
+    job_session.patch_lookup()
 
 
 def unpatch_sessions() -> None:
@@ -99,11 +73,7 @@ def unpatch_sessions() -> None:
     original = _original.pop("sql", None)
     if original is not None:
         Session.sql = original  # type: ignore[method-assign]
-    lookup = _original.pop("get_active_session", None)
-    if lookup is not None:
-        import snowflake.snowpark.context as snowpark_context
+    from shoal.data import job_session
 
-        snowpark_context.get_active_session = lookup
-    get_or_create = _original.pop("getOrCreate", None)
-    if get_or_create is not None:
-        Session.SessionBuilder.getOrCreate = get_or_create  # type: ignore[method-assign]
+    job_session.set_fallback(None)
+    job_session.unpatch_lookup()
