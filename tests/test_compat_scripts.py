@@ -197,3 +197,16 @@ def test_one_session_shared_by_the_script_a_job_and_dpf_workers(home: Path) -> N
     assert result["counts"] == {"S1": 10, "S2": 10, "S3": 10, "S4": 2}, "and the script sees the job's"
     assert result["dpf"] is True
     assert result["totals"] == {"S1": 135, "S2": 145, "S3": 155, "S4": 15}, "with_session writes from workers"
+
+
+def test_column_names_keep_snowflakes_quotes_everywhere_training_code_reads_them(home: Path) -> None:
+    result = run_script("snowpark_column_names.py", home)
+    names = ['"feature_a"', '"store"', "LABEL"]
+    assert result["df_columns"] == names
+    for method in ("to_pandas", "arrow", "batches"):
+        assert result[method] == names, method
+    assert result["torch_keys"] == sorted(names), "rows are keyed by df.columns, quotes included"
+    assert result["shard_columns"] == [names, names]
+    assert result["shard_rows"] == [4, 4]
+    assert result["dpf"] is True, "partition_by='store' names the column '\"store\"' as SQL would"
+    assert result["seen"] == {"s1": [names, 12.0], "s2": [names, 16.0]}

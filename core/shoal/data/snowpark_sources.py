@@ -10,6 +10,11 @@ A Snowpark ``DataFrame`` holds its session, which does not pickle, so:
   own active session when it reads. This path cannot be tested without a Snowflake account: it
   is kept small and its tests stop at the checks that need no account.
 
+Column names are Snowflake's, exactly as ``df.columns`` gives them: a column that is a quoted
+identifier keeps its quotes (``'"feature_a"'`` for a pandas column ``feature_a``), as the
+reference's ``DataConnector`` hands them to training code (``row['"feature_a"']``). Snowpark's
+own ``to_pandas()`` drops the quotes; every source here puts them back.
+
 Runs on the driver and on workers.
 """
 
@@ -58,7 +63,17 @@ def snowpark_source(df: Any) -> DataSource:
         return ArrowTableSource(_snowpark_to_arrow(df), origin="Snowpark DataFrame (Snowpark service)")
     queries = df.queries
     check_single_query(queries)
-    return SnowparkQuerySource(queries["queries"][0], session)
+    return SnowparkQuerySource(queries["queries"][0], session, columns=list(df.columns))
+
+
+def snowflake_spelling(name: str, columns: list[str]) -> str | None:
+    """The frame's own spelling of column ``name`` under Snowflake's identifier rules: as given,
+    as a quoted identifier (``feature_a`` names ``"feature_a"``), or upper-cased (an unquoted
+    identifier); None when no column matches."""
+    for candidate in (name, f'"{name}"', name.upper()):
+        if candidate in columns:
+            return candidate
+    return None
 
 
 def check_single_query(queries: dict[str, Any]) -> None:
@@ -75,7 +90,19 @@ def check_single_query(queries: dict[str, Any]) -> None:
 def _snowpark_to_arrow(df: Any) -> pa.Table:
     import pyarrow as pa
 
-    return pa.Table.from_pandas(df.to_pandas(), preserve_index=False)
+    return _as_named(pa.Table.from_pandas(df.to_pandas(), preserve_index=False), list(df.columns))
+
+
+def _as_named(data: Any, columns: list[str] | None) -> Any:
+    """An Arrow table or batch with ``columns`` (``df.columns``) as its column names."""
+    if not columns or list(data.schema.names) == columns:
+        return data
+    if len(columns) != len(data.schema.names):
+        raise RuntimeError(
+            f"Snowpark returned {len(data.schema.names)} columns ({', '.join(data.schema.names)}) for a "
+            f"DataFrame whose columns are {', '.join(columns)}"
+        )
+    return data.rename_columns(columns)
 
 
 class SnowparkQuerySource(DataSource):
@@ -83,9 +110,10 @@ class SnowparkQuerySource(DataSource):
 
     kind = "snowpark query"
 
-    def __init__(self, query: str, session: Any = None) -> None:
+    def __init__(self, query: str, session: Any = None, columns: list[str] | None = None) -> None:
         self.query = query
         self._session = session
+        self._columns = columns  # df.columns: Snowflake's names, quotes included
         self._schema: pa.Schema | None = None
 
     def session(self) -> Any:
@@ -98,6 +126,7 @@ class SnowparkQuerySource(DataSource):
 
     def iter_batches(self, batch_size: int | None = None) -> Iterator[pa.RecordBatch]:
         for table in self.session().sql(self.query).to_arrow_batches():
+            table = _as_named(table, self._columns)
             if self._schema is None:
                 self._schema = table.schema
             for batch in table.to_batches(max_chunksize=batch_size):
@@ -109,7 +138,7 @@ class SnowparkQuerySource(DataSource):
             import pyarrow as pa
 
             tables = list(self.session().sql(f"SELECT * FROM ({self.query}) LIMIT 0").to_arrow_batches())
-            self._schema = tables[0].schema if tables else pa.schema([])
+            self._schema = _as_named(tables[0], self._columns).schema if tables else pa.schema([])
         return self._schema
 
     def describe(self) -> str:
@@ -117,7 +146,8 @@ class SnowparkQuerySource(DataSource):
         return f"{self.kind}: {flat[:77] + '...' if len(flat) > 80 else flat}"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"query": self.query, "schema": self._schema}
+        return {"query": self.query, "schema": self._schema, "columns": self._columns}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.query, self._schema, self._session = state["query"], state["schema"], None
+        self._columns = state.get("columns")

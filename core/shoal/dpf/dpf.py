@@ -193,6 +193,11 @@ class DPF:
 
         connector = source if isinstance(source, DataConnector) else DataConnector.from_dataframe(source)
         table = connector.to_arrow()
+        if isinstance(by, str) and type(source).__module__.startswith("snowflake.snowpark"):
+            from shoal.data.snowpark_sources import snowflake_spelling
+
+            # the data keeps Snowflake's names ('"store"'); partition_by may name it as SQL would
+            by = snowflake_spelling(by, table.column_names) or by
         if isinstance(by, Partitioner):
             import duckdb
 

@@ -38,9 +38,11 @@ GET_THREADS = 8
 
 def resolve_column(name: str, columns: list[str]) -> str:
     """The frame's own spelling of ``name``: as given, as a quoted identifier, or upper-cased."""
-    for candidate in (name, f'"{name}"', name.upper()):
-        if candidate in columns:
-            return candidate
+    from shoal.data.snowpark_sources import snowflake_spelling
+
+    found = snowflake_spelling(name, columns)
+    if found is not None:
+        return found
     raise ValueError(
         f"partition_by column {name!r} is not in the input; its columns are: {', '.join(columns)}"
     )
