@@ -211,11 +211,42 @@ def test_random_split_parts_are_disjoint_and_cover_every_row(session: Any) -> No
     assert 40 < len(left) < 160, "both parts get rows"
 
 
-def test_a_window_ordered_by_a_random_expression_is_refused_with_duckdbs_error(session: Any) -> None:
-    from snowflake.snowpark.exceptions import SnowparkSQLException
-
-    with pytest.raises(SnowparkSQLException, match="ORDER BY window expressions cannot be volatile"):
-        session.sql(
+def test_a_window_ordered_by_a_random_expression_shuffles_the_rows(session: Any) -> None:
+    """DuckDB refuses volatile window orderings; the service orders by a seeded hash of the row."""
+    orders = set()
+    for _ in range(4):
+        rows = session.sql(
             "SELECT ID, ROW_NUMBER() OVER (ORDER BY RANDOM()) AS R "
-            "FROM (SELECT seq4() AS ID FROM TABLE(GENERATOR(ROWCOUNT => 5)))"
+            "FROM (SELECT seq4() AS ID FROM TABLE(GENERATOR(ROWCOUNT => 20)))"
         ).collect()
+        assert sorted(row["R"] for row in rows) == list(range(1, 21)), "a permutation of the rows"
+        assert sorted(row["ID"] for row in rows) == list(range(20))
+        orders.add(tuple(row["ID"] for row in sorted(rows, key=lambda row: row["R"])))
+    assert len(orders) > 1, "another order on each run"
+    per_group = session.sql(
+        "SELECT ID % 2 AS G, ROW_NUMBER() OVER (PARTITION BY G ORDER BY RANDOM()) AS R "
+        "FROM (SELECT seq4() AS ID FROM TABLE(GENERATOR(ROWCOUNT => 10))) AS NUMBERS QUALIFY R <= 2"
+    ).collect()
+    assert sorted((row["G"], row["R"]) for row in per_group) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+
+
+def test_random_window_order_names_an_unnamed_from_and_hashes_its_row() -> None:
+    from sqlglot import parse_one
+
+    from shoal.runtime.snowpark_rewrites import ROWS_ALIAS, random_window_order
+
+    unnamed = random_window_order(
+        parse_one("SELECT ID, ROW_NUMBER() OVER (ORDER BY RANDOM()) FROM (SELECT 1 AS ID)", read="snowflake")
+    ).sql("duckdb")
+    assert f"ORDER BY HASH({ROWS_ALIAS}, " in unnamed
+    assert unnamed.endswith(f"AS {ROWS_ALIAS}")
+    named = random_window_order(
+        parse_one("SELECT *, RANK() OVER (ORDER BY RANDOM()) FROM SALES AS S", read="snowflake")
+    ).sql("duckdb")
+    assert "ORDER BY HASH(S, " in named
+    seeded = random_window_order(
+        parse_one("SELECT *, RANK() OVER (ORDER BY RANDOM(42)) FROM SALES", read="snowflake")
+    ).sql("duckdb")
+    assert "ORDER BY HASH(SALES, 42)" in seeded, "RANDOM(seed) keeps its seed: the order repeats"
+    untouched = "SELECT ID FROM T ORDER BY RANDOM()"
+    assert "RANDOM()" in random_window_order(parse_one(untouched, read="snowflake")).sql("snowflake")

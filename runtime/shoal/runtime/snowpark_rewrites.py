@@ -1,9 +1,10 @@
 """Statements the Snowflake client sends that the service's SQL parser does not take, rewritten
 to the equivalent form it does, before fakesnow parses them.
 
-Each rewrite is a regular expression over the statement text, kept to the exact shape the client
-(Snowpark) emits, with why it is needed. :func:`install` wraps fakesnow's cursor ``execute``
-once, in the service's process.
+Each text rewrite is a regular expression over the statement text, kept to the exact shape the
+client (Snowpark) emits, with why it is needed. :func:`random_window_order` is a transform of the
+parsed statement (sqlglot), run before fakesnow's own. :func:`install` wraps fakesnow's cursor
+``execute`` and ``_transform`` once, in the service's process.
 
 Runs in the workspace's Snowpark service (:mod:`shoal.runtime.snowpark_server`).
 """
@@ -11,7 +12,11 @@ Runs in the workspace's Snowpark service (:mod:`shoal.runtime.snowpark_server`).
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
+
+#: The alias :func:`random_window_order` gives an unnamed ``FROM`` (a subquery, a table function).
+ROWS_ALIAS = "SHOAL_ROWS"
 
 _NAME = r'(?:"(?:[^"]|"")*"|[\w$]+)'
 
@@ -45,6 +50,38 @@ def rewrite(statement: str) -> str:
     return statement
 
 
+def random_window_order(expression: Any) -> Any:
+    """``RANDOM()`` in a window's ``ORDER BY`` (``ROW_NUMBER() OVER (ORDER BY RANDOM())``, how
+    programs shuffle or sample rows) becomes ``HASH(<the row>, <random seed>)``.
+
+    DuckDB refuses volatile window orderings ("ORDER BY window expressions cannot be volatile").
+    A hash of the whole row of the ``FROM`` (DuckDB takes a table's name as its row) with a seed
+    drawn for each statement (``RANDOM(seed)``: that seed) orders rows at random, differently
+    each time, and DuckDB sees it as a plain expression. Rows equal in every column get the same
+    key: ties, in any order. An unnamed ``FROM`` is given the alias ``SHOAL_ROWS``; a ``FROM``
+    that joins hashes its first relation's row."""
+    from sqlglot import exp
+
+    for window in list(expression.find_all(exp.Window)):
+        order = window.args.get("order")
+        random_calls = list(order.find_all(exp.Rand)) if order is not None else []
+        select = window.find_ancestor(exp.Select)
+        source = select.args.get("from_") if select is not None else None
+        if not random_calls or source is None:
+            continue
+        relation = source.this
+        named = isinstance(relation, exp.Table) and not isinstance(relation.this, exp.Func)
+        name = relation.alias_or_name if named else relation.alias
+        if not name:
+            relation.set("alias", exp.TableAlias(this=exp.to_identifier(ROWS_ALIAS)))
+            name = ROWS_ALIAS
+        for call in random_calls:
+            given = call.this  # RANDOM(42): the same order on every run, as the seed promises
+            seed = given if isinstance(given, exp.Literal) else exp.Literal.number(secrets.randbits(62))
+            call.replace(exp.Anonymous(this="HASH", expressions=[exp.column(name), seed]))
+    return expression
+
+
 def install() -> None:
     """Rewrite every statement before fakesnow reads it (idempotent): its server parses a
     statement once to classify it, then its cursor executes it; both see the rewritten text."""
@@ -62,6 +99,12 @@ def install() -> None:
     def parse_one(sql: str, *args: Any, **kwargs: Any) -> Any:
         return original_parse(rewrite(sql), *args, **kwargs)
 
+    original_transform = FakeSnowflakeCursor._transform
+
+    def transform(self: Any, expression: Any, *args: Any, **kwargs: Any) -> Any:
+        return original_transform(self, random_window_order(expression), *args, **kwargs)
+
     execute._shoal_rewrites = True  # type: ignore[attr-defined]
     FakeSnowflakeCursor.execute = execute  # type: ignore[method-assign]
+    FakeSnowflakeCursor._transform = transform  # type: ignore[method-assign]
     fakesnow_server.parse_one = parse_one  # type: ignore[assignment]
