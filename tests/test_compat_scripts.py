@@ -169,6 +169,11 @@ def test_min_instances_and_the_references_error_wording(home: Path) -> None:
     assert result["requirement_met"], "get_logs(verbose=True) says the instance requirement was met"
     assert result["mentions_ray"], "and shows the Ray start-up lines (the reference's tests look for 'ray')"
     assert not result["quiet_has_it"], "without verbose, only the payload's output"
+    import ray
+
+    assert result["dashboard"].startswith("http://127.0.0.1:"), "a pool without a dashboard gets one"
+    assert result["dashboard_version"] == ray.__version__, "and it answers"
+    assert result["same_dashboard"], "started once, then reused"
 
 
 def test_a_pool_named_in_a_script_is_created_on_first_use(

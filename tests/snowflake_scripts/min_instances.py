@@ -1,4 +1,5 @@
 import json
+import urllib.request
 
 from snowflake.ml.jobs import remote
 
@@ -20,6 +21,9 @@ except ValueError as exc:
     refused = str(exc)
 instances = job.result()
 verbose = job.get_logs(verbose=True)
+dashboard = job.get_ray_dashboard_url()
+with urllib.request.urlopen(f"{dashboard}/api/version", timeout=30) as response:
+    dashboard_version = json.load(response)["ray_version"]
 print(
     "RESULT "
     + json.dumps(
@@ -29,6 +33,9 @@ print(
             "requirement_met": "instance requirement met" in verbose,
             "mentions_ray": "ray" in verbose,
             "quiet_has_it": "instance requirement met" in job.get_logs(),
+            "dashboard": dashboard,
+            "dashboard_version": dashboard_version,
+            "same_dashboard": job.get_ray_dashboard_url() == dashboard,
         }
     )
 )

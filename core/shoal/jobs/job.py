@@ -193,8 +193,8 @@ class MLJob(Generic[T]):
         print(self.get_logs(limit, instance_id, verbose=verbose), file=sys.stdout)
 
     def get_ray_dashboard_url(self) -> str | None:
-        """The Ray dashboard of the job's pool (a local pool has one when created with
-        ``include_dashboard=True``), else None."""
+        """The Ray dashboard of the job's pool, started on first request for a local pool created
+        without one (see :func:`shoal.pools.api.dashboard_url`); None when the pool is not running."""
         from shoal.pools.api import dashboard_url
 
         return dashboard_url(self._record.compute_pool)

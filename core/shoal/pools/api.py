@@ -135,9 +135,10 @@ def describe_compute_pool(name: str) -> dict[str, Any]:
 
 
 def dashboard_url(name: str) -> str | None:
-    """The Ray dashboard of pool ``name`` as an ``http://`` URL (a local pool has one when created
-    with ``include_dashboard=True``), else None."""
-    url = describe_compute_pool(name).get("dashboard")
+    """The Ray dashboard of pool ``name`` as an ``http://`` URL. A running local pool created
+    without ``include_dashboard=True`` gets one started on this first request (a few seconds;
+    docs/pools.md); None for a pool that is not running or whose backend cannot start one."""
+    url = describe_compute_pool(name).get("dashboard") or get_backend(name).start_dashboard()
     if not url:
         return None
     return str(url) if str(url).startswith("http") else f"http://{url}"

@@ -108,3 +108,8 @@ class ComputePoolBackend(ABC):
     def describe(self) -> dict[str, Any]:
         """Backend-specific facts for ``describe_compute_pool``."""
         return {}
+
+    def start_dashboard(self) -> str | None:
+        """Start Ray's dashboard for a running pool that has none and return its ``http://`` URL;
+        None when this backend cannot (the default)."""
+        return None

@@ -378,8 +378,35 @@ class LocalPoolBackend(ComputePoolBackend):
             "state_dir": str(self.dir),
             "cpus_per_node": self.family.cpus,
             "memory_gb_per_node": self.family.memory_gb,
-            "dashboard": state.get("webui_url"),
+            "dashboard": self._dashboard_of(state),
         }
+
+    @staticmethod
+    def _dashboard_of(state: Mapping[str, Any]) -> str | None:
+        """The pool's dashboard URL: the head's own, or one started on request while it runs."""
+        from shoal.runtime import pool_dashboard
+
+        if "dashboard_pid" in state and not pool_dashboard.is_alive(state["dashboard_pid"]):
+            return None
+        return state.get("webui_url")
+
+    def start_dashboard(self) -> str | None:
+        """Start Ray's dashboard for this running pool (:mod:`shoal.runtime.pool_dashboard`)."""
+        from shoal.runtime import pool_dashboard
+
+        with self._lock:
+            state = self._load()
+            if not state or not self._head_alive(state):
+                return None
+            url = self._dashboard_of(state)
+            if url:
+                return url
+            pid, url = pool_dashboard.start_dashboard(
+                state["nodes"]["0"], self._env(state["pool_id"], -1), self.dir / "dashboard.log"
+            )
+            state.update(webui_url=url, dashboard_pid=pid)
+            self._save(state)
+            return url
 
 
 def _env_of(pid: int) -> dict[str, str]:
