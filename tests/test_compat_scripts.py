@@ -215,3 +215,15 @@ def test_column_names_keep_snowflakes_quotes_everywhere_training_code_reads_them
     assert result["shard_rows"] == [4, 4]
     assert result["dpf"] is True, "partition_by='store' names the column '\"store\"' as SQL would"
     assert result["seen"] == {"s1": [names, 12.0], "s2": [names, 16.0]}
+
+
+def test_sql_that_programs_use_to_set_up_and_split_their_data(home: Path) -> None:
+    result = run_script("sql_set_ups.py", home)
+    assert result["rows"] == 400
+    assert result["scores_in_range"]
+    assert result["distinct_scores"] > 50, "UNIFORM(1, 100, RANDOM()) draws a value per row"
+    assert result["sample_per_group"] == [["G0", 5], ["G1", 5], ["G2", 5], ["G3", 5]]
+    assert result["appended"] == 20, "save_as_table(mode='append') creates, then appends"
+    assert result["split_disjoint"]
+    assert result["split_covers"] == 400
+    assert 0.6 < result["train_share"] < 0.95
