@@ -1,7 +1,13 @@
 """Benchmark: XGBoost and LightGBM on N x 50 rows (default 1,000,000) with 2 nodes.
 
     .venv/bin/python bench/train_gbdt.py [--rows 1000000] [--rounds 100] [--skip-ray-train]
-                                         [--ray-report-every-round]
+                                         [--ray-report-every-round] [--source stage|memory]
+
+``--source stage`` (the default): the training rows are written first as 4 parquet files on a
+stage (a folder here), and every contender reads them, loading counted: shoal's ranks each read
+their own row groups (``ShardedDataConnector.from_sources``), the single process reads all the
+files, Ray Train reads them with ``ray.data.read_parquet``. ``--source memory``: everyone gets
+the pandas frame, as the reference's users pass it.
 
 A synthetic regression set (numpy, fixed seed, a nonlinear target plus noise; 90% train, 10%
 held out for the test RMSE) is trained with the same hyper-parameters everywhere (``--rounds``
@@ -21,9 +27,12 @@ trees, hist, XGBoost ``max_depth=6`` / LightGBM ``num_leaves=63``, learning rate
   controller collects them every ``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S`` (2 s), so each round
   then costs about 2 s whatever the data size.
 
-Each figure is one run (no warm-up: every run starts its own workers). Prints seconds and the
-test RMSE per method, and the ratios shoal / single process and shoal / Ray Train per framework.
-Runs in its own temporary SHOAL_HOME and stops everything it started.
+Each figure is one run (no warm-up: every run starts its own workers). Prints seconds, the test
+RMSE and peak memory per method, and the ratios shoal / single process and shoal / Ray Train per
+framework. Peak memory is sampled every 0.1 s (psutil): the caller's RSS above what it held
+before the fit (the bench process, which also made the data), and each training worker's
+process (Ray actors on this machine) above its RSS when first seen, next to the size of a
+rank's shard as float32. Runs in its own temporary SHOAL_HOME and stops everything it started.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,6 +79,86 @@ def rmse(predicted: Any, actual: Any) -> float:
     return float(np.sqrt(np.mean((np.asarray(predicted, dtype=np.float64) - np.asarray(actual)) ** 2)))
 
 
+class PeakMemory:
+    """Peak RSS, sampled every 0.1 s while in use: this process (above its RSS at the start) and
+    every process whose command line names ``workers`` (above its RSS when first seen)."""
+
+    def __init__(self, workers: str | None = None) -> None:
+        import psutil
+
+        self.me = psutil.Process()
+        self.workers = workers
+        self.start_rss = self.me.memory_info().rss
+        self.caller_peak = 0
+        self.worker_base: dict[int, int] = {}
+        self.worker_peak: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        self.caller_peak = max(self.caller_peak, self.me.memory_info().rss - self.start_rss)
+        if not self.workers:
+            return
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if self.workers in " ".join(proc.info["cmdline"] or []):
+                    rss = proc.memory_info().rss
+                    self.worker_base.setdefault(proc.pid, rss)
+                    self.worker_peak[proc.pid] = max(self.worker_peak.get(proc.pid, 0), rss)
+            except psutil.Error:
+                continue
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self._sample()
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def describe(self) -> str:
+        text = f"caller +{self.caller_peak / 2**20:.0f} MB"
+        for pid, peak in sorted(self.worker_peak.items()):
+            text += (
+                f"; rank pid {pid} {peak / 2**20:.0f} MB (+{(peak - self.worker_base[pid]) / 2**20:.0f} MB)"
+            )
+        return text
+
+
+def write_stage_files(train: Any, folder: Path, parts: int = 4) -> list[str]:
+    """The training rows as ``parts`` parquet files (row groups of 65,536 rows) in ``folder``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, size = [], -(-len(train) // parts)
+    for index in range(parts):
+        table = pa.Table.from_pandas(train.iloc[index * size : (index + 1) * size], preserve_index=False)
+        path = folder / f"part{index}.parquet"
+        pq.write_table(table, path, row_group_size=65536)
+        paths.append(str(path))
+    return paths
+
+
+def read_files(paths: list[str], names: list[str]) -> tuple[Any, Any]:
+    """Single process: features (float32) and label of all the files."""
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(path) for path in paths]
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables)
+    features = np.column_stack([table.column(n).to_numpy() for n in names]).astype(np.float32, copy=False)
+    return features, table.column(LABEL).to_numpy()
+
+
 def xgb_params(threads: int) -> dict[str, Any]:
     return {
         "objective": "reg:squarederror",
@@ -92,31 +182,52 @@ def lgb_params(threads: int) -> dict[str, Any]:
 # -- single process -------------------------------------------------------------------------
 
 
-def single_xgboost(train: Any, test: Any, names: list[str], rounds: int) -> tuple[float, float]:
+def single_xgboost(train: Any, test: Any, names: list[str], rounds: int) -> tuple[float, float, str]:
+    """``train``: the frame, or the parquet files' paths (read here, counted)."""
     import xgboost
 
-    started = time.monotonic()
-    dtrain = xgboost.DMatrix(train[names].to_numpy(), label=train[LABEL].to_numpy())
-    booster = xgboost.train(xgb_params(2), dtrain, num_boost_round=rounds)
-    seconds = time.monotonic() - started
-    return seconds, rmse(booster.predict(xgboost.DMatrix(test[names].to_numpy())), test[LABEL])
+    with PeakMemory() as memory:
+        started = time.monotonic()
+        features, label = (
+            read_files(train, names)
+            if isinstance(train, list)
+            else (train[names].to_numpy(), train[LABEL].to_numpy())
+        )
+        dtrain = xgboost.QuantileDMatrix(features, label=label)
+        del features
+        booster = xgboost.train(xgb_params(2), dtrain, num_boost_round=rounds)
+        seconds = time.monotonic() - started
+    return (
+        seconds,
+        rmse(booster.predict(xgboost.DMatrix(test[names].to_numpy())), test[LABEL]),
+        memory.describe(),
+    )
 
 
-def single_lightgbm(train: Any, test: Any, names: list[str], rounds: int) -> tuple[float, float]:
+def single_lightgbm(train: Any, test: Any, names: list[str], rounds: int) -> tuple[float, float, str]:
     import lightgbm
 
-    started = time.monotonic()
-    dataset = lightgbm.Dataset(train[names].to_numpy(), label=train[LABEL].to_numpy(), feature_name=names)
-    booster = lightgbm.train(lgb_params(2), dataset, num_boost_round=rounds)
-    seconds = time.monotonic() - started
-    return seconds, rmse(booster.predict(test[names].to_numpy()), test[LABEL])
+    with PeakMemory() as memory:
+        started = time.monotonic()
+        features, label = (
+            read_files(train, names)
+            if isinstance(train, list)
+            else (train[names].to_numpy(), train[LABEL].to_numpy())
+        )
+        dataset = lightgbm.Dataset(features, label=label, feature_name=names)
+        booster = lightgbm.train(lgb_params(2), dataset, num_boost_round=rounds)
+        seconds = time.monotonic() - started
+    return seconds, rmse(booster.predict(test[names].to_numpy()), test[LABEL]), memory.describe()
 
 
 # -- shoal ----------------------------------------------------------------------------------
 
 
-def shoal_fit(framework: str, train: Any, test: Any, names: list[str], rounds: int) -> tuple[float, float]:
-    """Fit shoal's estimator for ``framework`` with 2 workers x 1 CPU; (seconds, test RMSE)."""
+def shoal_fit(
+    framework: str, train: Any, test: Any, names: list[str], rounds: int
+) -> tuple[float, float, str]:
+    """Fit shoal's estimator for ``framework`` with 2 workers x 1 CPU; (seconds, test RMSE, memory).
+    ``train``: the frame, or the parquet files' paths (each rank reads its row groups)."""
     if framework == "xgboost":
         from shoal.plugins.xgboost import XGBEstimator as Estimator
         from shoal.plugins.xgboost import XGBScalingConfig as Scaling
@@ -133,10 +244,14 @@ def shoal_fit(framework: str, train: Any, test: Any, names: list[str], rounds: i
         scaling_config=Scaling(num_workers=2, num_cpu_per_worker=1),
         compute_pool=POOL,
     )
-    started = time.monotonic()
-    estimator.fit(train, names, label_col=LABEL)
-    seconds = time.monotonic() - started
-    return seconds, rmse(estimator.predict(test), test[LABEL])
+    from shoal.data import ShardedDataConnector
+
+    data = ShardedDataConnector.from_sources(train) if isinstance(train, list) else train
+    with PeakMemory("TrainWorker") as memory:
+        started = time.monotonic()
+        estimator.fit(data, names, label_col=LABEL)
+        seconds = time.monotonic() - started
+    return seconds, rmse(estimator.predict(test), test[LABEL]), memory.describe()
 
 
 # -- Ray Train (v2, train_loop_per_worker) --------------------------------------------------
@@ -195,14 +310,15 @@ def ray_lightgbm_loop(config: dict[str, Any]) -> None:
 
 def ray_train(
     framework: str, train: Any, test: Any, names: list[str], rounds: int, storage: Path, every_round: bool
-) -> tuple[float, float]:
+) -> tuple[float, float, str]:
     import ray.data
     from ray.train import RunConfig, ScalingConfig
 
     scaling = ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1})
     run = RunConfig(name=f"gbdt-{framework}", storage_path=str(storage))
+    memory = PeakMemory("TrainWorker").__enter__()  # Ray Train's workers: ray::RayTrainWorker
     started = time.monotonic()
-    dataset = ray.data.from_pandas(train)
+    dataset = ray.data.read_parquet(train) if isinstance(train, list) else ray.data.from_pandas(train)
     if framework == "xgboost":
         from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
 
@@ -226,13 +342,14 @@ def ray_train(
     result = trainer.fit()
     booster = RayTrainReportCallback.get_model(result.checkpoint)
     seconds = time.monotonic() - started
+    memory.__exit__()
     if framework == "xgboost":
         import xgboost
 
         predicted = booster.predict(xgboost.DMatrix(test[names]))
     else:
         predicted = booster.predict(test[names])
-    return seconds, rmse(predicted, test[LABEL])
+    return seconds, rmse(predicted, test[LABEL]), memory.describe()
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -250,6 +367,7 @@ def main() -> None:
         action="store_true",
         help="Ray Train with the documented RayTrainReportCallback (a report per round)",
     )
+    parser.add_argument("--source", choices=("stage", "memory"), default="stage")
     options = parser.parse_args()
 
     started = time.monotonic()
@@ -260,13 +378,23 @@ def main() -> None:
         f"noise floor RMSE {NOISE:.3f}, predicting the mean: {float(test[LABEL].std()):.3f}",
         flush=True,
     )
-    results: dict[tuple[str, str], tuple[float, float]] = {}
+    results: dict[tuple[str, str], tuple[float, float, str]] = {}
 
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
         os.environ["SHOAL_HOME"] = str(Path(tmp) / "home")
+        source: Any = train
+        if options.source == "stage":
+            source = write_stage_files(train, Path(tmp) / "stage_files")
+            shard_mb = len(train) / 2 * len(names) * 4 / 2**20
+            print(
+                f"training rows written as {len(source)} parquet files; a rank's shard is {shard_mb:.0f} MB "
+                "as float32",
+                flush=True,
+            )
+            del train
         # the anchors first, before any Ray process of the pool runs on this machine
-        results["xgboost", "single"] = single_xgboost(train, test, names, options.rounds)
-        results["lightgbm", "single"] = single_lightgbm(train, test, names, options.rounds)
+        results["xgboost", "single"] = single_xgboost(source, test, names, options.rounds)
+        results["lightgbm", "single"] = single_lightgbm(source, test, names, options.rounds)
 
         import shoal
 
@@ -275,7 +403,7 @@ def main() -> None:
         print(f"2-node local pool (1 CPU per node) started in {time.monotonic() - began:.1f} s", flush=True)
         try:
             for framework in ("xgboost", "lightgbm"):
-                results[framework, "shoal"] = shoal_fit(framework, train, test, names, options.rounds)
+                results[framework, "shoal"] = shoal_fit(framework, source, test, names, options.rounds)
             if not options.skip_ray_train:
                 from shoal.pools.connect import connect
 
@@ -283,7 +411,13 @@ def main() -> None:
                 storage = Path(tmp) / "ray_results"
                 for framework in ("xgboost", "lightgbm"):
                     results[framework, "ray"] = ray_train(
-                        framework, train, test, names, options.rounds, storage, options.ray_report_every_round
+                        framework,
+                        source,
+                        test,
+                        names,
+                        options.rounds,
+                        storage,
+                        options.ray_report_every_round,
                     )
         finally:
             shoal.drop_compute_pool(POOL)
@@ -294,12 +428,12 @@ def main() -> None:
         "ray": "Ray Train (2 x 1 CPU" + (", report per round)" if options.ray_report_every_round else ")"),
     }
     print()
-    print(f"{'':<50}{'time':>10}{'test RMSE':>12}")
+    print(f"{'':<50}{'time':>10}{'test RMSE':>12}  peak memory")
     for framework in ("xgboost", "lightgbm"):
         for method in ("shoal", "single", "ray"):
             if (framework, method) in results:
-                seconds, error = results[framework, method]
-                print(f"{framework + ' ' + labels[method]:<50}{seconds:>9.2f}s{error:>12.4f}")
+                seconds, error, memory = results[framework, method]
+                print(f"{framework + ' ' + labels[method]:<50}{seconds:>9.2f}s{error:>12.4f}  {memory}")
     print()
     for framework in ("xgboost", "lightgbm"):
         ours = results[framework, "shoal"][0]

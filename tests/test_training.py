@@ -468,3 +468,104 @@ def test_inside_a_job_an_estimator_uses_the_jobs_nodes() -> None:
 def test_num_nodes_above_the_pool_is_refused_before_submitting() -> None:
     with pytest.raises(ConfigError, match=f"num_nodes=5 but compute pool {POOL} has at most 3 node"):
         PyTorchDistributor(guarded_train, PyTorchScalingConfig(num_nodes=5)).run()
+
+
+def reads_of_my_shard() -> dict[str, Any]:
+    """A rank's rows and what its shard's source read to get them (the file slices' read log)."""
+    shard = get_context().get_dataset_map()["train"].get_shard()
+    ids = [int(i) for batch in shard.to_batches(batch_size=256) for i in batch.column("id").to_pylist()]
+    reads = [
+        {
+            "file": r.location,
+            "rows": [r.start, r.stop],
+            "groups": None if r.row_groups is None else list(r.row_groups),
+            "decoded": r.rows_decoded,
+        }
+        for r in shard.source.read_log
+    ]
+    return {"rank": get_context().get_rank(), "ids": ids, "reads": reads}
+
+
+def gather_reads() -> list[dict[str, Any]]:
+    import torch.distributed as dist
+
+    everyone: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, reads_of_my_shard())
+    return everyone
+
+
+def test_each_rank_reads_only_the_row_groups_of_its_rows_from_a_stage_dataset() -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from shoal.stages import create_stage
+
+    stage = create_stage("TRAIN_FILES", exist_ok=True)
+    for part in range(2):  # 2 files x 3,000 rows, in row groups of 500
+        buffer = io.BytesIO()
+        ids = pa.array(range(part * 3000, (part + 1) * 3000), pa.int64())
+        pq.write_table(pa.table({"id": ids}), buffer, row_group_size=500)
+        stage.write_bytes(f"rows/part{part}.parquet", buffer.getvalue())
+    data = {"train": ShardedDataConnector.from_sources("@TRAIN_FILES/rows/")}
+    ranks = PyTorchDistributor(gather_reads, PyTorchScalingConfig(num_nodes=3)).run(dataset_map=data).value
+
+    assert [r["rank"] for r in ranks] == [0, 1, 2]
+    assert [r["ids"] for r in ranks] == [list(range(start, start + 2000)) for start in (0, 2000, 4000)]
+    middle = ranks[1]["reads"]  # rows 2,000-2,999 of part0 and 0-999 of part1
+    assert [(r["file"].rsplit("/", 1)[-1], r["rows"], r["groups"]) for r in middle] == [
+        ("part0.parquet", [2000, 3000], [4, 5]),
+        ("part1.parquet", [0, 1000], [0, 1]),
+    ]
+    for rank in ranks:
+        assert sum(r["decoded"] for r in rank["reads"]) == 2000, "only its own row groups are decoded"
+    assert [len(r["reads"]) for r in ranks] == [1, 2, 1], "and only the files that hold its rows"
+
+
+def test_a_warehouse_query_is_exported_once_and_each_rank_reads_its_part() -> None:
+    from shoal.data import DataConnector
+    from shoal.data.warehouse import connect_warehouse
+    from shoal.stages import get_stage
+
+    with connect_warehouse() as connection:
+        connection.execute("CREATE OR REPLACE TABLE TRAIN_ROWS AS SELECT range AS id FROM range(24000)")
+    query = DataConnector.from_sql("SELECT id FROM TRAIN_ROWS WHERE id % 2 = 0")
+    data = {"train": ShardedDataConnector.from_connector(query)}
+    ranks = PyTorchDistributor(gather_reads, PyTorchScalingConfig(num_nodes=2)).run(dataset_map=data).value
+
+    seen = [set(r["ids"]) for r in ranks]
+    assert not seen[0] & seen[1]
+    assert seen[0] | seen[1] == set(range(0, 24000, 2))
+    assert [len(s) for s in seen] == [6000, 6000]
+    files = {read["file"] for r in ranks for read in r["reads"]}
+    assert len(files) == 1, "one export of the query's rows"
+    exported = files.pop()
+    assert "/inputs/" in exported, exported
+    assert exported.endswith("/train/rows.parquet"), exported
+    for rank in ranks:
+        assert sum(read["decoded"] for read in rank["reads"]) < 12000, "a rank decodes about its own part"
+    stage_name, path = exported[1:].split("/", 1)
+    assert not get_stage(stage_name).exists(path), "the export is removed when training ends"
+
+
+def test_xgboost_from_a_warehouse_query_with_external_memory_matches_in_memory_training() -> None:
+    from shoal.data import DataConnector
+    from shoal.data.warehouse import connect_warehouse
+
+    with connect_warehouse() as connection:
+        connection.register("train_frame", TRAIN)
+        connection.execute("CREATE OR REPLACE TABLE TRAIN_REGRESSION AS SELECT * FROM train_frame")
+    query = DataConnector.from_sql("SELECT * FROM TRAIN_REGRESSION")
+    params = {"max_depth": 5, "eta": 0.2}
+    models = {}
+    for paged in (False, True):
+        estimator = XGBEstimator(
+            n_estimators=30,
+            params=params,
+            scaling_config=XGBScalingConfig(num_workers=2),
+            external_memory=paged,
+        )
+        estimator.fit(query, input_cols=FEATURES, label_col="Y")
+        models[paged] = rmse(estimator.predict(TEST), TEST)
+    assert models[True] <= models[False] * 1.02, models

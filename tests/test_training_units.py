@@ -146,3 +146,41 @@ def test_get_context_outside_train_func_is_a_clear_error() -> None:
 
     with pytest.raises(RuntimeError, match=r"get_context\(\) works only inside a train_func"):
         get_context()
+
+
+def test_a_shard_becomes_one_float32_matrix_filled_batch_by_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.train import tabular_data
+
+    monkeypatch.setattr(tabular_data, "BATCH_BYTES", 4 * 2 * 1024)  # 1,024-row batches of 2 features
+    frame = pd.DataFrame({"A": np.arange(5000), "B": np.arange(5000) * 0.5, "K": ["x"] * 5000, "Y": 1.0})
+    shard = DataConnector.from_dataframe(frame)
+    columns = tabular_data.feature_columns(shard.schema(), None, "Y")
+    assert columns == ["A", "B"], "numeric columns but the label; the string key is left out"
+    features, label = tabular_data.read_matrix(shard, columns, "Y")
+    assert features.dtype == np.float32
+    assert features.flags.c_contiguous
+    np.testing.assert_array_equal(features, frame[["A", "B"]].to_numpy(np.float32))
+    np.testing.assert_array_equal(label, frame["Y"].to_numpy())
+    batches = list(tabular_data.iter_matrices(shard, columns, "Y"))
+    assert [len(b[0]) for b in batches] == [1024, 1024, 1024, 1024, 904]
+
+
+def test_xgboosts_iterator_builds_the_same_model_in_memory_and_paged_to_disk(tmp_path: Path) -> None:
+    import xgboost
+
+    from shoal.plugins.xgboost.data import quantile_matrix
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(3000, 4)), columns=["A", "B", "C", "D"])
+    frame["Y"] = frame["A"] * 2 + frame["B"] ** 2
+    shard = DataConnector.from_dataframe(frame)
+    params = {"tree_method": "hist", "max_depth": 4, "nthread": 1}
+    in_memory = quantile_matrix(shard, ["A", "B", "C", "D"], "Y", params)
+    paged = quantile_matrix(
+        shard, ["A", "B", "C", "D"], "Y", params, external_memory_dir=str(tmp_path / "cache")
+    )
+    assert in_memory.num_row() == paged.num_row() == 3000
+    assert any((tmp_path / "cache").iterdir()), "the pages are written to the rank's scratch folder"
+    test = xgboost.DMatrix(frame[["A", "B", "C", "D"]].to_numpy(np.float32))
+    predictions = [xgboost.train(params, m, num_boost_round=10).predict(test) for m in (in_memory, paged)]
+    np.testing.assert_allclose(predictions[0], predictions[1], rtol=1e-5)

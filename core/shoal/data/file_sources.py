@@ -340,14 +340,19 @@ class FileSource(DataSource):
                 finally:
                     reader.close()
 
-    def _file_batches(self, ref: FileRef, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def _file_batches(
+        self, ref: FileRef, batch_size: int, row_groups: Sequence[int] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The file's batches; for parquet, only those of ``row_groups`` when given."""
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
         with ref.open() as source:
             if ref.format == "parquet":
                 with pq.ParquetFile(source, pre_buffer=False) as parquet:
-                    yield from parquet.iter_batches(batch_size=batch_size, columns=self.columns)
+                    yield from parquet.iter_batches(
+                        batch_size=batch_size, columns=self.columns, row_groups=row_groups
+                    )
                 return
             options = _csv_options(self.csv_options, self.columns)
             options["read_options"].block_size = max(options["read_options"].block_size, 1 << 16)
@@ -357,6 +362,24 @@ class FileSource(DataSource):
                     yield from reader
                 finally:
                     reader.close()
+
+    def row_groups_for(self, ref: FileRef, start: int, stop: int) -> tuple[list[int] | None, int]:
+        """The parquet row groups that hold rows ``[start, stop)`` of ``ref`` and the row number
+        of the first one's first row; ``(None, 0)`` for CSV, read from its start."""
+        if ref.format != "parquet":
+            return None, 0
+        import pyarrow.parquet as pq
+
+        with ref.open() as source:
+            metadata = pq.read_metadata(source)
+        groups, first, offset = [], None, 0
+        for index in range(metadata.num_row_groups):
+            rows = metadata.row_group(index).num_rows
+            if offset < stop and offset + rows > start:
+                groups.append(index)
+                first = offset if first is None else first
+            offset += rows
+        return groups, first or 0
 
     # -- DataSource -----------------------------------------------------------------------
 

@@ -58,21 +58,22 @@ class ShardedDataConnector:
 
     # -- driver side ----------------------------------------------------------------------
 
-    def shards(self, world_size: int) -> list[DataConnector]:
-        """The ``world_size`` shards, in rank order."""
+    def shards(self, world_size: int, scratch: str | None = None) -> list[DataConnector]:
+        """The ``world_size`` shards, in rank order (``scratch``: see
+        :func:`shoal.data.sharding.shard_source`)."""
         from shoal.data.sharding import shard_source
 
         if self._connector is None:
             raise RuntimeError("this ShardedDataConnector holds one worker's shard only; it cannot re-split")
         return [
             DataConnector(source)
-            for source in shard_source(self._connector.source, world_size, equal=self.equal)
+            for source in shard_source(self._connector.source, world_size, equal=self.equal, scratch=scratch)
         ]
 
-    def rank_views(self, world_size: int) -> list[ShardedDataConnector]:
+    def rank_views(self, world_size: int, scratch: str | None = None) -> list[ShardedDataConnector]:
         """One copy per rank that holds only that rank's shard (what the core ships to workers)."""
         views = []
-        for shard in self.shards(world_size):
+        for shard in self.shards(world_size, scratch):
             view = ShardedDataConnector(None, equal=self.equal)
             view._shard = shard
             views.append(view)

@@ -5,8 +5,11 @@
   come from the footers; CSV files are counted once on the driver.
 * A Ray dataset: ``Dataset.split(world_size, equal=True)``, or ``split_at_indices`` by row
   counts when ``equal=False`` (``split(equal=False)`` cuts at block boundaries only).
-* Anything else (pandas, Polars, Arrow, DuckDB, Snowpark): read once on the driver and sliced;
-  each worker receives only its slice.
+* A query on a DuckDB database file (the warehouse): given a ``scratch`` folder on a stage (a
+  training job's), DuckDB writes its rows there as parquet once and the ranks read their row
+  groups as files; no process holds the rows. Without one, as below.
+* Anything else (pandas, Polars, Arrow, a DuckDB relation, Snowpark): read once on the driver and
+  sliced; each worker receives only its slice.
 
 ``equal=True`` gives every shard ``rows // world_size`` rows (the remainder is dropped, as in the
 reference product); ``equal=False`` gives shard sizes that differ by at most one row.
@@ -17,11 +20,14 @@ Runs on the driver; the shard sources run on the workers.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from shoal.data.arrow_sources import DEFAULT_BATCH_ROWS, ArrowTableSource
 from shoal.data.batches import align_batch
-from shoal.data.file_sources import FileSource
+from shoal.data.duckdb_sources import DuckDBQuerySource
+from shoal.data.file_sources import FileRef, FileSource
 from shoal.data.ray_sources import RayDatasetSource
 from shoal.data.source import DataSource
 
@@ -43,14 +49,31 @@ def shard_bounds(rows: int, world_size: int, equal: bool) -> list[tuple[int, int
     return bounds
 
 
+@dataclass(frozen=True)
+class FileRead:
+    """What one read of one file slice did: its rows, the parquet row groups it opened (None for
+    CSV, read from the start) and how many rows it decoded to get them."""
+
+    location: str
+    start: int
+    stop: int
+    row_groups: tuple[int, ...] | None
+    rows_decoded: int
+
+
 class FileSliceSource(DataSource):
-    """Row slices of some files of a :class:`FileSource` (one shard)."""
+    """Row slices of some files of a :class:`FileSource` (one shard). Parquet slices read only
+    the row groups that hold their rows; :attr:`read_log` says what each read did."""
 
     kind = "file shard"
 
     def __init__(self, files: FileSource, slices: list[tuple[int, int, int]]) -> None:
         self.files = files
         self.slices = slices  # (file index, start row in that file, stop row)
+        self.read_log: list[FileRead] = []  # this process's reads, newest last
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "read_log": []}  # each process logs its own reads
 
     def schema(self) -> pa.Schema:
         return self.files.schema()
@@ -59,14 +82,23 @@ class FileSliceSource(DataSource):
         schema = self.schema()
         for index, start, stop in self.slices:
             ref = self.files.files[index]
-            offset = 0
-            for batch in self.files._file_batches(ref, batch_size or DEFAULT_BATCH_ROWS):
-                low, high = max(start - offset, 0), min(stop - offset, batch.num_rows)
-                offset += batch.num_rows
-                if high > low:
-                    yield align_batch(batch.slice(low, high - low), schema, ref.location)
-                if offset >= stop:
-                    break
+            groups, offset = self.files.row_groups_for(ref, start, stop)
+            decoded = 0
+            try:
+                for batch in self.files._file_batches(ref, batch_size or DEFAULT_BATCH_ROWS, groups):
+                    decoded += batch.num_rows
+                    low, high = max(start - offset, 0), min(stop - offset, batch.num_rows)
+                    offset += batch.num_rows
+                    if high > low:
+                        yield align_batch(batch.slice(low, high - low), schema, ref.location)
+                    if offset >= stop:
+                        break
+            finally:
+                self.read_log.append(
+                    FileRead(
+                        ref.location, start, stop, tuple(groups) if groups is not None else None, decoded
+                    )
+                )
 
     def num_rows(self) -> int:
         return sum(stop - start for _, start, stop in self.slices)
@@ -103,10 +135,46 @@ def _shard_files(files: FileSource, world_size: int, equal: bool) -> list[DataSo
     return shards
 
 
-def shard_source(source: DataSource, world_size: int, *, equal: bool = False) -> list[DataSource]:
-    """``world_size`` sources, one per rank, together holding the rows of ``source``."""
+def export_query(source: DuckDBQuerySource, location: str, world_size: int) -> FileSource:
+    """Run ``source``'s query once, in DuckDB, into one parquet file at ``location`` (``@STAGE/
+    folder``), in row groups small enough that each of ``world_size`` ranks reads about its own."""
+    import tempfile
+
+    from shoal.data.warehouse import open_database
+    from shoal.stages import resolve_location
+
+    stage, folder = resolve_location(location)
+    path = f"{folder.rstrip('/')}/rows.parquet"
+    rows = source.count_rows()
+    group_rows = min(max(rows // (world_size * 8), 1024), 131072)
+    local = stage.backend.local_path(path)
+    target = Path(local) if local else Path(tempfile.mkdtemp(prefix="shoal-export-")) / "rows.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    quoted = str(target).replace("'", "''")
+    connection = open_database(source.database, read_only=True)
+    try:
+        connection.execute(
+            f"COPY ({source.query}) TO '{quoted}' (FORMAT parquet, ROW_GROUP_SIZE {group_rows})"
+        )
+    finally:
+        connection.close()
+    if not local:
+        stage.write_bytes(path, target.read_bytes())
+        target.unlink()
+    return FileSource([FileRef(path, "parquet", stage)], origins=[source.describe()])
+
+
+def shard_source(
+    source: DataSource, world_size: int, *, equal: bool = False, scratch: str | None = None
+) -> list[DataSource]:
+    """``world_size`` sources, one per rank, together holding the rows of ``source``.
+
+    ``scratch`` (``@STAGE/folder``, a training job's own) is where a DuckDB query's rows are
+    exported as parquet, so that each rank reads its row groups and no process holds them all."""
     if world_size < 1:
         raise ValueError(f"world_size must be at least 1, got {world_size}")
+    if isinstance(source, DuckDBQuerySource) and scratch is not None:
+        source = export_query(source, scratch, world_size)
     if isinstance(source, FileSource):
         return _shard_files(source, world_size, equal)
     if isinstance(source, RayDatasetSource):

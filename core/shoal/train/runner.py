@@ -181,19 +181,55 @@ def _train_once(
     deadlines: Deadlines,
 ) -> Any:
     """One attempt: plan on the job's live nodes, start a group, train, collect, shut down."""
-    from shoal.data.sharded import ShardedDataConnector
-    from shoal.runtime.train_group import RayTrainWorkerGroup
-
     plan = plan_workers(backend.scaling, JobContext.current().nodes())
     world = plan.num_workers
     per_rank: list[dict[str, Any]] = [{} for _ in range(world)]
+    scratch = _scratch_folder(name)
+    try:
+        _shard_inputs(inputs, world, per_rank, scratch)
+        return _train_shards(backend, options, name, deadlines, plan, per_rank)
+    finally:
+        if scratch is not None:
+            from shoal.stages import resolve_location
+
+            stage, folder = resolve_location(scratch)
+            stage.remove(folder, missing_ok=True)
+
+
+def _scratch_folder(name: str) -> str | None:
+    """``@STAGE/<job>/inputs/<name>-<token>``: where this training's exported inputs go, removed
+    when it ends; None outside a job (in-memory slicing then)."""
+    import secrets
+
+    job = os.environ.get("SHOAL_JOB_STAGE_PATH")
+    return f"{job}/inputs/{name}-{secrets.token_hex(4)}" if job else None
+
+
+def _shard_inputs(
+    inputs: dict[str, Any], world: int, per_rank: list[dict[str, Any]], scratch: str | None
+) -> None:
+    from shoal.data.sharded import ShardedDataConnector
+
     for key, value in inputs.items():
         if isinstance(value, ShardedDataConnector):
-            for rank, view in enumerate(value.rank_views(world)):
+            for rank, view in enumerate(value.rank_views(world, f"{scratch}/{key}" if scratch else None)):
                 per_rank[rank][key] = view
         else:
             for rank in range(world):
                 per_rank[rank][key] = value
+
+
+def _train_shards(
+    backend: EstimatorBackend,
+    options: dict[str, Any],
+    name: str,
+    deadlines: Deadlines,
+    plan: Any,
+    per_rank: list[dict[str, Any]],
+) -> Any:
+    from shoal.runtime.train_group import RayTrainWorkerGroup
+
+    world = plan.num_workers
     for key in backend.nonempty_inputs:
         rows = [
             view.get_shard().source.num_rows() for view in (r.get(key) for r in per_rank) if view is not None

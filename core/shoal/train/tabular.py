@@ -81,29 +81,22 @@ class TabularBackend(EstimatorBackend):
         """The booster, out of ``collect``'s ``(booster, evaluation history)``."""
         return result[0]
 
-    def arrays(self, task: TrainTask) -> tuple[tuple[Any, Any], tuple[Any, Any] | None]:
-        """Worker: ``((X, y), (X_eval, y_eval) or None)`` from this rank's shards (features: the
-        task's ``input_cols``, else the backend's, else every numeric or boolean column but the
-        label, so that a partition's key column, a string, is left out)."""
+    def columns(self, task: TrainTask) -> tuple[list[str], str]:
+        """Worker: ``(feature columns, label column)`` of this task: the task's ``input_cols``,
+        else the backend's, else every numeric or boolean column but the label."""
+        from shoal.train.tabular_data import feature_columns
+
         label_col = task.options.get("label_col") or self.label_col
         if not label_col:
             raise ConfigError("training needs label_col=, the name of the column to predict")
         input_cols = task.options.get("input_cols") or self.input_cols
-        shard = task.shards["train"].get_shard()
-        if not input_cols:
-            import pyarrow as pa
+        return feature_columns(task.shards["train"].get_shard().schema(), input_cols, label_col), label_col
 
-            input_cols = [
-                field.name
-                for field in shard.schema()
-                if field.name != label_col
-                and (
-                    pa.types.is_integer(field.type)
-                    or pa.types.is_floating(field.type)
-                    or pa.types.is_boolean(field.type)
-                )
-            ]
-        train = features_and_label(shard, input_cols, label_col)
+    def arrays(self, task: TrainTask) -> tuple[tuple[Any, Any], tuple[Any, Any] | None]:
+        """Worker: ``((X, y), (X_eval, y_eval) or None)`` from this rank's shards, each a float32
+        matrix filled batch by batch (:func:`shoal.train.tabular_data.read_matrix`)."""
+        input_cols, label_col = self.columns(task)
+        train = features_and_label(task.shards["train"].get_shard(), input_cols, label_col)
         if "eval" not in task.shards:
             return train, None
         return train, features_and_label(task.shards["eval"].get_shard(), input_cols, label_col)
@@ -111,19 +104,9 @@ class TabularBackend(EstimatorBackend):
 
 def features_and_label(shard: Any, input_cols: list[str], label_col: str | None) -> tuple[Any, Any]:
     """Worker side: ``(X, y)`` numpy arrays (float32 features) from this rank's shard."""
-    import numpy as np
+    from shoal.train.tabular_data import read_matrix
 
-    columns = [*input_cols, *([label_col] if label_col else [])]
-    table = shard.to_arrow().select(columns)
-    features = (
-        np.column_stack(
-            [table.column(c).to_numpy(zero_copy_only=False).astype(np.float32) for c in input_cols]
-        )
-        if input_cols
-        else np.empty((table.num_rows, 0), dtype=np.float32)
-    )
-    label = table.column(label_col).to_numpy(zero_copy_only=False) if label_col else None
-    return features, label
+    return read_matrix(shard, input_cols, label_col)
 
 
 class TabularEstimator(ABC):

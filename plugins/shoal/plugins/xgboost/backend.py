@@ -4,16 +4,20 @@
   node address; its ``worker_args()`` go to every worker.
 * ``worker_context`` (worker): ``xgboost.collective.CommunicatorContext`` with this rank as its
   task id (the tracker sorts workers by task id, so xgboost's ranks are shoal's ranks).
-* ``train`` (worker): a ``DMatrix`` of this rank's shard only, ``xgboost.train`` with
-  ``tree_method="hist"``; histograms are all-reduced by xgboost's collective, so every worker
-  holds the same model. Rank 0 returns the booster and the evaluation history. Each finished
-  round is a sign of progress (:func:`shoal.train.progress.report_progress`).
+* ``train`` (worker): a ``QuantileDMatrix`` of this rank's shard only, built from its Arrow
+  batches through a data iterator (:mod:`shoal.plugins.xgboost.data`; paged to disk with
+  ``external_memory``), ``xgboost.train`` with ``tree_method="hist"``; quantile sketches and
+  histograms are all-reduced by xgboost's collective, so every worker holds the same model.
+  Rank 0 returns the booster and the evaluation history. Each finished round is a sign of
+  progress (:func:`shoal.train.progress.report_progress`).
 * ``shutdown`` (driver): wait briefly for the tracker, then free it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -55,14 +59,32 @@ class XGBoostBackend(TabularBackend):
         with CommunicatorContext(**setup, dmlc_task_id=f"{rank.rank:06d}"):
             yield
 
+    def __init__(self, *, external_memory: bool | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.external_memory = external_memory
+
+    def _cache_dir(self, rank: RankInfo, task: TrainTask, input_cols: list[str]) -> str | None:
+        """Where this rank pages its matrix (``ExtMemQuantileDMatrix``), or None to keep it in
+        memory: ``external_memory=True``, or ``None`` and a shard whose float32 features would
+        take more than half of the memory this rank may use on its node."""
+        if self.external_memory is False:
+            return None
+        if self.external_memory is None:
+            import psutil
+
+            rows = task.shards["train"].get_shard().source.num_rows() or 0
+            share = psutil.virtual_memory().available / max(rank.local_world_size, 1)
+            if rows * len(input_cols) * 4 <= share / 2:
+                return None
+        scratch = os.environ.get("SHOAL_TRAIN_DIR") or tempfile.gettempdir()
+        return os.path.join(scratch, f"xgb-cache-rank{rank.rank}")
+
     def train(self, rank: RankInfo, task: TrainTask, setup: Any) -> Any:
         import xgboost
 
-        (features, label), evaluation = self.arrays(task)
-        dtrain = xgboost.DMatrix(features, label=label)
-        evals = [(dtrain, "train")]
-        if evaluation is not None:
-            evals.append((xgboost.DMatrix(evaluation[0], label=evaluation[1]), "eval"))
+        from shoal.plugins.xgboost.data import quantile_matrix
+
+        input_cols, label_col = self.columns(task)
         params = {
             "objective": self.objective,
             "tree_method": "hist",
@@ -70,6 +92,26 @@ class XGBoostBackend(TabularBackend):
             **({"device": "cuda"} if rank.gpus > 0 else {}),
             **self.params,
         }
+        cache = self._cache_dir(rank, task, input_cols)
+        shard = task.shards["train"].get_shard()
+        dtrain = quantile_matrix(shard, input_cols, label_col, params, external_memory_dir=cache)
+        evals = [(dtrain, "train")]
+        if "eval" in task.shards:
+            evals.append(
+                (
+                    quantile_matrix(
+                        task.shards["eval"].get_shard(),
+                        input_cols,
+                        label_col,
+                        params,
+                        ref=dtrain,
+                        external_memory_dir=f"{cache}-eval" if cache else None,
+                    ),
+                    "eval",
+                )
+            )
+        if cache:
+            print(f"[shoal] xgboost rank {rank.rank}: external memory, pages in {cache}", flush=True)
         history: dict[str, Any] = {}
         verbose = task.options.get("verbose_eval")
         booster = xgboost.train(

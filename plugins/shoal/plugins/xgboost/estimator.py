@@ -40,7 +40,11 @@ class XGBEstimator(TabularEstimator):
         callbacks: list[Any] | None = None,
         *,
         compute_pool: str | None = None,
+        external_memory: bool | None = None,
     ) -> None:
+        """``external_memory`` (shoal's own): each rank pages its quantised rows to its scratch
+        folder (``ExtMemQuantileDMatrix``), for shards larger than a rank's memory; ``None``
+        (default) does so when a shard's float32 rows would take over half of it."""
         super().__init__(
             n_estimators,
             objective,
@@ -49,6 +53,10 @@ class XGBEstimator(TabularEstimator):
             callbacks,
             compute_pool=compute_pool,
         )
+        self.external_memory = external_memory
+
+    def _backend_options(self) -> dict[str, Any]:
+        return {**super()._backend_options(), "external_memory": self.external_memory}
 
     def predict(self, data: Any) -> Any:
         """Predict on the caller's side with the trained booster (a DMatrix, frame or array)."""
