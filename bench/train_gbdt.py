@@ -132,6 +132,20 @@ class PeakMemory:
         return text
 
 
+def import_baseline_mb(framework: str) -> float:
+    """RSS (MB) of a fresh interpreter that imports what a training rank imports, and no data:
+    what a rank's peak is compared with."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import ray, pyarrow.parquet, numpy, {framework}, shoal.runtime.train_worker, "
+        f"shoal.plugins.{framework}.backend, psutil; print(psutil.Process().memory_info().rss)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1]) / 2**20
+
+
 def write_stage_files(train: Any, folder: Path, parts: int = 4) -> list[str]:
     """The training rows as ``parts`` parquet files (row groups of 65,536 rows) in ``folder``."""
     import pyarrow as pa
@@ -147,14 +161,14 @@ def write_stage_files(train: Any, folder: Path, parts: int = 4) -> list[str]:
     return paths
 
 
-def read_files(paths: list[str], names: list[str]) -> tuple[Any, Any]:
-    """Single process: features (float32) and label of all the files."""
+def load(train: Any, names: list[str]) -> tuple[Any, Any]:
+    """Single process: features (float32) and label, from the frame or read from the files."""
+    if not isinstance(train, list):
+        return train[names].to_numpy(), train[LABEL].to_numpy()
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tables = [pq.read_table(path) for path in paths]
-    import pyarrow as pa
-
-    table = pa.concat_tables(tables)
+    table = pa.concat_tables([pq.read_table(path) for path in train])
     features = np.column_stack([table.column(n).to_numpy() for n in names]).astype(np.float32, copy=False)
     return features, table.column(LABEL).to_numpy()
 
@@ -188,11 +202,7 @@ def single_xgboost(train: Any, test: Any, names: list[str], rounds: int) -> tupl
 
     with PeakMemory() as memory:
         started = time.monotonic()
-        features, label = (
-            read_files(train, names)
-            if isinstance(train, list)
-            else (train[names].to_numpy(), train[LABEL].to_numpy())
-        )
+        features, label = load(train, names)
         dtrain = xgboost.QuantileDMatrix(features, label=label)
         del features
         booster = xgboost.train(xgb_params(2), dtrain, num_boost_round=rounds)
@@ -209,11 +219,7 @@ def single_lightgbm(train: Any, test: Any, names: list[str], rounds: int) -> tup
 
     with PeakMemory() as memory:
         started = time.monotonic()
-        features, label = (
-            read_files(train, names)
-            if isinstance(train, list)
-            else (train[names].to_numpy(), train[LABEL].to_numpy())
-        )
+        features, label = load(train, names)
         dataset = lightgbm.Dataset(features, label=label, feature_name=names)
         booster = lightgbm.train(lgb_params(2), dataset, num_boost_round=rounds)
         seconds = time.monotonic() - started
@@ -270,13 +276,20 @@ def report_booster_once(booster: Any, filename: str) -> None:
         ray.train.report({}, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
 
+def shard_arrays(shard: Any) -> tuple[Any, Any]:
+    """A Ray Train worker's shard as float32 features and label (from pandas: read_parquet gives
+    pyarrow-backed columns, which the frameworks do not take as they are)."""
+    frame = shard.materialize().to_pandas()
+    return frame.drop(columns=[LABEL]).to_numpy(dtype=np.float32), frame[LABEL].to_numpy(dtype=np.float32)
+
+
 def ray_xgboost_loop(config: dict[str, Any]) -> None:
     import ray.train
     import xgboost
     from ray.train.xgboost import RayTrainReportCallback
 
-    frame = ray.train.get_dataset_shard("train").materialize().to_pandas()
-    dtrain = xgboost.DMatrix(frame.drop(columns=[LABEL]), label=frame[LABEL])
+    features, label = shard_arrays(ray.train.get_dataset_shard("train"))
+    dtrain = xgboost.DMatrix(features, label=label)
     booster = xgboost.train(
         config["params"],
         dtrain,
@@ -293,9 +306,9 @@ def ray_lightgbm_loop(config: dict[str, Any]) -> None:
     import ray.train
     from ray.train.lightgbm import RayTrainReportCallback, get_network_params
 
-    frame = ray.train.get_dataset_shard("train").materialize().to_pandas()
+    features, label = shard_arrays(ray.train.get_dataset_shard("train"))
     params = {**config["params"], "tree_learner": "data", "pre_partition": True, **get_network_params()}
-    dataset = lightgbm.Dataset(frame.drop(columns=[LABEL]), label=frame[LABEL])
+    dataset = lightgbm.Dataset(features, label=label)
     booster = lightgbm.train(
         params,
         dataset,
@@ -318,7 +331,12 @@ def ray_train(
     run = RunConfig(name=f"gbdt-{framework}", storage_path=str(storage))
     memory = PeakMemory("TrainWorker").__enter__()  # Ray Train's workers: ray::RayTrainWorker
     started = time.monotonic()
-    dataset = ray.data.read_parquet(train) if isinstance(train, list) else ray.data.from_pandas(train)
+    if isinstance(train, list):
+        # read before the workers take every CPU: Ray Data's read tasks need one, and with both
+        # CPUs held by the 2 workers they never run (the dataset iterator waits for ever)
+        dataset = ray.data.read_parquet(train).materialize()
+    else:
+        dataset = ray.data.from_pandas(train)
     if framework == "xgboost":
         from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
 
@@ -380,21 +398,25 @@ def main() -> None:
     )
     results: dict[tuple[str, str], tuple[float, float, str]] = {}
 
+    shard_mb = len(train) / 2 * len(names) * 4 / 2**20
+    baselines = {framework: import_baseline_mb(framework) for framework in ("xgboost", "lightgbm")}
+    print(
+        f"a rank's shard is {shard_mb:.0f} MB as float32; a rank's imports alone take "
+        + ", ".join(f"{mb:.0f} MB ({framework})" for framework, mb in baselines.items()),
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
         os.environ["SHOAL_HOME"] = str(Path(tmp) / "home")
         source: Any = train
         if options.source == "stage":
             source = write_stage_files(train, Path(tmp) / "stage_files")
-            shard_mb = len(train) / 2 * len(names) * 4 / 2**20
-            print(
-                f"training rows written as {len(source)} parquet files; a rank's shard is {shard_mb:.0f} MB "
-                "as float32",
-                flush=True,
-            )
+            print(f"training rows written as {len(source)} parquet files", flush=True)
             del train
         # the anchors first, before any Ray process of the pool runs on this machine
         results["xgboost", "single"] = single_xgboost(source, test, names, options.rounds)
+        print(f"xgboost single process: {results['xgboost', 'single']}", flush=True)
         results["lightgbm", "single"] = single_lightgbm(source, test, names, options.rounds)
+        print(f"lightgbm single process: {results['lightgbm', 'single']}", flush=True)
 
         import shoal
 
@@ -404,6 +426,7 @@ def main() -> None:
         try:
             for framework in ("xgboost", "lightgbm"):
                 results[framework, "shoal"] = shoal_fit(framework, source, test, names, options.rounds)
+                print(f"{framework} shoal: {results[framework, 'shoal']}", flush=True)
             if not options.skip_ray_train:
                 from shoal.pools.connect import connect
 
@@ -440,7 +463,25 @@ def main() -> None:
         line = f"{framework:<10} shoal / single {ours / results[framework, 'single'][0]:.2f}x"
         if (framework, "ray") in results:
             line += f", shoal / Ray Train {ours / results[framework, 'ray'][0]:.2f}x"
+        quality = results[framework, "shoal"][1] / results[framework, "single"][1]
+        line += f"; test RMSE shoal / single {quality:.3f}"
         print(line)
+    print(
+        "a rank's peak RSS above its imports, over its shard's float32 size: "
+        + ", ".join(
+            f"{framework} {max(peaks) - baselines[framework]:.0f} MB = "
+            f"{(max(peaks) - baselines[framework]) / shard_mb:.2f}x"
+            for framework in ("xgboost", "lightgbm")
+            if (peaks := rank_peaks_mb(results[framework, "shoal"][2]))
+        )
+    )
+
+
+def rank_peaks_mb(memory: str) -> list[float]:
+    """The ranks' peak RSS (MB) out of :meth:`PeakMemory.describe`'s text."""
+    import re
+
+    return [float(mb) for mb in re.findall(r"rank pid \d+ (\d+) MB", memory)]
 
 
 if __name__ == "__main__":

@@ -184,3 +184,20 @@ def test_xgboosts_iterator_builds_the_same_model_in_memory_and_paged_to_disk(tmp
     test = xgboost.DMatrix(frame[["A", "B", "C", "D"]].to_numpy(np.float32))
     predictions = [xgboost.train(params, m, num_boost_round=10).predict(test) for m in (in_memory, paged)]
     np.testing.assert_allclose(predictions[0], predictions[1], rtol=1e-5)
+
+
+def test_xgboosts_iterator_reads_the_shard_again_for_each_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.plugins.xgboost import data
+
+    reads: list[int] = []
+    original = data.iter_matrices
+
+    def counted(*args: object, **kwargs: object) -> object:
+        reads.append(1)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(data, "iter_matrices", counted)
+    frame = pd.DataFrame({"A": np.arange(2000.0), "Y": np.arange(2000.0) % 7})
+    matrix = data.quantile_matrix(DataConnector.from_dataframe(frame), ["A"], "Y", {})
+    assert matrix.num_row() == 2000
+    assert len(reads) >= 2, "each of XGBoost's passes (sketches, then the matrix) reads the shard again"
