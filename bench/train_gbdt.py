@@ -31,8 +31,9 @@ Each figure is one run (no warm-up: every run starts its own workers). Prints se
 RMSE and peak memory per method, and the ratios shoal / single process and shoal / Ray Train per
 framework. Peak memory is sampled every 0.1 s (psutil): the caller's RSS above what it held
 before the fit (the bench process, which also made the data), and each training worker's
-process (Ray actors on this machine) above its RSS when first seen, next to the size of a
-rank's shard as float32. Runs in its own temporary SHOAL_HOME and stops everything it started.
+process (Ray actors on this machine, found by a process scan once a second) above its RSS when
+first seen, next to the size of a rank's shard as float32 and a fresh interpreter's RSS after
+a rank's imports. Runs in its own temporary SHOAL_HOME and stops everything it started.
 """
 
 from __future__ import annotations
@@ -92,27 +93,41 @@ class PeakMemory:
         self.caller_peak = 0
         self.worker_base: dict[int, int] = {}
         self.worker_peak: dict[int, int] = {}
+        self._procs: dict[int, Any] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _find_workers(self) -> None:
+        """Look for new worker processes (a full scan: once a second, as it costs CPU)."""
+        import psutil
+
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if proc.pid not in self._procs and self.workers in " ".join(proc.info["cmdline"] or []):
+                    self._procs[proc.pid] = proc
+            except psutil.Error:
+                continue
 
     def _sample(self) -> None:
         import psutil
 
         self.caller_peak = max(self.caller_peak, self.me.memory_info().rss - self.start_rss)
-        if not self.workers:
-            return
-        for proc in psutil.process_iter(["pid", "cmdline"]):
+        for pid, proc in list(self._procs.items()):
             try:
-                if self.workers in " ".join(proc.info["cmdline"] or []):
-                    rss = proc.memory_info().rss
-                    self.worker_base.setdefault(proc.pid, rss)
-                    self.worker_peak[proc.pid] = max(self.worker_peak.get(proc.pid, 0), rss)
+                rss = proc.memory_info().rss
             except psutil.Error:
+                del self._procs[pid]
                 continue
+            self.worker_base.setdefault(pid, rss)
+            self.worker_peak[pid] = max(self.worker_peak.get(pid, 0), rss)
 
     def _run(self) -> None:
+        ticks = 0
         while not self._stop.wait(0.1):
+            if self.workers and ticks % 10 == 0:
+                self._find_workers()
             self._sample()
+            ticks += 1
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()

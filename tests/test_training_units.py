@@ -201,3 +201,26 @@ def test_xgboosts_iterator_reads_the_shard_again_for_each_pass(monkeypatch: pyte
     matrix = data.quantile_matrix(DataConnector.from_dataframe(frame), ["A"], "Y", {})
     assert matrix.num_row() == 2000
     assert len(reads) >= 2, "each of XGBoost's passes (sketches, then the matrix) reads the shard again"
+
+
+def test_free_ports_come_from_below_the_ephemeral_range_and_are_distinct() -> None:
+    from shoal.runtime import ports
+
+    found, sockets = ports.free_ports(6, "127.0.0.1")
+    try:
+        assert len(set(found)) == 6
+        assert all(port in ports.chosen_range() for port in found), found
+        assert ports.chosen_range().start >= 20000, "above Ray's worker ports"
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_free_ports_fall_back_to_the_os_when_the_range_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.runtime import ports
+
+    monkeypatch.setattr(ports, "chosen_range", lambda: range(0))
+    found, sockets = ports.free_ports(2, "127.0.0.1")
+    for sock in sockets:
+        sock.close()
+    assert all(port > 0 for port in found)
