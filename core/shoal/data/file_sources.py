@@ -363,24 +363,6 @@ class FileSource(DataSource):
                 finally:
                     reader.close()
 
-    def row_groups_for(self, ref: FileRef, start: int, stop: int) -> tuple[list[int] | None, int]:
-        """The parquet row groups that hold rows ``[start, stop)`` of ``ref`` and the row number
-        of the first one's first row; ``(None, 0)`` for CSV, read from its start."""
-        if ref.format != "parquet":
-            return None, 0
-        import pyarrow.parquet as pq
-
-        with ref.open() as source:
-            metadata = pq.read_metadata(source)
-        groups, first, offset = [], None, 0
-        for index in range(metadata.num_row_groups):
-            rows = metadata.row_group(index).num_rows
-            if offset < stop and offset + rows > start:
-                groups.append(index)
-                first = offset if first is None else first
-            offset += rows
-        return groups, first or 0
-
     # -- DataSource -----------------------------------------------------------------------
 
     def schema(self) -> pa.Schema:

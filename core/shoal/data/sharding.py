@@ -67,9 +67,17 @@ class FileSliceSource(DataSource):
 
     kind = "file shard"
 
-    def __init__(self, files: FileSource, slices: list[tuple[int, int, int]]) -> None:
+    def __init__(
+        self,
+        files: FileSource,
+        slices: list[tuple[int, int, int]],
+        row_groups: list[tuple[list[int] | None, int]] | None = None,
+    ) -> None:
         self.files = files
         self.slices = slices  # (file index, start row in that file, stop row)
+        #: per slice: the parquet row groups holding its rows and the first one's first row
+        #: (``(None, 0)``: read the file from its start), chosen on the driver from the footers
+        self.row_groups = row_groups or [(None, 0)] * len(slices)
         self.read_log: list[FileRead] = []  # this process's reads, newest last
 
     def __getstate__(self) -> dict[str, Any]:
@@ -80,9 +88,8 @@ class FileSliceSource(DataSource):
 
     def iter_batches(self, batch_size: int | None = None) -> Iterator[pa.RecordBatch]:
         schema = self.schema()
-        for index, start, stop in self.slices:
+        for (index, start, stop), (groups, offset) in zip(self.slices, self.row_groups, strict=True):
             ref = self.files.files[index]
-            groups, offset = self.files.row_groups_for(ref, start, stop)
             decoded = 0
             try:
                 for batch in self.files._file_batches(ref, batch_size or DEFAULT_BATCH_ROWS, groups):
@@ -107,31 +114,50 @@ class FileSliceSource(DataSource):
         return f"{self.kind}: {self.num_rows()} rows from {len(self.slices)} of {self.files.describe()}"
 
 
-def _file_rows(files: FileSource) -> list[int]:
+def _file_layout(files: FileSource) -> list[tuple[int, list[int] | None]]:
+    """Per file: its row count and, for parquet, its row groups' sizes (from the footer)."""
     import pyarrow.parquet as pq
 
-    counts = []
+    layout: list[tuple[int, list[int] | None]] = []
     for ref in files.files:
         if ref.format == "parquet":
             with ref.open() as handle:
-                counts.append(pq.read_metadata(handle).num_rows)
+                metadata = pq.read_metadata(handle)
+            sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+            layout.append((metadata.num_rows, sizes))
         else:
             single = FileSource([ref], columns=files.columns, csv_options=files.csv_options)
-            counts.append(sum(b.num_rows for b in single.iter_batches()))
-    return counts
+            layout.append((sum(b.num_rows for b in single.iter_batches()), None))
+    return layout
+
+
+def covering_groups(sizes: list[int] | None, start: int, stop: int) -> tuple[list[int] | None, int]:
+    """The row groups (of ``sizes`` rows each) that hold rows ``[start, stop)``, and the first
+    one's first row; ``(None, 0)`` without row groups (CSV, read from its start)."""
+    if sizes is None:
+        return None, 0
+    groups, first, offset = [], None, 0
+    for index, rows in enumerate(sizes):
+        if offset < stop and offset + rows > start:
+            groups.append(index)
+            first = offset if first is None else first
+        offset += rows
+    return groups, first or 0
 
 
 def _shard_files(files: FileSource, world_size: int, equal: bool) -> list[DataSource]:
-    counts = _file_rows(files)
+    layout = _file_layout(files)
+    counts = [rows for rows, _ in layout]
     starts = [sum(counts[:i]) for i in range(len(counts))]
     shards: list[DataSource] = []
     for low, high in shard_bounds(sum(counts), world_size, equal):
-        slices = []
+        slices, groups = [], []
         for index, (first, count) in enumerate(zip(starts, counts, strict=True)):
             start, stop = max(low, first), min(high, first + count)
             if stop > start:
                 slices.append((index, start - first, stop - first))
-        shards.append(FileSliceSource(files, slices))
+                groups.append(covering_groups(layout[index][1], start - first, stop - first))
+        shards.append(FileSliceSource(files, slices, groups))
     return shards
 
 

@@ -65,16 +65,25 @@ def label_of(batch: Any, label_col: str) -> Any:
     return batch.column(label_col).to_numpy(zero_copy_only=False)
 
 
-def iter_matrices(
-    shard: Any, input_cols: list[str], label_col: str | None, rows: int | None = None
-) -> Iterator[tuple[Any, Any]]:
-    """``(features, label)`` per Arrow batch of ``shard`` (a :class:`~shoal.data.DataConnector`)."""
+def _batches(
+    shard: Any, input_cols: list[str], label_col: str | None, rows: int | None, total: int | None
+) -> Iterator[Any]:
+    """The shard's Arrow batches with only the columns training uses, each read counted as
+    progress (out of ``total`` when known)."""
     columns = [*input_cols, *([label_col] if label_col else [])]
     read = 0
     for batch in shard.source.iter_batches(rows or batch_rows(len(input_cols))):
         batch = batch.select(columns)
         read += batch.num_rows
-        report_progress(f"read {read} rows")
+        report_progress(f"read {read} of {total} rows" if total is not None else f"read {read} rows")
+        yield batch
+
+
+def iter_matrices(
+    shard: Any, input_cols: list[str], label_col: str | None, rows: int | None = None
+) -> Iterator[tuple[Any, Any]]:
+    """``(features, label)`` per Arrow batch of ``shard`` (a :class:`~shoal.data.DataConnector`)."""
+    for batch in _batches(shard, input_cols, label_col, rows, None):
         yield to_matrix(batch, input_cols), (label_of(batch, label_col) if label_col else None)
 
 
@@ -92,15 +101,12 @@ def read_matrix(shard: Any, input_cols: list[str], label_col: str | None) -> tup
     features = np.empty((total, len(input_cols)), dtype=np.float32)
     labels: list[Any] = []
     start = 0
-    columns = [*input_cols, *([label_col] if label_col else [])]
-    for batch in shard.source.iter_batches(batch_rows(len(input_cols))):
-        batch = batch.select(columns)
+    for batch in _batches(shard, input_cols, label_col, None, total):
         stop = start + batch.num_rows
         to_matrix(batch, input_cols, features[start:stop])
         if label_col:
             labels.append(label_of(batch, label_col))
         start = stop
-        report_progress(f"read {start} of {total} rows")
     if start != total:
         raise RuntimeError(f"the shard said it holds {total} rows but {start} were read")
     if not label_col:

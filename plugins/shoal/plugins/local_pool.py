@@ -384,9 +384,9 @@ class LocalPoolBackend(ComputePoolBackend):
     @staticmethod
     def _dashboard_of(state: Mapping[str, Any]) -> str | None:
         """The pool's dashboard URL: the head's own, or one started on request while it runs."""
-        from shoal.runtime import pool_dashboard
+        from shoal.runtime import processes
 
-        if "dashboard_pid" in state and not pool_dashboard.is_alive(state["dashboard_pid"]):
+        if "dashboard_pid" in state and not processes.alive([state["dashboard_pid"]]):
             return None
         return state.get("webui_url")
 

@@ -99,15 +99,3 @@ def start_dashboard(head: Mapping[str, str], env: Mapping[str, str], log_path: P
             raise DashboardStartError(f"Ray's dashboard for the pool {why}; its log: {log_path}")
         time.sleep(0.25)
     return process.pid, url
-
-
-def is_alive(pid: int | None) -> bool:
-    """Whether the dashboard process ``pid`` still runs (not a zombie)."""
-    if not pid:
-        return False
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
