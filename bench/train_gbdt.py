@@ -18,6 +18,10 @@ trees, hist, XGBoost ``max_depth=6`` / LightGBM ``num_leaves=63``, learning rate
   data, starting the workers, training, getting the booster back);
 * single process: plain ``xgboost.train`` / ``lightgbm.train`` in this process with the same
   total threads (2);
+* two plain processes: each reads its half and trains with 1 thread through the framework's own
+  collective (XGBoost's ``RabitTracker``, LightGBM's machine list), no Ray and no shoal: what
+  data-parallel training costs on this machine whatever runs it (XGBoost's allreduce of every
+  level's histograms, both processes on the same 2 cores), the floor for shoal's time;
 * Ray Train: ``XGBoostTrainer`` / ``LightGBMTrainer`` (Ray Train v2, ``train_loop_per_worker``
   style) with 2 workers x 1 CPU on the same pool's Ray cluster; the time includes
   ``ray.data.from_pandas`` and getting the booster from the checkpoint. By default every worker
@@ -28,12 +32,13 @@ trees, hist, XGBoost ``max_depth=6`` / LightGBM ``num_leaves=63``, learning rate
   then costs about 2 s whatever the data size.
 
 Each figure is one run (no warm-up: every run starts its own workers). Prints seconds, the test
-RMSE and peak memory per method, and the ratios shoal / single process and shoal / Ray Train per
-framework. Peak memory is sampled every 0.1 s (psutil): the caller's RSS above what it held
-before the fit (the bench process, which also made the data), and each training worker's
-process (Ray actors on this machine, found by a process scan once a second) above its RSS when
-first seen, next to the size of a rank's shard as float32 and a fresh interpreter's RSS after
-a rank's imports. Runs in its own temporary SHOAL_HOME and stops everything it started.
+RMSE and peak memory per method, and the ratios shoal / single process, shoal / two plain
+processes and shoal / Ray Train per framework. Peak memory is sampled every 0.1 s (psutil): the
+caller's RSS above what it held before the fit (the bench process, which also made the data),
+and each training worker's process (Ray actors on this machine, found by a process scan once a
+second) above its RSS when first seen, next to the size of a rank's shard as float32 and a fresh
+interpreter's RSS after a rank's imports. Runs in its own temporary SHOAL_HOME
+and stops everything it started.
 """
 
 from __future__ import annotations
@@ -241,6 +246,96 @@ def single_lightgbm(train: Any, test: Any, names: list[str], rounds: int) -> tup
     return seconds, rmse(booster.predict(test[names].to_numpy()), test[LABEL]), memory.describe()
 
 
+# -- two plain processes, the framework's own collective --------------------------------------
+
+
+def _collective_rank(framework: str, rank: int, part: Any, names: list[str], rounds: int, args: Any) -> Any:
+    """One of two plain processes: read its half (files, or the frame's rows it was given), train
+    with 1 thread in the framework's own collective; rank 0 returns the model as bytes."""
+    if isinstance(part, list):  # its files
+        features, label = load(part, names)
+    else:
+        features, label = part[names].to_numpy(), part[LABEL].to_numpy()
+    if framework == "xgboost":
+        import xgboost
+        from xgboost.collective import CommunicatorContext
+
+        with CommunicatorContext(**args, dmlc_task_id=f"{rank:06d}"):
+            dtrain = xgboost.QuantileDMatrix(features, label=label, nthread=1)
+            booster = xgboost.train(xgb_params(1), dtrain, num_boost_round=rounds)
+        return bytes(booster.save_raw("ubj")) if rank == 0 else None
+    import lightgbm
+
+    machines, ports = args
+    params = {
+        **lgb_params(1),
+        "tree_learner": "data",
+        "pre_partition": True,
+        "num_machines": 2,
+        "machines": machines,
+        "local_listen_port": ports[rank],
+    }
+    lgb_booster = lightgbm.train(params, lightgbm.Dataset(features, label=label), num_boost_round=rounds)
+    return lgb_booster.model_to_string().encode() if rank == 0 else None
+
+
+def two_processes(
+    framework: str, train: Any, test: Any, names: list[str], rounds: int
+) -> tuple[float, float, str]:
+    """The floor a distributed run pays on this machine whatever runs it: two plain processes
+    (spawned, no Ray, no shoal), each training on its half with 1 thread through the framework's
+    own collective (XGBoost's RabitTracker, LightGBM's machine list). Process start, imports and
+    loading are counted, as they are for shoal's ranks."""
+    import multiprocessing
+    import socket
+    from concurrent.futures import ProcessPoolExecutor
+
+    parts: list[Any] = (
+        [train[: len(train) // 2], train[len(train) // 2 :]]
+        if isinstance(train, list)
+        else [train.iloc[: len(train) // 2], train.iloc[len(train) // 2 :]]
+    )
+    started = time.monotonic()
+    tracker: Any = None
+    if framework == "xgboost":
+        from xgboost.tracker import RabitTracker
+
+        tracker = RabitTracker(n_workers=2, host_ip="127.0.0.1", sortby="task")
+        tracker.start()
+        args: Any = tracker.worker_args()
+    else:
+        sockets = [socket.socket() for _ in range(2)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        ports = [sock.getsockname()[1] for sock in sockets]
+        for sock in sockets:
+            sock.close()
+        args = (",".join(f"127.0.0.1:{port}" for port in ports), ports)
+    with (
+        PeakMemory() as memory,
+        ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool,
+    ):
+        futures = [
+            pool.submit(_collective_rank, framework, rank, parts[rank], names, rounds, args)
+            for rank in range(2)
+        ]
+        model = futures[0].result(timeout=900)
+        futures[1].result(timeout=60)
+    seconds = time.monotonic() - started
+    if tracker is not None:
+        tracker.free()
+    if framework == "xgboost":
+        import xgboost
+
+        booster = xgboost.Booster(model_file=bytearray(model))
+        predicted = booster.predict(xgboost.DMatrix(test[names].to_numpy()))
+    else:
+        import lightgbm
+
+        predicted = lightgbm.Booster(model_str=model.decode()).predict(test[names].to_numpy())
+    return seconds, rmse(predicted, test[LABEL]), memory.describe()
+
+
 # -- shoal ----------------------------------------------------------------------------------
 
 
@@ -432,6 +527,9 @@ def main() -> None:
         print(f"xgboost single process: {results['xgboost', 'single']}", flush=True)
         results["lightgbm", "single"] = single_lightgbm(source, test, names, options.rounds)
         print(f"lightgbm single process: {results['lightgbm', 'single']}", flush=True)
+        for framework in ("xgboost", "lightgbm"):
+            results[framework, "two"] = two_processes(framework, source, test, names, options.rounds)
+            print(f"{framework} two plain processes: {results[framework, 'two']}", flush=True)
 
         import shoal
 
@@ -463,12 +561,13 @@ def main() -> None:
     labels = {
         "shoal": "shoal (2 nodes x 1 CPU)",
         "single": "single process (2 threads)",
+        "two": "2 plain processes, own collective",
         "ray": "Ray Train (2 x 1 CPU" + (", report per round)" if options.ray_report_every_round else ")"),
     }
     print()
     print(f"{'':<50}{'time':>10}{'test RMSE':>12}  peak memory")
     for framework in ("xgboost", "lightgbm"):
-        for method in ("shoal", "single", "ray"):
+        for method in ("shoal", "single", "two", "ray"):
             if (framework, method) in results:
                 seconds, error, memory = results[framework, method]
                 print(f"{framework + ' ' + labels[method]:<50}{seconds:>9.2f}s{error:>12.4f}  {memory}")
@@ -476,6 +575,7 @@ def main() -> None:
     for framework in ("xgboost", "lightgbm"):
         ours = results[framework, "shoal"][0]
         line = f"{framework:<10} shoal / single {ours / results[framework, 'single'][0]:.2f}x"
+        line += f", shoal / 2 plain processes {ours / results[framework, 'two'][0]:.2f}x"
         if (framework, "ray") in results:
             line += f", shoal / Ray Train {ours / results[framework, 'ray'][0]:.2f}x"
         quality = results[framework, "shoal"][1] / results[framework, "single"][1]

@@ -569,3 +569,33 @@ def test_xgboost_from_a_warehouse_query_with_external_memory_matches_in_memory_t
         estimator.fit(query, input_cols=FEATURES, label_col="Y")
         models[paged] = rmse(estimator.predict(TEST), TEST)
     assert models[True] <= models[False] * 1.02, models
+
+
+def where_my_rows_come_from() -> dict[str, Any]:
+    """A rank's shard: the kind of its source, what it says it is, and its ids."""
+    import torch.distributed as dist
+
+    shard = get_context().get_dataset_map()["train"].get_shard()
+    ids = [int(i) for batch in shard.to_batches(batch_size=4096) for i in batch.column("id").to_pylist()]
+    me = {"kind": type(shard.source).__name__, "describe": shard.source.describe(), "ids": ids}
+    everyone: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, me)
+    return {"ranks": everyone}
+
+
+def test_an_in_memory_frame_goes_into_the_object_store_once_and_each_rank_reads_its_range() -> None:
+    from shoal.data.arrow_sources import ArrowTableSource
+
+    frame = pd.DataFrame({"id": np.arange(200_000, dtype=np.int64)})
+    frame["pad"] = frame["id"].astype(np.float64)
+    data = {"train": ShardedDataConnector.from_dataframe(frame)}
+    out = PyTorchDistributor(where_my_rows_come_from, PyTorchScalingConfig(num_nodes=2)).run(dataset_map=data)
+    ranks = out.value["ranks"]
+
+    assert [r["kind"] for r in ranks] == ["ObjectSliceSource", "ObjectSliceSource"]
+    assert ranks[0]["describe"].startswith("rows 0 to 100000 of "), ranks[0]["describe"]
+    assert ranks[1]["describe"].startswith("rows 100000 to 200000 of "), ranks[1]["describe"]
+    assert ranks[1]["describe"].endswith("200000 rows (in Ray's object store)"), ranks[1]["describe"]
+    assert ranks[0]["ids"] == list(range(100_000))
+    assert ranks[1]["ids"] == list(range(100_000, 200_000))
+    assert isinstance(data["train"].connector.source, ArrowTableSource), "the caller's input is unchanged"

@@ -8,6 +8,8 @@
 * A query on a DuckDB database file (the warehouse): given a ``scratch`` folder on a stage (a
   training job's), DuckDB writes its rows there as parquet once and the ranks read their row
   groups as files; no process holds the rows. Without one, as below.
+* Rows in Ray's object store (an in-memory frame a training put there once,
+  :mod:`shoal.data.object_store`): a row range of the same object per shard.
 * Anything else (pandas, Polars, Arrow, a DuckDB relation, Snowpark): read once on the driver and
   sliced; each worker receives only its slice.
 
@@ -28,6 +30,7 @@ from shoal.data.arrow_sources import DEFAULT_BATCH_ROWS, ArrowTableSource
 from shoal.data.batches import align_batch
 from shoal.data.duckdb_sources import DuckDBQuerySource
 from shoal.data.file_sources import FileRef, FileSource
+from shoal.data.object_store import ObjectSliceSource, ObjectStoreSource
 from shoal.data.ray_sources import RayDatasetSource
 from shoal.data.source import DataSource
 
@@ -203,6 +206,11 @@ def shard_source(
         source = export_query(source, scratch, world_size)
     if isinstance(source, FileSource):
         return _shard_files(source, world_size, equal)
+    if isinstance(source, ObjectStoreSource):  # one object, a row range per rank
+        return [
+            ObjectSliceSource(source, start, stop)
+            for start, stop in shard_bounds(source.num_rows(), world_size, equal)
+        ]
     if isinstance(source, RayDatasetSource):
         dataset = source.dataset
         if equal:

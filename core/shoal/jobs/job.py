@@ -21,6 +21,8 @@ T = TypeVar("T")
 STARTED_BANNER = "=" * 20 + " ML job started " + "=" * 20
 FINISHED_BANNER = "=" * 20 + " ML job finished " + "=" * 20
 LIVENESS_AFTER_S = 20.0
+#: the longest pause between two looks at a waited-for job's status (a status file read: cheap)
+WAIT_POLL_MAX_S = 0.5
 
 
 class MLJob(Generic[T]):
@@ -131,7 +133,7 @@ class MLJob(Generic[T]):
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"Job {self.id} is still {status.value} after {timeout} s")
             time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
-            delay = min(delay * 1.5, 2.0)
+            delay = min(delay * 1.5, WAIT_POLL_MAX_S)
 
     def result(self, timeout: float = -1) -> T:
         """Wait for the job and return its value; ``RuntimeError`` from the job's own exception."""

@@ -47,6 +47,11 @@ class EstimatorBackend(ABC):
     ports_per_worker: int = 1
     #: inputs every rank must get rows of (checked on the driver before the workers start)
     nonempty_inputs: tuple[str, ...] = ()
+    #: modules every worker imports to train (the framework) and the driver imports for
+    #: :meth:`start`; the core imports them in the background while the workers start
+    #: (:mod:`shoal.train.preload`)
+    worker_modules: tuple[str, ...] = ()
+    driver_modules: tuple[str, ...] = ()
 
     @property
     def scaling(self) -> ScalingRequest:

@@ -185,6 +185,9 @@ def _train_once(
     world = plan.num_workers
     per_rank: list[dict[str, Any]] = [{} for _ in range(world)]
     scratch = _scratch_folder(name)
+    from shoal.data.object_store import store_in_memory_inputs
+
+    inputs = store_in_memory_inputs(inputs)  # rows this process holds: put once, sliced there
     try:
         _shard_inputs(inputs, world, per_rank, scratch)
         return _train_shards(backend, options, name, deadlines, plan, per_rank)
@@ -239,7 +242,12 @@ def _train_shards(
                 f"input {key!r} has {sum(c or 0 for c in rows)} row(s), too few for {world} workers "
                 f"(each needs at least one); use fewer workers (num_workers=) or more data"
             )
-    group = RayTrainWorkerGroup(plan, ports_per_worker=backend.ports_per_worker, name=name)
+    from shoal.train.preload import import_in_background
+
+    preload = import_in_background(backend.driver_modules)  # for backend.start, while workers start
+    group = RayTrainWorkerGroup(
+        plan, ports_per_worker=backend.ports_per_worker, name=name, preload=backend.worker_modules
+    )
     try:
         slots = group.start()
         print(
@@ -249,6 +257,7 @@ def _train_shards(
             flush=True,
         )
         ranks = rank_infos(slots, plan.cpus_per_worker, plan.gpus_per_worker)
+        preload.wait()
         setup = backend.start(slots)
         tasks = [TrainTask(shards=per_rank[r], options=dict(options)) for r in range(world)]
         results = run_ranks(group, slots, backend, ranks, tasks, setup, deadlines)

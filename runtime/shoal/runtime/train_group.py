@@ -44,8 +44,16 @@ class RayTrainWorkerGroup:
     """Start with :meth:`start`, :meth:`launch` the ranks, :meth:`poll` until they end, always
     :meth:`shutdown`."""
 
-    def __init__(self, plan: WorkerPlan, *, ports_per_worker: int = 1, name: str = "train") -> None:
+    def __init__(
+        self,
+        plan: WorkerPlan,
+        *,
+        ports_per_worker: int = 1,
+        name: str = "train",
+        preload: Sequence[str] = (),
+    ) -> None:
         self.plan = plan
+        self.preload = tuple(preload)  # modules each worker imports as soon as it starts
         self.ports_per_worker = max(ports_per_worker, 1)
         self.group_id = f"{name}-{uuid.uuid4().hex[:8]}"
         self.slots: list[WorkerSlot] = []
@@ -90,7 +98,7 @@ class RayTrainWorkerGroup:
                     scheduling_strategy=PlacementGroupSchedulingStrategy(
                         placement_group=self._pg, placement_group_bundle_index=index
                     ),
-                ).remote(self.group_id, index, manifest)
+                ).remote(self.group_id, index, manifest, self.preload)
             )
         infos = ray.get([a.describe.remote(self.ports_per_worker) for a in self._actors], timeout=120)
         self.slots = [

@@ -65,9 +65,11 @@ class _TeeFile:
 class TrainWorker:
     """Ray actor body: ``describe`` once, then ``run`` once."""
 
-    def __init__(self, group_id: str, rank: int, manifest_hex: str) -> None:
+    def __init__(self, group_id: str, rank: int, manifest_hex: str, preload: tuple[str, ...] = ()) -> None:
         from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
+        from shoal.train.preload import import_in_background
 
+        self._preload = import_in_background(preload)  # while the driver readies the rendezvous
         install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(manifest_hex)))
         self.rank = rank
         folder = Path(os.environ.get("SHOAL_TRAIN_LOG_DIR") or tempfile.gettempdir())
@@ -123,6 +125,7 @@ class TrainWorker:
         for sock in self._sockets:
             sock.close()
         self._sockets = []
+        self._preload.wait()  # the backend may hold code that imports the framework
         backend = cloudpickle.loads(backend_blob)
         rank = cloudpickle.loads(rank_blob)
         setup = cloudpickle.loads(setup_blob)

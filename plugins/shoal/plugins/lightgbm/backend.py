@@ -24,6 +24,7 @@ NETWORK_TIMEOUT_MIN = 10
 
 class LightGBMBackend(TabularBackend):
     default_objective = "regression"
+    worker_modules = ("lightgbm",)
 
     def start(self, slots: Sequence[WorkerSlot]) -> dict[str, Any]:
         machines = ",".join(f"{slot.address}:{slot.ports[0]}" for slot in sorted(slots, key=lambda s: s.rank))

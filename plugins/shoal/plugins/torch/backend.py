@@ -32,6 +32,7 @@ PROCESS_GROUP_TIMEOUT_S = 300
 
 class TorchBackend(EstimatorBackend):
     ports_per_worker = 1
+    worker_modules = ("torch", "torch.distributed")
 
     def __init__(
         self,

@@ -32,6 +32,8 @@ COLLECTIVE_TIMEOUT_S = 600
 
 class XGBoostBackend(TabularBackend):
     default_objective = "reg:squarederror"
+    worker_modules = ("xgboost",)
+    driver_modules = ("xgboost.tracker",)
     _tracker: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
