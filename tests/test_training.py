@@ -111,7 +111,9 @@ def test_lightgbm_across_two_nodes_matches_a_single_process_model() -> None:
     single_rmse = rmse(single.predict(TEST[FEATURES].to_numpy(np.float32)), TEST)
     ours = rmse(booster.predict(TEST[FEATURES].to_numpy(np.float32)), TEST)
     assert ours == pytest.approx(rmse(estimator.predict(TEST), TEST))
-    assert ours <= single_rmse * QUALITY_TOLERANCE, (ours, single_rmse)
+    # every rank bins with cuts from all the rows (8,000: under LightGBM's sample size, so the
+    # cuts are one process's), and the histograms are global: the model is one process's
+    assert ours == pytest.approx(single_rmse, rel=0.01), (ours, single_rmse)
     assert len(estimator.get_eval_results()["eval"]["l2"]) == 40
 
 

@@ -224,3 +224,39 @@ def test_free_ports_fall_back_to_the_os_when_the_range_is_empty(monkeypatch: pyt
     for sock in sockets:
         sock.close()
     assert all(port > 0 for port in found)
+
+
+def test_a_gather_board_answers_with_every_ranks_value_in_rank_order_once_all_posted() -> None:
+    from shoal.runtime.train_gather import GatherBoard
+
+    board = GatherBoard(3)
+    board.post(0, 2, b"two")
+    board.post(0, 0, b"zero")
+    assert board.collect(0) == [0, 2], "not all there yet: the ranks that posted"
+    board.post(0, 1, b"one")
+    board.post(1, 1, b"next round")
+    assert board.collect(0) == [b"zero", b"one", b"two"]
+    assert board.collect(1) == [1], "rounds are kept apart"
+
+
+def test_all_gather_outside_a_training_worker_is_the_value_alone() -> None:
+    from shoal.train.gather import all_gather, set_gatherer
+
+    assert all_gather({"rows": 3}) == [{"rows": 3}]
+    set_gatherer(lambda value, timeout: [value, value * 10])
+    try:
+        assert all_gather(4) == [4, 40]
+    finally:
+        set_gatherer(None)
+
+
+def test_a_ranks_bin_sample_is_drawn_without_replacement_and_keeps_row_order() -> None:
+    from shoal.plugins.lightgbm.bins import sample_rows
+
+    features = np.arange(1000, dtype=np.float32).reshape(500, 2)
+    sample = sample_rows(features, 100, seed=7)
+    assert sample.shape == (100, 2)
+    firsts = sample[:, 0]
+    assert np.all(np.diff(firsts) > 0), "distinct rows, in their order"
+    assert np.array_equal(sample, sample_rows(features, 100, seed=7)), "the same seed draws the same rows"
+    assert sample_rows(features, 600, seed=7) is features, "asked for more than there are: all"

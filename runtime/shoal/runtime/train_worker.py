@@ -29,6 +29,8 @@ from typing import Any
 import cloudpickle
 
 from shoal.runtime.ports import free_ports
+from shoal.runtime.train_gather import RankGatherer
+from shoal.train.gather import set_gatherer
 from shoal.train.progress import report_progress, set_progress_sink
 
 LOG_TAIL_LINES = 20
@@ -65,13 +67,16 @@ class _TeeFile:
 class TrainWorker:
     """Ray actor body: ``describe`` once, then ``run`` once."""
 
-    def __init__(self, group_id: str, rank: int, manifest_hex: str, preload: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, group_id: str, rank: int, manifest_hex: str, preload: tuple[str, ...] = (), board: Any = None
+    ) -> None:
         from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
         from shoal.train.preload import import_in_background
 
         self._preload = import_in_background(preload)  # while the driver readies the rendezvous
         install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(manifest_hex)))
         self.rank = rank
+        self._board = board  # where this rank's all_gather values go (shoal.runtime.train_gather)
         folder = Path(os.environ.get("SHOAL_TRAIN_LOG_DIR") or tempfile.gettempdir())
         folder = folder / "shoal-train" / group_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -141,6 +146,8 @@ class TrainWorker:
             logging.getLogger().addHandler(handler)
             set_current(rank)
             set_progress_sink(self._report)
+            if self._board is not None:
+                set_gatherer(RankGatherer(self._board, rank.rank, rank.world_size))
             try:
                 with backend.worker_context(rank, setup):
                     result = backend.train(rank, task, setup)
@@ -150,6 +157,7 @@ class TrainWorker:
                 raise
             finally:
                 set_progress_sink(None)
+                set_gatherer(None)
                 set_current(None)
                 logging.getLogger().removeHandler(handler)
                 sys.stdout, sys.stderr = stdout, stderr

@@ -2,9 +2,10 @@
 
 * ``start`` (driver): the machine list ``address:port,...`` from the workers' slots (each worker
   reserved a free port on its node; several workers on one node get distinct ports).
-* ``train`` (worker): a ``lightgbm.Dataset`` of this rank's shard only, trained with
-  ``tree_learner="data"``, ``pre_partition=True``, ``num_machines`` and this worker's
-  ``local_listen_port``; LightGBM's network syncs bins and histograms. Rank 0 returns the booster
+* ``train`` (worker): a ``lightgbm.Dataset`` of this rank's shard only, binned with cuts every
+  rank computes alike from a sample of all ranks' rows (:mod:`shoal.plugins.lightgbm.bins`),
+  trained with ``tree_learner="data"``, ``pre_partition=True``, ``num_machines`` and this
+  worker's ``local_listen_port``; LightGBM's network syncs the histograms. Rank 0 returns the booster
   (its network freed) and the evaluation history. Each finished round is a sign of progress
   (:func:`shoal.train.progress.report_progress`).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from shoal.plugins.lightgbm.bins import shared_reference
 from shoal.train.backend import TrainTask
 from shoal.train.progress import report_progress
 from shoal.train.ranks import RankInfo, WorkerSlot
@@ -50,8 +52,12 @@ class LightGBMBackend(TabularBackend):
                 time_out=NETWORK_TIMEOUT_MIN,
                 pre_partition=True,
             )
+        names = list(task.options["input_cols"])
+        reference = None
+        if setup["num_machines"] > 1:  # every rank bins with the same cuts, from all ranks' rows
+            reference = shared_reference(features, params, names, rank.rank)
         train_set = lightgbm.Dataset(
-            features, label=label, feature_name=list(task.options["input_cols"]), params=params
+            features, label=label, feature_name=names, params=params, reference=reference
         )
         valid_sets, valid_names = [train_set], ["train"]
         if evaluation is not None:

@@ -1,0 +1,64 @@
+"""The Ray side of :func:`shoal.train.gather.all_gather`: a board actor per worker group.
+
+:class:`GatherBoard` (an actor with no CPU, started with the group and killed with it) keeps, for
+each gather round, the value each rank posted. A rank posts its value, then asks for the round's
+values until every rank posted, or fails when the deadline passes, naming the ranks that did not
+post (a rank that died is reported by the group as dead in the meantime).
+
+Runs on the training driver (the board) and on the workers (:class:`RankGatherer`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import cloudpickle
+
+from shoal.errors import TrainingError
+
+POLL_S = 0.05
+
+
+class GatherBoard:
+    """Ray actor body: the values of each gather round, by rank."""
+
+    def __init__(self, world_size: int) -> None:
+        self.world_size = world_size
+        self.rounds: dict[int, dict[int, bytes]] = {}
+
+    def post(self, round_index: int, rank: int, blob: bytes) -> None:
+        self.rounds.setdefault(round_index, {})[rank] = blob
+
+    def collect(self, round_index: int) -> list[bytes] | list[int]:
+        """Every rank's value in rank order, or (not all there yet) the ranks that posted."""
+        posted = self.rounds.get(round_index, {})
+        if len(posted) < self.world_size:
+            return sorted(posted)
+        return [posted[rank] for rank in range(self.world_size)]
+
+
+class RankGatherer:
+    """A rank's side: the ``gatherer`` :func:`shoal.train.gather.set_gatherer` installs."""
+
+    def __init__(self, board: Any, rank: int, world_size: int) -> None:
+        self.board, self.rank, self.world_size = board, rank, world_size
+        self.rounds = 0
+
+    def __call__(self, value: Any, timeout_s: float) -> list[Any]:
+        import ray
+
+        round_index, self.rounds = self.rounds, self.rounds + 1
+        ray.get(self.board.post.remote(round_index, self.rank, cloudpickle.dumps(value)))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            answer = ray.get(self.board.collect.remote(round_index))
+            if answer and isinstance(answer[0], bytes):
+                return [cloudpickle.loads(blob) for blob in answer]
+            if time.monotonic() >= deadline:
+                missing = sorted(set(range(self.world_size)) - set(answer))
+                raise TrainingError(
+                    f"rank {self.rank} waited {timeout_s:g} s in gather round {round_index} for "
+                    f"rank(s) {missing}, which never posted their value"
+                )
+            time.sleep(POLL_S)
