@@ -574,11 +574,11 @@ def test_xgboost_from_a_warehouse_query_with_external_memory_matches_in_memory_t
 
 
 def where_my_rows_come_from() -> dict[str, Any]:
-    """A rank's shard: the kind of its source, what it says it is, and its ids."""
+    """A rank's shard: the kind of its source, what it says it is, and its ids (column 0)."""
     import torch.distributed as dist
 
     shard = get_context().get_dataset_map()["train"].get_shard()
-    ids = [int(i) for batch in shard.to_batches(batch_size=4096) for i in batch.column("id").to_pylist()]
+    ids = [int(i) for batch in shard.to_batches(batch_size=4096) for i in batch.column(0).to_pylist()]
     me = {"kind": type(shard.source).__name__, "describe": shard.source.describe(), "ids": ids}
     everyone: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, me)
@@ -601,3 +601,38 @@ def test_an_in_memory_frame_goes_into_the_object_store_once_and_each_rank_reads_
     assert ranks[0]["ids"] == list(range(100_000))
     assert ranks[1]["ids"] == list(range(100_000, 200_000))
     assert isinstance(data["train"].connector.source, ArrowTableSource), "the caller's input is unchanged"
+
+
+def test_a_snowpark_service_frame_is_saved_in_the_service_and_each_rank_reads_its_row_range(
+    request: pytest.FixtureRequest,
+) -> None:
+    import gc
+
+    from snowflake.snowpark.functions import col
+
+    from shoal.data.snowpark_service import embedded_session, stop_service
+
+    request.addfinalizer(stop_service)  # the workspace's Snowpark service this test started
+    session = embedded_session()
+    rows = pd.DataFrame({"id": np.arange(6000, dtype=np.int64), "x": np.arange(6000) / 10})
+    session.create_dataframe(rows).write.save_as_table("TRAIN_SNOWPARK_ROWS", mode="overwrite")
+    frame = session.table("TRAIN_SNOWPARK_ROWS").filter(col('"id"') % 3 == 0)  # 2,000 rows
+    data = {"train": ShardedDataConnector.from_dataframe(frame)}
+    source = data["train"].connector.source
+    assert type(source).__name__ == "ServiceTableSource", "the caller keeps a table name, not the rows"
+    table = source.qualified
+    run = PyTorchDistributor(where_my_rows_come_from, PyTorchScalingConfig(num_nodes=2)).run(dataset_map=data)
+
+    found = run.value["ranks"]
+    assert [r["kind"] for r in found] == ["ServiceTableSource", "ServiceTableSource"]
+    assert found[0]["describe"].startswith("rows 0 to 1000 of Snowpark service table"), found[0]["describe"]
+    assert found[1]["describe"].startswith("rows 1000 to 2000 of"), found[1]["describe"]
+    assert sorted(found[0]["ids"] + found[1]["ids"]) == list(range(0, 6000, 3))
+    assert not set(found[0]["ids"]) & set(found[1]["ids"])
+
+    name = table.rsplit(".", 1)[-1].strip('"')
+    listed = f"SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '{name}'"
+    assert session.sql(listed).collect()[0][0] == 1
+    del data, source
+    gc.collect()
+    assert session.sql(listed).collect()[0][0] == 0, "the saved rows are dropped with the caller's input"

@@ -10,8 +10,10 @@
   groups as files; no process holds the rows. Without one, as below.
 * Rows in Ray's object store (an in-memory frame a training put there once,
   :mod:`shoal.data.object_store`): a row range of the same object per shard.
-* Anything else (pandas, Polars, Arrow, a DuckDB relation, Snowpark): read once on the driver and
-  sliced; each worker receives only its slice.
+* A Snowpark DataFrame of the workspace's Snowpark service, saved by the caller in the service as
+  a numbered table: a range of row numbers per shard, each read by the rank's own session.
+* Anything else (pandas, Polars, Arrow, a DuckDB relation, Snowpark local_testing): read once on
+  the driver and sliced; each worker receives only its slice.
 
 ``equal=True`` gives every shard ``rows // world_size`` rows (the remainder is dropped, as in the
 reference product); ``equal=False`` gives shard sizes that differ by at most one row.
@@ -32,6 +34,7 @@ from shoal.data.duckdb_sources import DuckDBQuerySource
 from shoal.data.file_sources import FileRef, FileSource
 from shoal.data.object_store import ObjectSliceSource, ObjectStoreSource
 from shoal.data.ray_sources import RayDatasetSource
+from shoal.data.snowpark_sources import ServiceTableSource
 from shoal.data.source import DataSource
 
 if TYPE_CHECKING:
@@ -206,6 +209,10 @@ def shard_source(
         source = export_query(source, scratch, world_size)
     if isinstance(source, FileSource):
         return _shard_files(source, world_size, equal)
+    if isinstance(source, ServiceTableSource):  # numbered rows in the Snowpark service
+        return [
+            source.rows_between(start, stop) for start, stop in shard_bounds(source.rows, world_size, equal)
+        ]
     if isinstance(source, ObjectStoreSource):  # one object, a row range per rank
         return [
             ObjectSliceSource(source, start, stop)

@@ -4,6 +4,12 @@ A Snowpark ``DataFrame`` holds its session, which does not pickle, so:
 
 * on a **local_testing** session (``Session.builder.config("local_testing", True)``) the frame is
   materialized once, on the driver, with ``to_pandas()`` and kept as Arrow data;
+* on a session of the **workspace's Snowpark service** (``embedded_session()``) the frame must
+  compile to one query; the caller's session saves its rows in the service as a table with a
+  row number (:func:`save_in_service`: the rows never enter the caller, and the query may name
+  the session's temporary tables), and every reader, a training rank for its range of row
+  numbers, reads the table through its own session of the service
+  (:class:`ServiceTableSource`); the table is dropped when the caller's source is collected;
 * on a **real** session the reference product's rule applies: the frame must compile to exactly
   one query and no post actions (else ``ValueError``). The source keeps the query text; the
   driver streams it with ``session.sql(query).to_arrow_batches()`` and a worker re-binds to its
@@ -58,9 +64,9 @@ def snowpark_source(df: Any) -> DataSource:
     if kind == "local_testing":
         return ArrowTableSource(_snowpark_to_arrow(df), origin="Snowpark DataFrame (local_testing)")
     if kind == "embedded":
-        # read here, once: its query may name the session's temporary tables, which no other
-        # session (a worker's) sees
-        return ArrowTableSource(_snowpark_to_arrow(df), origin="Snowpark DataFrame (Snowpark service)")
+        # saved here, by the caller's session, in the service: its query may name the session's
+        # temporary tables, which no other session (a worker's) sees
+        return save_in_service(df, session)
     queries = df.queries
     check_single_query(queries)
     return SnowparkQuerySource(queries["queries"][0], session, columns=list(df.columns))
@@ -151,3 +157,165 @@ class SnowparkQuerySource(DataSource):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.query, self._schema, self._session = state["query"], state["schema"], None
         self._columns = state.get("columns")
+
+
+class ServiceTableSource(DataSource):
+    """The rows of a Snowpark DataFrame of the workspace's Snowpark service, saved once in the
+    service as a table with a row number (:func:`save_in_service`); a shard reads a range of row
+    numbers, in their order, through its own session of the service. Only the process that
+    saved the table drops it, when its source (and every shard of it there) is garbage-collected or
+    the process exits. Readers use a connector connection, not a Snowpark session."""
+
+    kind = "Snowpark service table"
+
+    def __init__(
+        self,
+        database: str,
+        schema: str,
+        table: str,
+        columns: list[str],
+        rows: int,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> None:
+        self.database, self.schema_name, self.table = database, schema, table
+        self.columns, self.rows = columns, rows
+        self.start, self.stop = start, rows if stop is None else stop
+        self._schema: pa.Schema | None = None
+        self._connection: Any = None
+        self._owner: ServiceTableSource | None = None  # the source that drops the table (this process)
+
+    @property
+    def qualified(self) -> str:
+        from shoal.data.snowpark_loading import quote_identifier
+
+        return ".".join(quote_identifier(part) for part in (self.database, self.schema_name, self.table))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_connection": None, "_owner": None}
+
+    def connection(self) -> Any:
+        """This process's connection to the service: a plain Snowflake connector connection, not a
+        Snowpark session, so that reading never changes which session is the process's active one
+        (``get_active_session()`` in the user's code)."""
+        if self._connection is None:
+            import snowflake.connector
+
+            from shoal.data.snowpark_service import connection_options
+
+            self._connection = snowflake.connector.connect(
+                **connection_options(self.database, self.schema_name)
+            )
+        return self._connection
+
+    def _frames(self, query: str) -> Iterator[Any]:
+        cursor = self.connection().cursor()
+        try:
+            cursor.execute(query)
+            yield from cursor.fetch_pandas_batches()
+        finally:
+            cursor.close()
+
+    def rows_between(self, start: int, stop: int) -> ServiceTableSource:
+        """Rows ``[start, stop)`` of this table's (one shard)."""
+        shard = ServiceTableSource(
+            self.database, self.schema_name, self.table, self.columns, self.rows, start=start, stop=stop
+        )
+        shard._schema = self._schema
+        shard._owner = self._owner or self  # the table lives while a shard of it does
+        return shard
+
+    def _query(self) -> str:
+        return (
+            f"SELECT {', '.join(self.columns)} FROM {self.qualified} "
+            f"WHERE {ROW_NUMBER} >= {int(self.start)} AND {ROW_NUMBER} < {int(self.stop)} "
+            f"ORDER BY {ROW_NUMBER}"
+        )
+
+    def iter_batches(self, batch_size: int | None = None) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        for frame in self._frames(self._query()):
+            table = _as_named(pa.Table.from_pandas(frame, preserve_index=False), self.columns)
+            if self._schema is None:
+                self._schema = table.schema
+            for batch in table.to_batches(max_chunksize=batch_size):
+                if batch.num_rows:
+                    yield batch
+
+    def schema(self) -> pa.Schema:
+        if self._schema is None:
+            import pyarrow as pa
+
+            cursor = self.connection().cursor()
+            try:  # one row gives the types (an empty result has no typed batch)
+                cursor.execute(f"SELECT {', '.join(self.columns)} FROM {self.qualified} LIMIT 1")
+                frame = cursor.fetch_pandas_all()
+            finally:
+                cursor.close()
+            self._schema = _as_named(pa.Table.from_pandas(frame, preserve_index=False), self.columns).schema
+        return self._schema
+
+    def num_rows(self) -> int:
+        return self.stop - self.start
+
+    def describe(self) -> str:
+        where = "" if (self.start, self.stop) == (0, self.rows) else f"rows {self.start} to {self.stop} of "
+        return f"{where}{self.kind} {self.qualified}: {self.rows} rows (a Snowpark DataFrame's, saved there)"
+
+
+#: the column :func:`save_in_service` numbers rows in (0, 1, ...); never handed to a reader
+ROW_NUMBER = '"__SHOAL_ROW"'
+
+
+def save_in_service(df: Any, session: Any) -> ServiceTableSource:
+    """Save ``df``'s rows (a DataFrame of a session of the workspace's Snowpark service) in a new
+    table of the session's database and schema, numbered; the rows never enter this process. The
+    DataFrame must compile to one query (the reference product's rule for ``from_dataframe``)."""
+    import secrets
+    import weakref
+
+    check_single_query(df.queries)
+    columns = list(df.columns)
+    database = _unquoted(session.get_current_database())
+    schema = _unquoted(session.get_current_schema())
+    table = f"SHOAL_INPUT_{secrets.token_hex(6).upper()}"
+    source = ServiceTableSource(database, schema, table, columns, 0)
+    query = df.queries["queries"][0]
+    session.sql(
+        f"CREATE TABLE {source.qualified} AS "
+        f"SELECT *, ROW_NUMBER() OVER () - 1 AS {ROW_NUMBER} FROM ({query})"
+    ).collect()
+    weakref.finalize(source, _drop_table, source.qualified, database, schema)
+    rows = int(session.sql(f"SELECT COUNT(*) FROM {source.qualified}").collect()[0][0])
+    source.rows, source.stop = rows, rows
+    return source
+
+
+def _unquoted(name: str | None) -> str:
+    """A name as the service gives it (``"SHOAL"`` or ``SHOAL``), without its quotes."""
+    if not name:
+        raise ValueError(
+            "the Snowpark session has no current database or schema; call session.use_database()"
+        )
+    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name
+
+
+def _drop_table(qualified: str, database: str, schema: str) -> None:
+    """Drop a saved input (at garbage collection or exit), if the service still runs."""
+    import contextlib
+
+    import snowflake.connector
+
+    from shoal.data.snowpark_service import _running, connection_options
+
+    if _running() is None:
+        return
+    with (
+        contextlib.suppress(Exception),
+        snowflake.connector.connect(**connection_options(database, schema)) as c,
+    ):
+        c.cursor().execute(f"DROP TABLE IF EXISTS {qualified}")
