@@ -45,7 +45,6 @@ def sample_rows(features: Any, count: int, seed: int) -> Any:
 def shared_reference(features: Any, params: dict[str, Any], feature_names: list[str], rank: int) -> Any:
     """The ``lightgbm.Dataset`` every rank bins with: built from a sample of every rank's rows."""
     import lightgbm
-    import numpy as np
 
     wanted = int(params.get("bin_construct_sample_cnt", DEFAULT_SAMPLE_ROWS))
     counts = all_gather(int(features.shape[0]))
@@ -53,6 +52,6 @@ def shared_reference(features: Any, params: dict[str, Any], feature_names: list[
     share = -(-wanted * counts[rank] // total)  # this rank's part of the sample, rounded up
     seed = int(params.get("data_random_seed", 1)) * 1_000_003 + rank
     samples = all_gather(sample_rows(features, share, seed))
-    sample = np.concatenate(samples) if len(samples) > 1 else samples[0]
     bin_params = {key: value for key, value in params.items() if key not in NOT_FOR_BINNING}
-    return lightgbm.Dataset(sample, feature_name=feature_names, params=bin_params).construct()
+    # a list of arrays, as gathered: LightGBM reads them in turn, without a concatenated copy
+    return lightgbm.Dataset(samples, feature_name=feature_names, params=bin_params).construct()
