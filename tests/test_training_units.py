@@ -260,3 +260,40 @@ def test_a_ranks_bin_sample_is_drawn_without_replacement_and_keeps_row_order() -
     assert np.all(np.diff(firsts) > 0), "distinct rows, in their order"
     assert np.array_equal(sample, sample_rows(features, 100, seed=7)), "the same seed draws the same rows"
     assert sample_rows(features, 600, seed=7) is features, "asked for more than there are: all"
+
+
+class _Call:
+    """A fake actor method: ``.remote(...)`` calls the board at once and returns the result."""
+
+    def __init__(self, method: object) -> None:
+        self.method = method
+
+    def remote(self, *args: object) -> object:
+        return self.method(*args)  # type: ignore[operator]
+
+
+class _FakeBoardHandle:
+    def __init__(self, board: object) -> None:
+        self.post = _Call(board.post)  # type: ignore[attr-defined]
+        self.collect = _Call(board.collect)  # type: ignore[attr-defined]
+
+
+def test_a_rank_gathers_every_value_and_fails_naming_the_ranks_that_never_posted() -> None:
+    import cloudpickle
+
+    from shoal.errors import TrainingError
+    from shoal.runtime.train_gather import GatherBoard, RankGatherer
+
+    board = GatherBoard(2)
+    board.post(0, 1, cloudpickle.dumps("from rank 1"))  # rank 1 posted round 0, never round 1
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    mine = RankGatherer(_FakeBoardHandle(board), 0, 2, get=lambda a: a, clock=lambda: now[0], sleep=sleep)
+    assert mine("from rank 0", 5.0) == ["from rank 0", "from rank 1"]
+    expected = r"rank 0 waited 5 s in gather round 1 for rank\(s\) \[1\], which never posted"
+    with pytest.raises(TrainingError, match=expected):
+        mine("again", 5.0)
+    assert now[0] >= 5.0, "it waited until its deadline"

@@ -11,6 +11,7 @@ Runs on the training driver (the board) and on the workers (:class:`RankGatherer
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -41,24 +42,39 @@ class GatherBoard:
 class RankGatherer:
     """A rank's side: the ``gatherer`` :func:`shoal.train.gather.set_gatherer` installs."""
 
-    def __init__(self, board: Any, rank: int, world_size: int) -> None:
+    def __init__(
+        self,
+        board: Any,
+        rank: int,
+        world_size: int,
+        *,
+        get: Callable[[Any], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.board, self.rank, self.world_size = board, rank, world_size
         self.rounds = 0
+        self._get, self._clock, self._sleep = get, clock, sleep  # Ray's, unless a test fakes them
 
-    def __call__(self, value: Any, timeout_s: float) -> list[Any]:
+    def _answer(self, ref: Any) -> Any:
+        if self._get is not None:
+            return self._get(ref)
         import ray
 
+        return ray.get(ref)
+
+    def __call__(self, value: Any, timeout_s: float) -> list[Any]:
         round_index, self.rounds = self.rounds, self.rounds + 1
-        ray.get(self.board.post.remote(round_index, self.rank, cloudpickle.dumps(value)))
-        deadline = time.monotonic() + timeout_s
+        self._answer(self.board.post.remote(round_index, self.rank, cloudpickle.dumps(value)))
+        deadline = self._clock() + timeout_s
         while True:
-            answer = ray.get(self.board.collect.remote(round_index))
+            answer = self._answer(self.board.collect.remote(round_index))
             if answer and isinstance(answer[0], bytes):
                 return [cloudpickle.loads(blob) for blob in answer]
-            if time.monotonic() >= deadline:
+            if self._clock() >= deadline:
                 missing = sorted(set(range(self.world_size)) - set(answer))
                 raise TrainingError(
                     f"rank {self.rank} waited {timeout_s:g} s in gather round {round_index} for "
                     f"rank(s) {missing}, which never posted their value"
                 )
-            time.sleep(POLL_S)
+            self._sleep(POLL_S)
