@@ -22,6 +22,10 @@ class ConfigError(ShoalError, ValueError):
     """A setting, a name or an argument is not valid; the message says what to use instead."""
 
 
+class MissingExtraError(ShoalError, ImportError):
+    """An optional framework is not installed; the message names the ``pip install`` to run."""
+
+
 class StageError(ShoalError):
     """Base class of stage errors."""
 

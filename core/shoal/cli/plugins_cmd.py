@@ -13,16 +13,24 @@ import click
 
 from shoal import hooks
 from shoal.contributions import CONTRIBUTION_TYPES
+from shoal.extras import install_hint, missing
 from shoal.plugin_manager import get_plugin_manager
 
 
 def plugin_table() -> list[dict[str, Any]]:
-    """One dict per registered plugin: name, distribution, version, source, hooks, contributions."""
+    """One dict per registered plugin: name, distribution, version, source, hooks, contributions,
+    and the extras its contributions need that are not installed (``"needs"``:
+    ``["shoal[xgboost]"]``; a module outside shoal's extras is named as the module)."""
     pm = get_plugin_manager()
     contributed: dict[str, dict[str, list[str]]] = {}
+    needs: dict[str, list[str]] = {}
     for kind in CONTRIBUTION_TYPES:
         for spec, plugin_name in hooks.collect_with_origin(kind, pm):
             contributed.setdefault(plugin_name, {}).setdefault(kind, []).append(spec.name)
+            for module in missing(getattr(spec, "frameworks", ())):
+                hint = install_hint(module).removeprefix("pip install ").strip("'")
+                if hint not in needs.setdefault(plugin_name, []):
+                    needs[plugin_name].append(hint)
     rows = []
     for record in pm.records():
         rows.append(
@@ -34,6 +42,7 @@ def plugin_table() -> list[dict[str, Any]]:
                 "target": record.target,
                 "hooks": pm.hooks_of(record.name),
                 "contributes": contributed.get(record.name, {}),
+                "needs": needs.get(record.name, []),  # extras its contributions lack here
             }
         )
     return rows
@@ -60,6 +69,8 @@ def list_plugins(as_json: bool) -> None:
         table.add_column(column)
     for row in rows:
         contributes = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in row["contributes"].items())
+        if row["needs"]:
+            contributes += f" (needs {', '.join(row['needs'])})"
         table.add_row(
             row["name"],
             row["distribution"],

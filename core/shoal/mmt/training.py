@@ -245,9 +245,11 @@ class ManyModelTraining(DPF):
         The plugin is looked up, and ``options`` checked by building it once, here, before anything
         runs."""
         from shoal import hooks
+        from shoal.extras import require
         from shoal.mmt.estimators import EstimatorPerPartition
 
         spec = hooks.get_estimator(estimator)
+        require(spec.frameworks, f"the {spec.name!r} estimator")
         trainer = EstimatorPerPartition(
             spec.name, label_col=label_col, input_cols=input_cols, options=options
         )

@@ -88,8 +88,10 @@ def build_backend(estimator: str, **options: Any) -> tuple[str, EstimatorBackend
     """Driver: ``(name, backend)`` from the estimator plugin called ``estimator`` (name or alias)."""
     from shoal import hooks
     from shoal.errors import PluginError
+    from shoal.extras import require
 
     spec = hooks.get_estimator(estimator)
+    require(spec.frameworks, f"the {spec.name!r} estimator")  # before any pool or job is touched
     backend = spec.factory(**options)
     if not isinstance(backend, EstimatorBackend):
         raise PluginError(

@@ -1,0 +1,96 @@
+"""A framework that is not installed: the plugin stays listed, says which extra it needs, and
+using it fails with the ``pip install`` to run before anything is submitted or started.
+
+The framework is hidden from a fresh interpreter by a meta path finder that refuses it, as if it
+were not installed (this venv has every extra).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pool_helpers import run_python
+from shoal.errors import ConfigError, MissingExtraError
+from shoal.extras import install_hint, is_installed, missing, require
+
+HIDE = '''
+import sys
+
+class Hidden:
+    """Refuses these modules, as if they were not installed."""
+
+    names = {names!r}
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Hidden())
+'''
+
+
+def hidden(*names: str) -> str:
+    return HIDE.format(names=set(names))
+
+
+def test_a_missing_module_is_found_missing_and_its_extra_is_named() -> None:
+    assert is_installed("json")
+    assert not is_installed("no_such_module_for_shoal")
+    assert not is_installed("no_such_parent.child")
+    assert missing(["json", "no_such_module_for_shoal"]) == ["no_such_module_for_shoal"]
+    assert install_hint("xgboost") == "pip install 'shoal[xgboost]'"
+    assert install_hint("snowflake.snowpark") == "pip install 'shoal[snowpark]'"
+    assert install_hint("sklearn") == "install the package that provides the 'sklearn' module"
+    with pytest.raises(MissingExtraError, match=r"the 'x' estimator needs no_such_module_for_shoal") as info:
+        require(["json", "no_such_module_for_shoal"], "the 'x' estimator")
+    assert isinstance(info.value, ImportError), "callers catching ImportError see it"
+    assert not isinstance(info.value, ConfigError)
+
+
+def test_fitting_without_xgboost_names_the_extra_and_starts_nothing(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"F": [1.0, 2.0, 3.0], "Y": [0.0, 1.0, 0.0]})
+    frame.to_parquet(tmp_path / "rows.parquet")
+    code = hidden("xgboost") + (
+        "import os, pandas as pd\n"
+        "import shoal\n"
+        "from shoal.errors import MissingExtraError\n"
+        "from shoal.plugins.xgboost import XGBEstimator\n"
+        f"frame = pd.read_parquet({str(tmp_path / 'rows.parquet')!r})\n"
+        "try:\n"
+        "    XGBEstimator(n_estimators=2).fit(frame, label_col='Y')\n"
+        "except MissingExtraError as error:\n"
+        "    print('ERROR', error)\n"
+        "print('POOLS', [p['name'] for p in shoal.list_compute_pools()])\n"
+        "print('HOME', sorted(os.listdir(os.environ['SHOAL_HOME'])))\n"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    out = run_python(code, home, timeout=120)
+    error = out.split("ERROR ", 1)[1].splitlines()[0]
+    assert error.startswith("the 'xgboost' estimator needs xgboost, which is not installed"), error
+    assert error.endswith("run: pip install 'shoal[xgboost]'"), error
+    assert "POOLS []" in out, "no pool was created or started"
+    assert "'jobs'" not in out.split("HOME ", 1)[1], "no job was submitted"
+
+
+def test_plugins_list_shows_the_extra_a_plugin_needs() -> None:
+    code = hidden("xgboost", "lightgbm") + (
+        "from click.testing import CliRunner\n"
+        "from shoal.cli import cli\n"
+        "result = CliRunner().invoke(cli, ['plugins', 'list', '--json'])\n"
+        "print(result.output)\n"
+    )
+    out = run_python(code, Path("/tmp"), timeout=120)
+    rows = {row["name"]: row for row in json.loads(out[out.index("[") :])}
+    xgboost_rows = [row for row in rows.values() if "xgboost" in row["contributes"].get("estimators", [])]
+    assert len(xgboost_rows) == 1
+    assert xgboost_rows[0]["needs"] == ["shoal[xgboost]"], "still listed, with the extra it needs"
+    lightgbm_rows = [row for row in rows.values() if "lightgbm" in row["contributes"].get("estimators", [])]
+    assert lightgbm_rows[0]["needs"] == ["shoal[lightgbm]"]
+    torch_rows = [row for row in rows.values() if "pytorch" in row["contributes"].get("estimators", [])]
+    assert torch_rows[0]["needs"] == [], "torch is installed here"
