@@ -94,3 +94,13 @@ def test_plugins_list_shows_the_extra_a_plugin_needs() -> None:
     assert lightgbm_rows[0]["needs"] == ["shoal[lightgbm]"]
     torch_rows = [row for row in rows.values() if "pytorch" in row["contributes"].get("estimators", [])]
     assert torch_rows[0]["needs"] == [], "torch is installed here"
+
+
+def test_the_plugins_table_prints_the_extra_as_text() -> None:
+    code = hidden("xgboost") + (
+        "from click.testing import CliRunner\n"
+        "from shoal.cli import cli\n"
+        "print(CliRunner(env={'COLUMNS': '400'}).invoke(cli, ['plugins', 'list']).output)\n"
+    )
+    out = run_python(code, Path("/tmp"), timeout=120)
+    assert "estimators: xgboost (needs shoal[xgboost])" in out, out

@@ -62,6 +62,7 @@ def list_plugins(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="shoal plugins")
@@ -72,11 +73,16 @@ def list_plugins(as_json: bool) -> None:
         if row["needs"]:
             contributes += f" (needs {', '.join(row['needs'])})"
         table.add_row(
-            row["name"],
-            row["distribution"],
-            row["version"],
-            row["source"],
-            ", ".join(row["hooks"]),
-            contributes,
+            *(
+                escape(text)  # "shoal[xgboost]" is not rich markup
+                for text in (
+                    row["name"],
+                    row["distribution"],
+                    row["version"],
+                    row["source"],
+                    ", ".join(row["hooks"]),
+                    contributes,
+                )
+            )
         )
     Console().print(table)
