@@ -60,11 +60,12 @@ NOISE = 0.1
 SEED = 20240607
 
 
-def make_data(rows: int) -> tuple[Any, Any, list[str]]:
-    """(train frame, test frame, feature names): a nonlinear target of 10 of the 50 features."""
+def synthetic_rows(rows: int, seed: int) -> Any:
+    """``rows`` rows of the regression: 50 uniform features, a nonlinear target of 10 of them plus
+    noise, as a pandas frame (features X0..X49, label Y)."""
     import pandas as pd
 
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     x = rng.uniform(-1.0, 1.0, size=(rows, FEATURES)).astype(np.float32)
     y = (
         np.sin(np.pi * x[:, 0] * x[:, 1])
@@ -74,10 +75,16 @@ def make_data(rows: int) -> tuple[Any, Any, list[str]]:
         + np.where(x[:, 8] > 0.2, 1.0, -0.5) * x[:, 9]
         + NOISE * rng.standard_normal(rows)
     ).astype(np.float32)
-    names = [f"X{i}" for i in range(FEATURES)]
-    frame = pd.DataFrame(x, columns=names)
+    frame = pd.DataFrame(x, columns=[f"X{i}" for i in range(FEATURES)])
     frame[LABEL] = y
+    return frame
+
+
+def make_data(rows: int) -> tuple[Any, Any, list[str]]:
+    """(train frame, test frame, feature names): 90% / 10% of :func:`synthetic_rows`."""
+    frame = synthetic_rows(rows, SEED)
     cut = rows - rows // 10
+    names = [f"X{i}" for i in range(FEATURES)]
     return frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True), names
 
 

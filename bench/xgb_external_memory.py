@@ -30,33 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_gbdt import FEATURES, LABEL, NOISE, SEED, PeakMemory, import_baseline_mb, rmse
+from train_gbdt import FEATURES, LABEL, SEED, PeakMemory, import_baseline_mb, rmse, synthetic_rows
 
 POOL = "BENCHEXTMEM"
 FILES = 8
-
-
-def make_rows(rows: int, seed: int) -> Any:
-    """One chunk of the synthetic regression (the target of bench/train_gbdt.py)."""
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1.0, 1.0, size=(rows, FEATURES)).astype(np.float32)
-    y = (
-        np.sin(np.pi * x[:, 0] * x[:, 1])
-        + 2.0 * (x[:, 2] - 0.5) ** 2
-        + np.maximum(x[:, 3] + x[:, 4], 0.0)
-        + 0.5 * x[:, 5] * x[:, 6] * x[:, 7]
-        + np.where(x[:, 8] > 0.2, 1.0, -0.5) * x[:, 9]
-        + NOISE * rng.standard_normal(rows)
-    ).astype(np.float32)
-    frame = pd.DataFrame(x, columns=[f"X{i}" for i in range(FEATURES)])
-    frame[LABEL] = y
-    return frame
 
 
 def write_files(rows: int, folder: Path) -> list[str]:
@@ -67,7 +46,7 @@ def write_files(rows: int, folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index in range(FILES):
-        chunk = make_rows(rows // FILES, SEED + 1 + index)
+        chunk = synthetic_rows(rows // FILES, SEED + 1 + index)
         path = folder / f"part{index}.parquet"
         pq.write_table(pa.Table.from_pandas(chunk, preserve_index=False), path, row_group_size=65536)
         paths.append(str(path))
@@ -143,7 +122,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=50)
     options = parser.parse_args()
     names = [f"X{i}" for i in range(FEATURES)]
-    test = make_rows(50_000, SEED)
+    test = synthetic_rows(50_000, SEED)
     shard_mb = options.rows / 2 * FEATURES * 4 / 2**20
     baseline = import_baseline_mb("xgboost")
     print(
