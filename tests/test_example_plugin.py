@@ -48,6 +48,7 @@ def test_example_plugin_is_listed_with_its_distribution(installed: Path, tmp_pat
         "target": "shoal_sqlite_stage",
         "hooks": ["shoal_stage_backends"],
         "contributes": {"stage_backends": ["sqlite"]},
+        "needs": [],
     }
 
 

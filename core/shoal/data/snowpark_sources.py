@@ -111,6 +111,20 @@ def _as_named(data: Any, columns: list[str] | None) -> Any:
     return data.rename_columns(columns)
 
 
+def _named_batches(
+    source: Any, tables: Iterator[Any], columns: list[str] | None, batch_size: int | None
+) -> Iterator[pa.RecordBatch]:
+    """The non-empty batches of ``tables`` with ``columns`` as their names; the first table's
+    schema becomes ``source._schema`` when it has none yet."""
+    for table in tables:
+        table = _as_named(table, columns)
+        if source._schema is None:
+            source._schema = table.schema
+        for batch in table.to_batches(max_chunksize=batch_size):
+            if batch.num_rows:
+                yield batch
+
+
 class SnowparkQuerySource(DataSource):
     """One Snowflake query, run on the driver's session or, after unpickling, on the active session."""
 
@@ -131,13 +145,8 @@ class SnowparkQuerySource(DataSource):
         return self._session
 
     def iter_batches(self, batch_size: int | None = None) -> Iterator[pa.RecordBatch]:
-        for table in self.session().sql(self.query).to_arrow_batches():
-            table = _as_named(table, self._columns)
-            if self._schema is None:
-                self._schema = table.schema
-            for batch in table.to_batches(max_chunksize=batch_size):
-                if batch.num_rows:
-                    yield batch
+        tables = self.session().sql(self.query).to_arrow_batches()
+        yield from _named_batches(self, tables, self._columns, batch_size)
 
     def schema(self) -> pa.Schema:
         if self._schema is None:
@@ -236,13 +245,8 @@ class ServiceTableSource(DataSource):
     def iter_batches(self, batch_size: int | None = None) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
-        for frame in self._frames(self._query()):
-            table = _as_named(pa.Table.from_pandas(frame, preserve_index=False), self.columns)
-            if self._schema is None:
-                self._schema = table.schema
-            for batch in table.to_batches(max_chunksize=batch_size):
-                if batch.num_rows:
-                    yield batch
+        tables = (pa.Table.from_pandas(frame, preserve_index=False) for frame in self._frames(self._query()))
+        yield from _named_batches(self, tables, self.columns, batch_size)
 
     def schema(self) -> pa.Schema:
         if self._schema is None:
