@@ -78,6 +78,26 @@ def test_fitting_without_xgboost_names_the_extra_and_starts_nothing(tmp_path: Pa
     assert "'jobs'" not in out.split("HOME ", 1)[1], "no job was submitted"
 
 
+def test_pytorch_distributor_without_torch_names_the_extra_and_writes_nothing(tmp_path: Path) -> None:
+    code = hidden("torch") + (
+        "import os\n"
+        "from shoal.errors import MissingExtraError\n"
+        "from shoal.plugins.torch import PyTorchDistributor, PyTorchScalingConfig\n"
+        "try:\n"
+        "    PyTorchDistributor(print, PyTorchScalingConfig(num_nodes=1)).run()\n"
+        "except MissingExtraError as error:\n"
+        "    print('ERROR', error)\n"
+        "print('HOME', sorted(os.listdir(os.environ['SHOAL_HOME'])))\n"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    out = run_python(code, home, timeout=120)
+    error = out.split("ERROR ", 1)[1].splitlines()[0]
+    assert error.startswith("the 'pytorch' estimator needs torch, which is not installed"), error
+    assert error.endswith("run: pip install 'shoal[torch]'"), error
+    assert out.split("HOME ", 1)[1].strip() == "[]", "no stage, pool or job was written"
+
+
 def test_plugins_list_shows_the_extra_a_plugin_needs() -> None:
     code = hidden("xgboost", "lightgbm") + (
         "from click.testing import CliRunner\n"

@@ -116,10 +116,14 @@ class PyTorchDistributor:
         artifact_stage_location: str | None = None,
     ) -> PyTorchDistributorResult:
         """Train on the job's nodes (or as a job on the default pool); see the module docstring."""
+        from shoal import hooks
+        from shoal.extras import require
         from shoal.stages import create_stage, get_stage
         from shoal.stages.names import parse_location
         from shoal.train.backend import build_backend
         from shoal.train.runner import run_training
+
+        require(hooks.get_estimator("pytorch").frameworks, "the 'pytorch' estimator")  # before the stage
 
         if dataset_map is not None and not isinstance(dataset_map, dict):
             raise ConfigError(
