@@ -52,50 +52,45 @@ def test_a_missing_module_is_found_missing_and_its_extra_is_named() -> None:
     assert not isinstance(info.value, ConfigError)
 
 
-def test_fitting_without_xgboost_names_the_extra_and_starts_nothing(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"F": [1.0, 2.0, 3.0], "Y": [0.0, 1.0, 0.0]})
-    frame.to_parquet(tmp_path / "rows.parquet")
-    code = hidden("xgboost") + (
-        "import os, pandas as pd\n"
-        "import shoal\n"
+def error_without(module: str, setup: str, call: str, home: Path) -> tuple[str, str]:
+    """Run ``setup`` then ``call`` in a fresh interpreter where ``module`` is hidden: the
+    MissingExtraError's message and what SHOAL_HOME holds afterwards."""
+    code = hidden(module) + (
+        "import os\n"
         "from shoal.errors import MissingExtraError\n"
-        "from shoal.plugins.xgboost import XGBEstimator\n"
-        f"frame = pd.read_parquet({str(tmp_path / 'rows.parquet')!r})\n"
+        f"{setup}\n"
         "try:\n"
-        "    XGBEstimator(n_estimators=2).fit(frame, label_col='Y')\n"
+        f"    {call}\n"
         "except MissingExtraError as error:\n"
         "    print('ERROR', error)\n"
-        "print('POOLS', [p['name'] for p in shoal.list_compute_pools()])\n"
         "print('HOME', sorted(os.listdir(os.environ['SHOAL_HOME'])))\n"
     )
-    home = tmp_path / "home"
     home.mkdir()
     out = run_python(code, home, timeout=120)
-    error = out.split("ERROR ", 1)[1].splitlines()[0]
+    return out.split("ERROR ", 1)[1].splitlines()[0], out.split("HOME ", 1)[1].strip()
+
+
+def test_fitting_without_xgboost_names_the_extra_and_starts_nothing(tmp_path: Path) -> None:
+    pd.DataFrame({"F": [1.0, 2.0, 3.0], "Y": [0.0, 1.0, 0.0]}).to_parquet(tmp_path / "rows.parquet")
+    setup = (
+        "import pandas as pd\n"
+        "from shoal.plugins.xgboost import XGBEstimator\n"
+        f"frame = pd.read_parquet({str(tmp_path / 'rows.parquet')!r})"
+    )
+    call = "XGBEstimator(n_estimators=2).fit(frame, label_col='Y')"
+    error, home = error_without("xgboost", setup, call, tmp_path / "home")
     assert error.startswith("the 'xgboost' estimator needs xgboost, which is not installed"), error
     assert error.endswith("run: pip install 'shoal[xgboost]'"), error
-    assert "POOLS []" in out, "no pool was created or started"
-    assert "'jobs'" not in out.split("HOME ", 1)[1], "no job was submitted"
+    assert home == "[]", "no pool, stage or job was written"
 
 
 def test_pytorch_distributor_without_torch_names_the_extra_and_writes_nothing(tmp_path: Path) -> None:
-    code = hidden("torch") + (
-        "import os\n"
-        "from shoal.errors import MissingExtraError\n"
-        "from shoal.plugins.torch import PyTorchDistributor, PyTorchScalingConfig\n"
-        "try:\n"
-        "    PyTorchDistributor(print, PyTorchScalingConfig(num_nodes=1)).run()\n"
-        "except MissingExtraError as error:\n"
-        "    print('ERROR', error)\n"
-        "print('HOME', sorted(os.listdir(os.environ['SHOAL_HOME'])))\n"
-    )
-    home = tmp_path / "home"
-    home.mkdir()
-    out = run_python(code, home, timeout=120)
-    error = out.split("ERROR ", 1)[1].splitlines()[0]
+    setup = "from shoal.plugins.torch import PyTorchDistributor, PyTorchScalingConfig"
+    call = "PyTorchDistributor(print, PyTorchScalingConfig(num_nodes=1)).run()"
+    error, home = error_without("torch", setup, call, tmp_path / "home")
     assert error.startswith("the 'pytorch' estimator needs torch, which is not installed"), error
     assert error.endswith("run: pip install 'shoal[torch]'"), error
-    assert out.split("HOME ", 1)[1].strip() == "[]", "no stage, pool or job was written"
+    assert home == "[]", "no stage, pool or job was written"
 
 
 def test_plugins_list_shows_the_extra_a_plugin_needs() -> None:
