@@ -291,7 +291,8 @@ def test_a_rank_gathers_every_value_and_fails_naming_the_ranks_that_never_posted
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    mine = RankGatherer(_FakeBoardHandle(board), 0, 2, get=lambda a: a, clock=lambda: now[0], sleep=sleep)
+    handle = _FakeBoardHandle(board)
+    mine = RankGatherer(lambda: handle, 0, 2, get=lambda a: a, clock=lambda: now[0], sleep=sleep)
     assert mine("from rank 0", 5.0) == ["from rank 0", "from rank 1"]
     expected = r"rank 0 waited 5 s in gather round 1 for rank\(s\) \[1\], which never posted"
     with pytest.raises(TrainingError, match=expected):

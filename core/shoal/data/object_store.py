@@ -104,11 +104,6 @@ def _in_memory(value: Any) -> bool:
     )
 
 
-def has_in_memory_inputs(inputs: dict[str, Any]) -> bool:
-    """Whether any sharded input holds its rows in this process's memory."""
-    return any(_in_memory(value) for value in inputs.values())
-
-
 def store_in_memory_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     """``inputs`` with every sharded input whose rows are in this process's memory replaced by a
     copy that holds them in the object store (keep it until the training ended: it holds the

@@ -5,10 +5,10 @@ label_col, eval_set=None, verbose_eval=None)`` returning the framework's booster
 :class:`TabularScalingConfig` is the reference's ``num_workers`` / ``num_cpu_per_worker`` /
 ``use_gpu`` trio. :class:`TabularEstimator` checks the input (columns, label) on the driver
 before anything is reserved, shards it, and hands the plugin's backend to
-:func:`~shoal.train.runner.run_training`. :func:`features_and_label` turns a worker's shard into
-numpy arrays on the worker.
+:func:`~shoal.train.runner.run_training`. :meth:`TabularBackend.arrays` turns a worker's shards
+into float32 matrices on the worker (:mod:`shoal.train.tabular_data`).
 
-Runs on the driver, except :func:`features_and_label` (on workers).
+Runs on the driver, except the backend's worker side.
 """
 
 from __future__ import annotations
@@ -95,18 +95,13 @@ class TabularBackend(EstimatorBackend):
     def arrays(self, task: TrainTask) -> tuple[tuple[Any, Any], tuple[Any, Any] | None]:
         """Worker: ``((X, y), (X_eval, y_eval) or None)`` from this rank's shards, each a float32
         matrix filled batch by batch (:func:`shoal.train.tabular_data.read_matrix`)."""
+        from shoal.train.tabular_data import read_matrix
+
         input_cols, label_col = self.columns(task)
-        train = features_and_label(task.shards["train"].get_shard(), input_cols, label_col)
+        train = read_matrix(task.shards["train"].get_shard(), input_cols, label_col)
         if "eval" not in task.shards:
             return train, None
-        return train, features_and_label(task.shards["eval"].get_shard(), input_cols, label_col)
-
-
-def features_and_label(shard: Any, input_cols: list[str], label_col: str | None) -> tuple[Any, Any]:
-    """Worker side: ``(X, y)`` numpy arrays (float32 features) from this rank's shard."""
-    from shoal.train.tabular_data import read_matrix
-
-    return read_matrix(shard, input_cols, label_col)
+        return train, read_matrix(task.shards["eval"].get_shard(), input_cols, label_col)
 
 
 class TabularEstimator(ABC):

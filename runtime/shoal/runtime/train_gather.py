@@ -1,11 +1,14 @@
 """The Ray side of :func:`shoal.train.gather.all_gather`: a board actor per worker group.
 
-:class:`GatherBoard` (an actor with no CPU, started with the group and killed with it) keeps, for
-each gather round, the value each rank posted. A rank posts its value, then asks for the round's
-values until every rank posted, or fails when the deadline passes, naming the ranks that did not
-post (a rank that died is reported by the group as dead in the meantime).
+:class:`GatherBoard` (an actor with no CPU, named after the group) keeps, for each gather round,
+the value each rank posted. The first rank that gathers starts it (:func:`board_of`, Ray's
+``get_if_exists``), so a training that never gathers (XGBoost, torch) starts no process for it;
+it belongs to that rank and ends with it when the group's workers are stopped. A rank posts its
+value, then asks for the round's values until every rank posted, or fails when the deadline
+passes, naming the ranks that did not post (a rank that died is reported by the group as dead in
+the meantime).
 
-Runs on the training driver (the board) and on the workers (:class:`RankGatherer`).
+Runs on the training workers.
 """
 
 from __future__ import annotations
@@ -39,12 +42,20 @@ class GatherBoard:
         return [posted[rank] for rank in range(self.world_size)]
 
 
+def board_of(group_id: str, world_size: int) -> Any:
+    """The group's board, started by the first rank that asks."""
+    import ray
+
+    board: Any = ray.remote(GatherBoard)
+    return board.options(name=f"{group_id}-gather", get_if_exists=True, num_cpus=0).remote(world_size)
+
+
 class RankGatherer:
     """A rank's side: the ``gatherer`` :func:`shoal.train.gather.set_gatherer` installs."""
 
     def __init__(
         self,
-        board: Any,
+        board: Callable[[], Any],
         rank: int,
         world_size: int,
         *,
@@ -52,7 +63,8 @@ class RankGatherer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.board, self.rank, self.world_size = board, rank, world_size
+        self._board_of, self.rank, self.world_size = board, rank, world_size  # board(): the handle
+        self._board: Any = None
         self.rounds = 0
         self._get, self._clock, self._sleep = get, clock, sleep  # Ray's, unless a test fakes them
 
@@ -65,10 +77,12 @@ class RankGatherer:
 
     def __call__(self, value: Any, timeout_s: float) -> list[Any]:
         round_index, self.rounds = self.rounds, self.rounds + 1
-        self._answer(self.board.post.remote(round_index, self.rank, cloudpickle.dumps(value)))
+        if self._board is None:
+            self._board = self._board_of()
+        self._answer(self._board.post.remote(round_index, self.rank, cloudpickle.dumps(value)))
         deadline = self._clock() + timeout_s
         while True:
-            answer = self._answer(self.board.collect.remote(round_index))
+            answer = self._answer(self._board.collect.remote(round_index))
             if answer and isinstance(answer[0], bytes):
                 return [cloudpickle.loads(blob) for blob in answer]
             if self._clock() >= deadline:

@@ -59,14 +59,12 @@ class RayTrainWorkerGroup:
         self.slots: list[WorkerSlot] = []
         self._actors: list[Any] = []
         self._pg: Any = None
-        self._board: Any = None  # the ranks' all-gather board (shoal.runtime.train_gather)
         self._runs: dict[Any, int] = {}  # run ref -> rank, while the rank runs
         self._progress_asked_at = 0.0
 
     def start(self) -> list[WorkerSlot]:
         """Place the workers and read their nodes, addresses and ports."""
         from shoal.plugin_manager import get_plugin_manager
-        from shoal.runtime.train_gather import GatherBoard
         from shoal.runtime.train_worker import TrainWorker
 
         ranks = self.plan.rank_nodes()
@@ -88,9 +86,6 @@ class RayTrainWorkerGroup:
                 f"nodes' CPUs/GPUs are in use by other tasks; lower num_cpu_per_worker or num_workers"
             )
         manifest = cloudpickle.dumps(get_plugin_manager().manifest()).hex()
-        self._board = (
-            ray.remote(GatherBoard).options(num_cpus=0, name=f"{self.group_id}-gather").remote(len(ranks))
-        )
         remote_worker = ray.remote(TrainWorker)
         for index, _ in enumerate(ranks):
             self._actors.append(
@@ -103,7 +98,7 @@ class RayTrainWorkerGroup:
                     scheduling_strategy=PlacementGroupSchedulingStrategy(
                         placement_group=self._pg, placement_group_bundle_index=index
                     ),
-                ).remote(self.group_id, index, manifest, self.preload, self._board)
+                ).remote(self.group_id, index, manifest, self.preload)
             )
         infos = ray.get([a.describe.remote(self.ports_per_worker) for a in self._actors], timeout=120)
         self.slots = [
@@ -185,10 +180,6 @@ class RayTrainWorkerGroup:
                 ray.kill(actor, no_restart=True)
         self._actors = []
         self._runs = {}
-        if self._board is not None:
-            with contextlib.suppress(Exception):
-                ray.kill(self._board, no_restart=True)
-            self._board = None
         if self._pg is not None:
             with contextlib.suppress(Exception):  # already removed
                 remove_placement_group(self._pg)

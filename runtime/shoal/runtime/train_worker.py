@@ -16,6 +16,7 @@ Runs on the job's nodes, placed by :class:`shoal.runtime.train_group.RayTrainWor
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -29,7 +30,7 @@ from typing import Any
 import cloudpickle
 
 from shoal.runtime.ports import free_ports
-from shoal.runtime.train_gather import RankGatherer
+from shoal.runtime.train_gather import RankGatherer, board_of
 from shoal.train.gather import set_gatherer
 from shoal.train.progress import report_progress, set_progress_sink
 
@@ -67,16 +68,14 @@ class _TeeFile:
 class TrainWorker:
     """Ray actor body: ``describe`` once, then ``run`` once."""
 
-    def __init__(
-        self, group_id: str, rank: int, manifest_hex: str, preload: tuple[str, ...] = (), board: Any = None
-    ) -> None:
+    def __init__(self, group_id: str, rank: int, manifest_hex: str, preload: tuple[str, ...] = ()) -> None:
         from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
         from shoal.train.preload import import_in_background
 
         self._preload = import_in_background(preload)  # while the driver readies the rendezvous
         install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(manifest_hex)))
         self.rank = rank
-        self._board = board  # where this rank's all_gather values go (shoal.runtime.train_gather)
+        self.group_id = group_id
         folder = Path(os.environ.get("SHOAL_TRAIN_LOG_DIR") or tempfile.gettempdir())
         folder = folder / "shoal-train" / group_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -146,8 +145,8 @@ class TrainWorker:
             logging.getLogger().addHandler(handler)
             set_current(rank)
             set_progress_sink(self._report)
-            if self._board is not None:
-                set_gatherer(RankGatherer(self._board, rank.rank, rank.world_size))
+            board = functools.partial(board_of, self.group_id, rank.world_size)  # started if used
+            set_gatherer(RankGatherer(board, rank.rank, rank.world_size))
             try:
                 with backend.worker_context(rank, setup):
                     result = backend.train(rank, task, setup)
