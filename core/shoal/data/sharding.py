@@ -11,7 +11,8 @@
 * Rows in Ray's object store (an in-memory frame a training put there once,
   :mod:`shoal.data.object_store`): a row range of the same object per shard.
 * A Snowpark DataFrame of the workspace's Snowpark service, saved by the caller in the service as
-  a numbered table: a range of row numbers per shard, each read by the rank's own session.
+  a numbered table: a range of row numbers per shard, each read by the rank's own
+  connection to the service.
 * Anything else (pandas, Polars, Arrow, a DuckDB relation, Snowpark local_testing): read once on
   the driver and sliced; each worker receives only its slice.
 
