@@ -119,3 +119,16 @@ def test_the_plugins_table_prints_the_extra_as_text() -> None:
     )
     out = run_python(code, Path("/tmp"), timeout=120)
     assert "estimators: xgboost (needs shoal[xgboost])" in out, out
+
+
+def test_a_pool_with_the_dashboard_without_ray_default_names_the_extra_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    setup = "import shoal"
+    call = "shoal.create_compute_pool('DASH', max_nodes=1, include_dashboard=True)"
+    error, home = error_without("aiohttp", setup, call, tmp_path / "home")
+    assert error.startswith(
+        "a pool with Ray's dashboard (include_dashboard=True) needs aiohttp, which is not installed"
+    ), error
+    assert error.endswith("run: pip install 'shoal[dashboard]'"), error
+    assert home == "[]", "no pool record and no Ray process"

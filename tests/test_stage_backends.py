@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import os
+import re
 import signal
 import tempfile
 import uuid
@@ -418,19 +419,19 @@ def test_drop_of_a_managed_stage_does_not_follow_links_out(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    ("url", "package"),
+    ("url", "package", "command"),
     [
-        ("s3://bucket/x", "s3fs"),
-        ("s3a://bucket/x", "s3fs"),
-        ("gs://bucket/x", "gcsfs"),
-        ("abfss://container@account.dfs.core.windows.net/x", "adlfs"),
-        ("sftp://host/x", "paramiko"),
+        ("s3://bucket/x", "s3fs", "pip install 'shoal[s3]'"),
+        ("s3a://bucket/x", "s3fs", "pip install 'shoal[s3]'"),
+        ("gs://bucket/x", "gcsfs", "pip install 'shoal[gcs]'"),
+        ("abfss://container@account.dfs.core.windows.net/x", "adlfs", "pip install adlfs"),
+        ("sftp://host/x", "paramiko", "pip install paramiko"),
     ],
 )
-def test_missing_optional_package_says_what_to_install(url: str, package: str) -> None:
+def test_missing_optional_package_says_what_to_install(url: str, package: str, command: str) -> None:
     if importlib.util.find_spec(package) is not None:
         pytest.skip(f"{package} is installed here")
-    with pytest.raises(ConfigError, match=f"needs the package '{package}'.*pip install {package}"):
+    with pytest.raises(ConfigError, match=f"needs the package '{package}'.*{re.escape(command)}"):
         create_stage("remote", url)
     assert list_stages() == []
     assert not catalog_file().exists()

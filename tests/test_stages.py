@@ -81,7 +81,7 @@ def test_unknown_scheme_is_refused_before_the_catalog_changes() -> None:
         ConfigError, match=r"No stage backend serves URL scheme 'nope://'.*Known schemes: .*file"
     ):
         create_stage("s", "nope://bucket/x")
-    with pytest.raises(ConfigError, match="pip install s3fs"):
+    with pytest.raises(ConfigError, match=r"pip install 'shoal\[s3\]'"):
         create_stage("s", "s3://bucket/x")
     assert catalog_file().read_bytes() == before
     assert not (home() / "stages" / "S").exists()

@@ -24,7 +24,16 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "fakesnow": "snowpark",
     "s3fs": "s3",
     "gcsfs": "gcs",
+    "aiohttp": "dashboard",
+    "aiohttp_cors": "dashboard",
+    "grpc": "dashboard",
+    "opencensus": "dashboard",
+    "prometheus_client": "dashboard",
 }
+
+#: what Ray's dashboard imports beyond ``ray[data]`` (``ray.dashboard.optional_deps``); the
+#: ``dashboard`` extra installs them through ``ray[default]``
+DASHBOARD_MODULES: tuple[str, ...] = ("aiohttp", "aiohttp_cors", "grpc", "opencensus", "prometheus_client")
 
 
 def is_installed(module: str) -> bool:

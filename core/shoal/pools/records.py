@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import ConfigError, RecordError, ShoalError
-from shoal.workspace import workspace_dir
+from shoal.workspace import shoal_home
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def canonical_pool_name(name: str) -> str:
 
 
 def pools_root() -> Path:
-    return workspace_dir("pools")
+    """The workspace's pools folder, not created here: looking a pool up writes nothing."""
+    return shoal_home() / "pools"
 
 
 def pool_dir(name: str) -> Path:

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 from shoal.contributions import StageBackendSpec
 from shoal.errors import ConfigError
+from shoal.extras import EXTRA_OF_MODULE, install_hint
 from shoal.hookspecs import hookimpl
 from shoal.stages.backend import TEMP_PREFIX, AtomicWriter, PathKind, StageBackend
 from shoal.stages.localfiles import discard_temp, open_temp, temp_path
@@ -49,6 +50,12 @@ OBJECT_STORES = frozenset({"memory", "s3", "s3a", "gs", "gcs", "az", "abfs", "ab
 _GLOB_CHARS = frozenset("*?[")
 
 
+def _install_command(package: str) -> str:
+    """``pip install 'shoal[s3]'`` for a package one of shoal's extras installs, else ``pip install
+    <package>``."""
+    return install_hint(package) if package in EXTRA_OF_MODULE else f"pip install {package}"
+
+
 class FsspecStageBackend(StageBackend):
     """Files of a stage under a URL prefix of an fsspec file system (the file system is built lazily)."""
 
@@ -65,7 +72,7 @@ class FsspecStageBackend(StageBackend):
         except ImportError as exc:
             raise ConfigError(
                 f"Stage URL {url} needs the package {package!r}, which is not installed: "
-                f"pip install {package} ({exc})"
+                f"{_install_command(package)} ({exc})"
             ) from exc
         fs_url = url if self.scheme == self.protocol else self.protocol + url[len(self.scheme) :]
         self._fs_url = fs_url

@@ -33,6 +33,7 @@ from filelock import FileLock
 
 from shoal.contributions import ComputePoolBackendSpec
 from shoal.errors import ConfigError, ShoalError
+from shoal.extras import DASHBOARD_MODULES, require
 from shoal.hookspecs import hookimpl
 from shoal.pools.backend import ComputePoolBackend, PoolNode, ProgressCallback, check_known_options
 from shoal.pools.connect import LOOPBACK_ENV
@@ -77,6 +78,8 @@ class LocalPoolBackend(ComputePoolBackend):
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> None:
         check_known_options("local", options, KNOWN_OPTIONS)
+        if options.get("include_dashboard"):
+            require(DASHBOARD_MODULES, "a pool with Ray's dashboard (include_dashboard=True)")
 
     # -- state ---------------------------------------------------------------------------
 
@@ -394,6 +397,7 @@ class LocalPoolBackend(ComputePoolBackend):
         """Start Ray's dashboard for this running pool (:mod:`shoal.runtime.pool_dashboard`)."""
         from shoal.runtime import pool_dashboard
 
+        require(DASHBOARD_MODULES, "Ray's dashboard")
         with self._lock:
             state = self._load()
             if not state or not self._head_alive(state):
