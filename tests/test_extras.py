@@ -132,3 +132,23 @@ def test_a_pool_with_the_dashboard_without_ray_default_names_the_extra_and_write
     ), error
     assert error.endswith("run: pip install 'shoal[dashboard]'"), error
     assert home == "[]", "no pool record and no Ray process"
+
+
+@pytest.mark.parametrize(
+    ("setup", "call", "what"),
+    [
+        ("import shoal.compat.snowflake as compat", "compat.install()", "the Snowflake compatibility layer"),
+        (
+            "from shoal.data.snowpark_service import embedded_session",
+            "embedded_session()",
+            "a Snowpark session of the workspace's service",
+        ),
+    ],
+)
+def test_snowpark_uses_without_snowpark_name_the_extra_and_start_nothing(
+    setup: str, call: str, what: str, tmp_path: Path
+) -> None:
+    error, home = error_without("snowflake", setup, call, tmp_path / "home")
+    assert error.startswith(f"{what} needs snowflake.snowpark"), error
+    assert error.endswith("run: pip install 'shoal[snowpark]'"), error
+    assert home == "[]", "no Snowpark service was started"

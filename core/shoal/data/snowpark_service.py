@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import ConfigError
+from shoal.extras import require
 from shoal.workspace import workspace_dir
 
 #: The account name embedded sessions use; :func:`is_embedded_session` recognises them by it.
@@ -80,6 +81,7 @@ def service_address() -> ServiceAddress:
 
     from shoal.runtime.snowpark_server import SERVER_FILE
 
+    require(["fakesnow", "snowflake.snowpark"], "the workspace's Snowpark service")
     found = _running()
     if found is not None:
         return found
@@ -145,6 +147,7 @@ def embedded_session(database: str | None = None, schema: str | None = None) -> 
     It is Snowpark's own ``Session``, with ``create_dataframe`` and ``write_pandas`` loading the
     data through parameterised ``INSERT`` statements (:mod:`shoal.data.snowpark_loading`): the
     Snowflake client would stage it with ``PUT``, which the service does not take."""
+    require(["snowflake.snowpark", "fakesnow"], "a Snowpark session of the workspace's service")
     from snowflake.snowpark import Session
 
     from shoal.data.snowpark_loading import embedded_session_class

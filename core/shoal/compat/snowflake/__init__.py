@@ -35,6 +35,7 @@ from typing import Any
 
 from shoal.compat import mark_installed, mark_uninstalled
 from shoal.compat.snowflake.modules import MODULES, OVERRIDE, PACKAGES, is_package
+from shoal.extras import require
 
 LAYER = "snowflake"
 CLIENT = "snowflake-ml-python"
@@ -147,6 +148,7 @@ def install(*, quiet: bool = False) -> CompatReport:
     finder = _state["finder"]
     if finder is not None:
         return finder.report
+    require(["snowflake.snowpark"], "the Snowflake compatibility layer")
     report = CompatReport(client_version=_client_version())
     report.overridden = sorted(OVERRIDE) if report.client_version else []
     report.added = sorted(name for name in MODULES if name not in OVERRIDE or not report.client_version)
