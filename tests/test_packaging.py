@@ -135,6 +135,11 @@ def test_the_core_install_runs_a_job_and_a_dpf_and_names_the_missing_extra(
         timeout=60,
     )
     assert found.stdout.strip() == str(len(absent)), f"none of {absent} is in the core install: {found}"
+    imported = subprocess.run(
+        [str(python), "-c", "import xgboost"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert imported.returncode == 1, imported
+    assert "No module named 'xgboost'" in imported.stderr
     helped = subprocess.run(
         [str(venv / "bin" / "shoal"), "--help"], capture_output=True, text=True, env=env, timeout=120
     )
