@@ -17,7 +17,7 @@ from shoal.cli import cli
 
 def run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout
 
 
 def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -72,7 +72,13 @@ def test_stage_commands_round_trip(tmp_path: Path) -> None:
     assert run("stage", "create", "Data")[0] == 0
     code, output = run("stage", "ls")
     assert code == 0
-    assert output.startswith("DATA\tfile://")
+    header, row = output.splitlines()
+    assert header.split() == ["name", "url", "managed"]
+    assert row.split() == ["DATA", f"file://{tmp_path}/home/stages/DATA", "True"], "piped: nothing cut"
+    code, output = run("stage", "ls", "--format", "json")
+    assert json.loads(output) == [
+        {"name": "DATA", "url": f"file://{tmp_path}/home/stages/DATA", "managed": True}
+    ]
     code, output = run("stage", "put", str(source), "@data/in")
     assert code == 0
     assert sorted(output.split()) == ["@DATA/in/a.csv", "@DATA/in/nested/b.csv"]

@@ -55,12 +55,110 @@ CASES = [
     ("unknown-run", ["dpf", "status", "no_such_run", "--stage-name", "S"], 1, "does not exist"),
     ("unknown-stage", ["stage", "ls", "@nosuch"], 1, "Stage 'NOSUCH' does not exist"),
     ("stage-path-dotdot", ["stage", "ls", "@a/../b"], 1, "may not leave"),
-    ("bad-stage-name", ["stage", "create", "bad;name"], 1, "is not an identifier"),
+    ("bad-stage-name", ["stage", "create", "bad;name"], 2, "is not an identifier"),
     ("unknown-job-logs", ["job", "logs", "nosuchjob"], 1, "No job 'nosuchjob'"),
     ("unknown-job-status", ["job", "status", "nosuchjob"], 1, "No job 'nosuchjob'"),
     ("missing-argument", ["job", "status"], 2, "Missing argument 'JOB_ID'"),
     ("gc-negative-age", ["stage", "gc", "--older-than", "-1"], 2, "--older-than"),
     ("unknown-command", ["jobs"], 2, "No such command 'jobs'"),
+    (
+        "instances-zero",
+        ["job", "submit", "{script}", "--pool", "P", "--instances", "0"],
+        2,
+        "0 is not in the range",
+    ),
+    (
+        "env-empty-key",
+        ["job", "submit", "{script}", "--pool", "P", "--env", "=s3cr3t"],
+        2,
+        "an item has an empty KEY",
+    ),
+    (
+        "pool-option-without-equals",
+        ["pool", "create", "P", "--max-nodes", "1", "-o", "cpus"],
+        2,
+        "'cpus' is not KEY",
+    ),
+    (
+        "dpf-bad-run-id",
+        [
+            "dpf",
+            "run",
+            "fns:f",
+            "--sql",
+            "SELECT 1 AS K",
+            "--partition-by",
+            "K",
+            "--stage-name",
+            "S",
+            "--run-id",
+            "a/b",
+        ],
+        2,
+        "run_id 'a/b' contains a path separator",
+    ),
+    (
+        "dpf-missing-table",
+        [
+            "dpf",
+            "run",
+            "fns:f",
+            "--table",
+            "nosuch",
+            "--partition-by",
+            "K",
+            "--stage-name",
+            "S",
+            "--run-id",
+            "r",
+        ],
+        2,
+        "Table with name nosuch does not exist",
+    ),
+    (
+        "dpf-module-not-importable",
+        [
+            "dpf",
+            "run",
+            "nomod:f",
+            "--sql",
+            "SELECT 1 AS K",
+            "--partition-by",
+            "K",
+            "--stage-name",
+            "S",
+            "--run-id",
+            "r",
+        ],
+        2,
+        "cannot import 'nomod' (No module named 'nomod')",
+    ),
+    (
+        "dpf-no-such-function",
+        [
+            "dpf",
+            "run",
+            "fns:nope",
+            "--sql",
+            "SELECT 1 AS K",
+            "--partition-by",
+            "K",
+            "--stage-name",
+            "S",
+            "--run-id",
+            "r",
+        ],
+        2,
+        "fns has no attribute 'nope'",
+    ),
+    (
+        "dpf-unknown-run-on-a-stage",
+        ["dpf", "status", "nosuch", "--stage-name", "KEPT"],
+        1,
+        "No DPF run 'nosuch' on @KEPT",
+    ),
+    ("pool-stop-unknown", ["pool", "stop", "NOPE"], 1, "Compute pool 'NOPE' does not exist"),
+    ("job-result-unknown", ["job", "result", "nosuchjob"], 1, "No job 'nosuchjob'"),
 ]
 
 
@@ -70,14 +168,21 @@ def test_a_mistake_is_one_line_and_an_exit_code(
 ) -> None:
     script = tmp_path / "hello.py"
     script.write_text(SCRIPT)
+    (tmp_path / "fns.py").write_text("def f(data, context):\n    pass\n")
+    (tmp_path / "home" / "stages" / "KEPT").mkdir(parents=True)
     env = {**os.environ, "SHOAL_HOME": str(tmp_path / "home")}
     env.pop("SHOAL_DEBUG", None)
     shoal = Path(sys.executable).parent / "shoal"
+    if "KEPT" in args:
+        subprocess.run(
+            [str(shoal), "stage", "create", "KEPT", "--exist-ok"], env=env, check=True, timeout=120
+        )
     done = subprocess.run(
         [str(shoal), *(a.replace("{script}", str(script)) for a in args)],
         capture_output=True,
         text=True,
         env=env,
+        cwd=tmp_path,
         timeout=120,
     )
     lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -86,3 +191,38 @@ def test_a_mistake_is_one_line_and_an_exit_code(
     assert lines[0].startswith("Error: "), lines[0]
     assert fragment in lines[0]
     assert done.returncode == code, (done.returncode, lines[0])
+    assert "s3cr3t" not in done.stderr, "a value given to --env may be a secret"
+    assert not list((tmp_path / "home").glob("pools/*")), "no pool was created"
+
+
+BUG = """
+import click, sys
+from shoal.cli import cli, main
+
+@cli.command("explode")
+def explode():
+    raise TypeError("unsupported operand")
+
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("debug", [None, "flag", "env"])
+def test_an_unexpected_error_is_one_line_unless_debugging(tmp_path: Path, debug: str | None) -> None:
+    env = {**os.environ, "SHOAL_HOME": str(tmp_path / "home")}
+    env.pop("SHOAL_DEBUG", None)
+    if debug == "env":
+        env["SHOAL_DEBUG"] = "1"
+    args = ["--debug", "explode"] if debug == "flag" else ["explode"]
+    done = subprocess.run(
+        [sys.executable, "-c", BUG, *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 1
+    if debug is None:
+        assert done.stderr.strip().splitlines() == [
+            "Error: TypeError: unsupported operand (not an error shoal expected: run again with --debug or "
+            "SHOAL_DEBUG=1 for the traceback, and report it)"
+        ]
+    else:
+        assert "Traceback (most recent call last)" in done.stderr
+        assert done.stderr.strip().endswith("TypeError: unsupported operand")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -436,6 +439,8 @@ def test_dpf_cli_runs_over_a_warehouse_table(tmp_path: Path, monkeypatch: pytest
         )
     (tmp_path / "cli_funcs.py").write_text(
         "def shout(data, context):\n    print('rows', len(data.to_pandas()))\n"
+        "def fail_on_one(data, context):\n"
+        "    if context.partition_id == '1':\n        raise ValueError('shop 1 is closed')\n"
     )
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
@@ -457,11 +462,68 @@ def test_dpf_cli_runs_over_a_warehouse_table(tmp_path: Path, monkeypatch: pytest
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    assert "run cli_run: SUCCESS" in result.output
-    status = json.loads(runner.invoke(cli, ["dpf", "status", "cli_run", "--stage-name", STAGE]).output)
-    assert status == {"run_id": "cli_run", "status": "SUCCESS", "partitions": {"DONE": 3}}
+    assert "run cli_run: SUCCESS" in result.stderr, "progress goes to stderr"
+    zeros = {"PENDING": 0, "RUNNING": 0, "DONE": 0, "FAILED": 0, "CANCELLED": 0, "INTERNAL_ERROR": 0}
+    summary = {
+        "run_id": "cli_run",
+        "stage": STAGE.upper(),
+        "status": "SUCCESS",
+        "partitions": {**zeros, "DONE": 3},
+    }
+    status = runner.invoke(cli, ["dpf", "status", "cli_run", "--stage-name", STAGE, "--format", "json"])
+    assert json.loads(status.stdout) == summary, "every status is listed, with zeros"
     assert "rows 10" in runner.invoke(cli, ["dpf", "logs", "cli_run", "2", "--stage-name", STAGE]).output
-    assert "cli_run\tSUCCESS" in runner.invoke(cli, ["dpf", "ls", "--stage-name", STAGE]).output
+    listed = runner.invoke(cli, ["dpf", "ls", "--stage-name", STAGE, "--json"]).stdout
+    assert summary in json.loads(listed)
+    table = runner.invoke(cli, ["dpf", "ls", "--stage-name", STAGE]).stdout.splitlines()
+    assert table[0].split()[:3] == ["run_id", "status", "pending"]
+    assert ["cli_run", "SUCCESS", "0", "0", "3", "0", "0", "0"] in [line.split() for line in table]
+
+    # A run that does not end SUCCESS exits 1 with one line naming the failed partition and its log;
+    # the data (the run's summary) still goes to stdout.
+    sql = ["--sql", "SELECT * FROM cli_sales", "--partition-by", "shop", "--stage-name", STAGE]
+    shoal = Path(sys.executable).parent / "shoal"
+    env = {k: v for k, v in os.environ.items() if k != "SHOAL_DEBUG"}
+    failed = subprocess.run(
+        [
+            str(shoal),
+            "dpf",
+            "run",
+            "cli_funcs:fail_on_one",
+            *sql,
+            "--run-id",
+            "cli_partial",
+            "--max-retries",
+            "0",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert failed.returncode == 1, failed.stderr
+    assert json.loads(failed.stdout)[0]["partitions"]["FAILED"] == 1
+    error = [line for line in failed.stderr.splitlines() if line.startswith("Error: ")]
+    assert error == [
+        "Error: run cli_partial ended PARTIAL_FAILURE: 1 partition(s) failed (1); a partition's log: "
+        f"shoal dpf logs cli_partial 1 --stage-name {STAGE.upper()}"
+    ], failed.stderr
+    # The same run id again: the CLI names its own flag, not the API's argument.
+    again = subprocess.run(
+        [str(shoal), "dpf", "run", "cli_funcs:shout", *sql, "--run-id", "cli_partial"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert again.returncode == 2, again.stderr
+    assert again.stderr.strip() == (
+        f"Error: @{STAGE.upper()}/cli_partial/ already holds the artifacts of an earlier run; "
+        "pass --overwrite to replace them, or choose another --run-id"
+    )
 
 
 def run_inside_a_job(rows: int) -> dict[str, Any]:

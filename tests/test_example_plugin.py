@@ -80,5 +80,5 @@ def test_blocking_the_example_plugin_by_name(installed: Path, tmp_path: Path) ->
         env=env,
         timeout=120,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2, done.stderr  # a --url no backend serves: a usage error
     assert "No stage backend serves URL scheme 'sqlite://'" in done.stderr

@@ -125,27 +125,36 @@ def test_shoal_job_ls_prints_a_table_and_json(stage: Stage) -> None:
     from shoal.cli import cli
 
     runner = CliRunner()
-    assert runner.invoke(cli, ["job", "ls"]).output.strip() == "no jobs"
+    empty = runner.invoke(cli, ["job", "ls"])
+    assert (empty.stdout, empty.stderr.strip()) == ("", "no jobs"), "the note goes to stderr"
     add_job(stage, "first", 10.0)
     add_job(stage, "second", 20.0, JobStatus.FAILED)
-    table = runner.invoke(cli, ["job", "ls"]).output.splitlines()
-    assert table[0].split() == ["name", "status", "compute_pool", "target_instances", "created_time"]
-    assert table[1].split()[:4] == ["second", "FAILED", "NOPOOL", "2"]
+    table = runner.invoke(cli, ["job", "ls"]).stdout.splitlines()
+    assert table[0].split() == [
+        "id",
+        "status",
+        "compute_pool",
+        "target_instances",
+        "created_time",
+        "completed_time",
+    ]
+    assert table[1].split()[:5] == ["second", "FAILED", "NOPOOL", "2", "1970-01-01T00:00:20Z"]
     assert table[2].split()[:2] == ["first", "DONE"]
-    rows = json.loads(runner.invoke(cli, ["job", "ls", "--json", "--limit", "1"]).output)
+    rows = json.loads(runner.invoke(cli, ["job", "ls", "--json", "--limit", "1"]).stdout)
     assert rows == [
         {
-            "name": "second",
+            "id": "second",
             "status": "FAILED",
             "message": "second is FAILED",
             "owner": "me",
             "compute_pool": "NOPOOL",
             "target_instances": 2,
-            "created_time": "1970-01-01T00:00:20+00:00",
+            "created_time": "1970-01-01T00:00:20Z",
             "completed_time": rows[0]["completed_time"],
         }
     ]
-    assert rows[0]["completed_time"].endswith("+00:00")
+    assert rows[0]["completed_time"].endswith("Z")
+    assert json.loads(runner.invoke(cli, ["job", "ls", "--format", "json", "--limit", "1"]).stdout) == rows
 
 
 LOADED_MODULES = """
@@ -175,7 +184,7 @@ def test_shoal_job_ls_of_ended_jobs_loads_no_other_command_stage_or_plugin(stage
     )
     assert done.returncode == 0, done.stderr
     *listing, loaded_line = done.stdout.strip().splitlines()
-    assert [row["name"] for row in json.loads("\n".join(listing))] == ["ended2", "ended1", "ended0"]
+    assert [row["id"] for row in json.loads("\n".join(listing))] == ["ended2", "ended1", "ended0"]
     loaded = set(json.loads(loaded_line))
     assert "shoal.cli.job_cmd" in loaded
     unwanted = {"shoal.cli.plugins_cmd", "shoal.cli.dpf_cmd", "shoal.cli.stage_cmd", "shoal.cli.pool_cmd"}

@@ -258,21 +258,51 @@ def test_pool_and_job_cli(elastic: str, tmp_path: Path) -> None:
     script = tmp_path / "cli_job.py"
     script.write_text("import sys\nprint('cli says', sys.argv[1:])\n__return__ = {'n': len(sys.argv) - 1}\n")
     result = runner.invoke(cli, ["pool", "ls", "--json"], catch_exceptions=False)
-    assert elastic in {p["name"] for p in json.loads(result.output)}
+    assert elastic in {p["name"] for p in json.loads(result.stdout)}
     result = runner.invoke(
         cli,
-        ["job", "submit", str(script), "--pool", elastic, "--stage-name", "jobs", "--wait", "--", "a", "b"],
+        [
+            "job",
+            "submit",
+            str(script),
+            "--pool",
+            elastic,
+            "--stage-name",
+            "jobs",
+            "--wait",
+            "--json",
+            "--",
+            "a",
+            "b",
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    job_id = result.output.splitlines()[0].strip()
-    assert json.loads(result.output.strip().splitlines()[-1]) == {"n": 2}
-    status = json.loads(runner.invoke(cli, ["job", "status", job_id], catch_exceptions=False).output)
-    assert status["status"] == "DONE"
+    submitted = json.loads(result.stdout)
+    job_id = submitted["id"]
+    assert submitted == {"id": job_id, "status": "DONE", "result": {"n": 2}}
+    assert f"submitted {job_id}" in result.stderr, "progress goes to stderr"
+    status = json.loads(
+        runner.invoke(cli, ["job", "status", job_id, "--json"], catch_exceptions=False).stdout
+    )
+    assert (status["id"], status["status"]) == (job_id, "DONE")
+    assert status["created_time"].endswith("Z"), "times are ISO-8601 UTC"
     logs = runner.invoke(cli, ["job", "logs", job_id], catch_exceptions=False).output
     assert "cli says ['a', 'b']" in logs
-    listed = runner.invoke(cli, ["job", "ls", "--json"], catch_exceptions=False).output
-    assert job_id in {row["name"] for row in json.loads(listed)}
+    listed = json.loads(runner.invoke(cli, ["job", "ls", "--json"], catch_exceptions=False).stdout)
+    row = next(row for row in listed if row["id"] == job_id)
+    assert (row["status"], row["compute_pool"]) == ("DONE", elastic)
+    assert row["completed_time"].endswith("Z")
+    table = runner.invoke(cli, ["job", "ls"], catch_exceptions=False).stdout.splitlines()
+    assert table[0].split() == [
+        "id",
+        "status",
+        "compute_pool",
+        "target_instances",
+        "created_time",
+        "completed_time",
+    ]
+    assert any(line.split()[:3] == [job_id, "DONE", elastic] for line in table[1:])
     assert runner.invoke(cli, ["job", "result", job_id], catch_exceptions=False).output.strip() == '{"n": 2}'
     assert runner.invoke(cli, ["job", "delete", job_id], catch_exceptions=False).exit_code == 0
     assert job_id not in runner.invoke(cli, ["job", "ls", "--json"], catch_exceptions=False).output
@@ -303,8 +333,8 @@ def test_the_cli_options_that_shape_a_job_and_a_run(
         ],
     )  # fmt: skip
     assert submitted.exit_code == 0, submitted.output
-    job_id = submitted.output.splitlines()[0].strip()
-    result = json.loads(submitted.output.strip().splitlines()[-1])
+    job_id = submitted.stderr.split("submitted ", 1)[1].split()[0]
+    result = json.loads(submitted.stdout)
     assert result["greeting"] == "hi"
     assert result["count"] in ("1", "2"), "--min-instances 1 lets it start with one node"
     assert runner.invoke(cli, ["job", "logs", job_id, "--instance", "1"]).exit_code == 0
@@ -338,8 +368,8 @@ def test_the_cli_options_that_shape_a_job_and_a_run(
     )  # fmt: skip
     assert by_stage.exit_code == 0, by_stage.output
     assert "run by_stage: SUCCESS" in by_stage.output
-    watched = runner.invoke(cli, ["dpf", "status", "by_sql", "--stage-name", "CLI_RUNS", "--watch"])
+    watched = runner.invoke(cli, ["dpf", "status", "by_sql", "--stage-name", "CLI_RUNS", "--watch", "--json"])
     assert watched.exit_code == 0, watched.output
-    last = json.loads(watched.output.strip().splitlines()[-1])
+    last = json.loads(watched.stdout.strip().splitlines()[-1])
     assert last["status"] == "SUCCESS"
     assert last["partitions"]["DONE"] == 2

@@ -107,3 +107,22 @@ class RecordError(ShoalError, ValueError):
 class RunConflictError(ShoalError, RuntimeError):
     """A DPF run with that ``run_id`` is in progress on the stage: two runs cannot share a run id.
     Wait for it, cancel it, or pick another run id."""
+
+
+class RunNotFoundError(ShoalError, ValueError):
+    """No run with that id on the stage (``DPFRun.restore_from`` and the runs built on it)."""
+
+
+class ArtifactsExistError(ConfigError):
+    """A run's folder on the stage holds an earlier run's artifacts, and they are not to be
+    replaced. ``stage`` and ``run_id`` say where; the message names the API's way out, and the
+    command line words its own (``--overwrite``)."""
+
+    def __init__(self, message: str, *, stage: str, run_id: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.run_id = run_id
+
+
+class JobCancelledError(ShoalError, RuntimeError):
+    """The job was cancelled: it has no result."""

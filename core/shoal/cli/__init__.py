@@ -1,20 +1,25 @@
 """The ``shoal`` command line. Runs on the driver (the user's machine).
 
-Sub-command groups live in their own modules, imported by :data:`cli` when one is used. Expected
-errors (:class:`~shoal.errors.ShoalError`, bad files) print one clear line and exit 1; anything
-else shows a traceback, because it is a bug.
+Sub-command groups live in their own modules, imported by :data:`cli` when one is used.
+
+Every error is one line on stderr, ``Error: <what was wrong and what to do>``, and an exit code:
+2 for a usage error (the command line itself, or an argument's value: click's errors and
+:class:`~shoal.errors.ConfigError`), 1 for a failure (anything else, a command whose work did not
+succeed included), 130 when interrupted. An error that is not shoal's own (a bug) says so on the
+same line. ``--debug`` or ``SHOAL_DEBUG=1`` shows the traceback instead. docs/cli.md.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
 import click
 
 from shoal._version import __version__
-from shoal.errors import ShoalError
+from shoal.errors import ConfigError, ShoalError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -52,29 +57,75 @@ class LazyGroup(click.Group):
         return command
 
 
+#: exit codes (docs/cli.md)
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+#: errors a user can cause and fix, printed as their message alone
+EXPECTED = (
+    ShoalError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    TimeoutError,
+)
+_debug = {"on": False}
+
+
+def debugging() -> bool:
+    """Whether tracebacks are wanted (``--debug`` or ``SHOAL_DEBUG=1``)."""
+    return _debug["on"] or os.environ.get("SHOAL_DEBUG", "").strip().lower() in {"1", "true", "yes"}
+
+
 @click.group(cls=LazyGroup, lazy=SUBCOMMANDS, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="shoal")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error (or set SHOAL_DEBUG=1).")
+def cli(debug: bool) -> None:
     """shoal: multi-node ML jobs, distributed partition functions and trainers on Ray.
 
-    The workspace (stages, compute pools, job records) lives in $SHOAL_HOME.
+    The workspace (stages, compute pools, job records) lives in $SHOAL_HOME. Data goes to
+    stdout (--format table|json), progress and errors to stderr; exit code 0 on success, 1 on
+    failure, 2 on a usage error (docs/cli.md).
     """
+    _debug["on"] = _debug["on"] or debug
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: its lines joined, blank ones dropped."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def error_line(exc: BaseException) -> tuple[str, int]:
+    """What to print for ``exc`` (one line, without ``Error: ``) and the exit code."""
+    if isinstance(exc, click.UsageError):
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        return one_line(exc.format_message()) + where, exc.exit_code
+    if isinstance(exc, click.ClickException):
+        return one_line(exc.format_message()), exc.exit_code
+    code = EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
+    if isinstance(exc, EXPECTED):
+        return one_line(str(exc)) or type(exc).__name__, code
+    return (
+        f"{type(exc).__name__}: {one_line(str(exc))} (not an error shoal expected: run again with --debug "
+        "or SHOAL_DEBUG=1 for the traceback, and report it)",
+        EXIT_FAILURE,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``shoal`` script."""
+    _debug["on"] = False
     try:
         cli.main(args=argv, prog_name="shoal", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.UsageError as exc:  # one line: what was wrong, and where the usage is
-        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        click.echo(f"Error: {exc.format_message()}{where}", err=True)
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (ShoalError, FileNotFoundError, NotADirectoryError) as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        if debugging():
+            raise
+        line, code = error_line(exc)
+        click.echo(f"Error: {line}", err=True)
+        sys.exit(code)

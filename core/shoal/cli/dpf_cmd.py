@@ -11,6 +11,9 @@ from typing import Any
 
 import click
 
+from shoal.cli.output import emit_json, format_option, print_table, progress
+from shoal.errors import ArtifactsExistError, ShoalError
+
 
 def _load_function(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
@@ -24,6 +27,12 @@ def _load_function(spec: str) -> Any:
     importlib.invalidate_caches()
     try:
         module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.BadParameter(
+            f"cannot import {module_name!r} ({exc}); MODULE must be importable from the current "
+            f"folder ({os.getcwd()}) or the installed packages",
+            param_hint="FUNCTION",
+        ) from None
     finally:
         sys.path.pop(0)
     try:
@@ -58,7 +67,7 @@ def input_options(command: Any) -> Any:
         ]
     ):
         command = option(command)
-    return command
+    return format_option(command)
 
 
 @click.group()
@@ -84,8 +93,10 @@ def run(
     max_retries: int,
     fail_fast: bool,
     wait: bool,
+    output_format: str,
 ) -> None:
-    """Run FUNCTION (MODULE:FUNC taking (data_connector, context)) over the partitions."""
+    """Run FUNCTION (MODULE:FUNC taking (data_connector, context)) over the partitions. Prints the
+    run's status and partition counts; with --wait (the default) exits 1 unless it ends SUCCESS."""
     from shoal.dpf import DPF
 
     runner = DPF(_load_function(function), stage_name, compute_pool=compute_pool)
@@ -102,6 +113,7 @@ def run(
         max_retries=max_retries,
         fail_fast=fail_fast,
         wait=wait,
+        output_format=output_format,
     )
 
 
@@ -119,18 +131,78 @@ def start_run(
     max_retries: int,
     fail_fast: bool,
     wait: bool,
+    output_format: str = "table",
 ) -> Any:
-    """Start ``runner`` (a DPF, or a many-model one) over the input the options name; print its
-    progress to the end with ``wait``. Shared by ``shoal dpf run`` and ``shoal mmt``."""
+    """Start ``runner`` (a DPF, or a many-model one) over the input the options name; with
+    ``wait``, show its progress (stderr) to the end. Prints the run's summary (stdout); raises
+    :class:`RunOutcomeError` when a waited-for run did not end SUCCESS. Shared by ``shoal dpf run``
+    and ``shoal mmt``."""
     from shoal.dpf import ExecutionOptions
 
     chosen = [x for x in (table, query, stage_location) if x]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --table, --sql or --stage")
     options = ExecutionOptions(max_retries=max_retries, fail_fast=fail_fast)
+    try:
+        handle = _start(
+            runner, partition_by, table, query, stage_location, pattern, run_id, overwrite, options
+        )
+    except ArtifactsExistError as exc:
+        raise ArtifactsExistError(
+            f"@{exc.stage}/{exc.run_id}/ already holds the artifacts of an earlier run; pass --overwrite "
+            "to replace them, or choose another --run-id",
+            stage=exc.stage,
+            run_id=exc.run_id,
+        ) from None
+    from shoal.stages import get_stage
+
+    stage = get_stage(stage_name).name
+    progress(f"run {handle.run_id} started on @{stage}")
+    if not wait:
+        print_runs([run_summary(handle, stage)], output_format)
+        return handle
+    ended = handle.wait()
+    progress(f"run {handle.run_id}: {ended.value}")
+    print_runs([run_summary(handle, stage)], output_format)
+    if ended.value != "SUCCESS":
+        raise RunOutcomeError(_run_outcome(handle, ended.value, stage))
+    return handle
+
+
+class RunOutcomeError(ShoalError):
+    """A run waited for on the command line did not end in SUCCESS (exit code 1)."""
+
+
+def _run_outcome(handle: Any, status: str, stage_name: str) -> str:
+    """One line: how the run ended, which partitions failed, where their logs are."""
+    failed = sorted(handle.get_progress().get("FAILED", []), key=lambda p: str(p.partition_id))
+    line = f"run {handle.run_id} ended {status}"
+    if failed:
+        names = ", ".join(str(p.partition_id) for p in failed[:5]) + (", ..." if len(failed) > 5 else "")
+        line += (
+            f": {len(failed)} partition(s) failed ({names}); a partition's log: "
+            f"shoal dpf logs {handle.run_id} {failed[0].partition_id} --stage-name {stage_name}"
+        )
+    message = getattr(handle, "message", "")
+    if message and not failed:
+        line += f": {message}"
+    return line
+
+
+def _start(
+    runner: Any,
+    partition_by: str | None,
+    table: str | None,
+    query: str | None,
+    stage_location: str | None,
+    pattern: str,
+    run_id: str,
+    overwrite: bool,
+    options: Any,
+) -> Any:
     on_existing = "overwrite" if overwrite else "error"
     if stage_location:
-        handle = runner.run_from_stage(
+        return runner.run_from_stage(
             stage_location=stage_location,
             run_id=run_id,
             file_pattern=pattern,
@@ -151,26 +223,54 @@ def start_run(
             on_existing_artifacts=on_existing,
             execution_options=options,
         )
-    click.echo(f"run {handle.run_id} started on @{stage_name}")
-    if wait:
-        click.echo(f"run {handle.run_id}: {handle.wait().value}")
     return handle
+
+
+def run_summary(handle: Any, stage: str) -> dict[str, Any]:
+    """A run as the commands print it: id, stage, status, and the count of partitions in every
+    status (zeros included, so the keys are always the same)."""
+    from shoal.dpf import PartitionStatus
+
+    grouped = handle.get_progress()
+    return {
+        "run_id": handle.run_id,
+        "stage": stage,
+        "status": handle.status.value,
+        "partitions": {s.value: len(grouped.get(s.value, [])) for s in PartitionStatus},
+    }
+
+
+def print_runs(summaries: list[dict[str, Any]], output_format: str) -> None:
+    if output_format == "json":
+        emit_json(summaries)
+        return
+    rows = [
+        {"run_id": r["run_id"], "status": r["status"], **{k.lower(): v for k, v in r["partitions"].items()}}
+        for r in summaries
+    ]
+    columns = ["run_id", "status", *(k.lower() for k in summaries[0]["partitions"])] if summaries else []
+    print_table(columns, rows, empty="no runs")
 
 
 @dpf.command("status")
 @click.argument("run_id")
 @click.option("--stage-name", required=True)
 @click.option("--watch", is_flag=True, help="Refresh until the run ends.")
-def status(run_id: str, stage_name: str, watch: bool) -> None:
-    """Show a run's status and partition counts (JSON)."""
+@format_option
+def status(run_id: str, stage_name: str, watch: bool, output_format: str) -> None:
+    """Show a run's status and partition counts."""
     from shoal.dpf import DPFRun, RunStatus
+    from shoal.stages import get_stage
 
     handle = DPFRun.restore_from(run_id, stage_name)
+    stage = get_stage(stage_name).name
     while True:
-        counts = {k: len(v) for k, v in handle.get_progress().items()}
-        current = handle.status
-        click.echo(json.dumps({"run_id": run_id, "status": current.value, "partitions": counts}))
-        if not watch or current != RunStatus.IN_PROGRESS:
+        summary = run_summary(handle, stage)
+        if output_format == "json":
+            click.echo(json.dumps(summary))
+        else:
+            print_runs([summary], output_format)
+        if not watch or handle.status != RunStatus.IN_PROGRESS:
             return
         time.sleep(1.0)
 
@@ -193,12 +293,12 @@ def logs(run_id: str, partition_id: str, stage_name: str) -> None:
 
 @dpf.command("ls")
 @click.option("--stage-name", required=True)
-def ls(stage_name: str) -> None:
-    """List the runs on a stage with their status."""
+@format_option
+def ls(stage_name: str, output_format: str) -> None:
+    """List the runs on a stage with their status and partition counts."""
     from shoal.dpf import DPFRun
     from shoal.stages import get_stage
 
     stage = get_stage(stage_name)
     runs = sorted({p.split("/", 1)[0] for p in stage.list("", pattern="run.json")})
-    for run_id in runs:
-        click.echo(f"{run_id}\t{DPFRun.restore_from(run_id, stage_name).status.value}")
+    print_runs([run_summary(DPFRun.restore_from(r, stage_name), stage.name) for r in runs], output_format)

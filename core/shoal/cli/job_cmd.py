@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
+
+from shoal.cli import one_line
+from shoal.cli.output import emit_json, format_option, iso_utc, print_table, progress
+from shoal.cli.params import KeyValue, key_values
+from shoal.errors import ShoalError
 
 #: How often ``shoal job logs --follow`` looks for new lines.
 FOLLOW_PERIOD_S = 0.25
@@ -25,12 +31,31 @@ def job() -> None:
 @click.option(
     "--stage-name", default="SHOAL_JOBS", show_default=True, help="Stage for code, output and logs."
 )
-@click.option("--instances", type=int, default=1, show_default=True, help="target_instances.")
-@click.option("--min-instances", type=int, default=None, help="Start with this many nodes if no more come.")
+@click.option(
+    "--instances", type=click.IntRange(min=1), default=1, show_default=True, help="target_instances."
+)
+@click.option(
+    "--min-instances",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Start with this many nodes if no more come.",
+)
 @click.option("--entrypoint", default=None, help="For a folder: the .py file to run (relative to it).")
-@click.option("--env", "env", multiple=True, help="Environment variable KEY=VALUE for the job (repeatable).")
-@click.option("--timeout", "instances_timeout", type=float, default=None, help="Seconds to wait for nodes.")
+@click.option(
+    "--env", "env", type=KeyValue(), multiple=True, help="Environment variable KEY=VALUE (repeatable)."
+)
+@click.option(
+    "--timeout",
+    "instances_timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds to wait for nodes.",
+)
 @click.option("--wait/--no-wait", default=False, help="Wait for the job and print its result.")
+@click.option(
+    "--follow", "-f", is_flag=True, help="Print the job's log as it runs, until it ends (implies --wait)."
+)
+@format_option
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def submit(
     path: str,
@@ -39,19 +64,19 @@ def submit(
     instances: int,
     min_instances: int | None,
     entrypoint: str | None,
-    env: tuple[str, ...],
+    env: tuple[tuple[str, str], ...],
     instances_timeout: float | None,
     wait: bool,
+    follow: bool,
+    output_format: str,
     args: tuple[str, ...],
 ) -> None:
     """Submit FILE, DIR or a folder on a stage (@STAGE/path) as a job; ARGS after `--` go to the
-    payload."""
+    payload. Prints the job's id; with --wait or --follow, waits, prints its result and exits 1
+    unless the job ends DONE."""
     from shoal.jobs import submit_directory, submit_file, submit_from_stage
 
-    malformed = [item for item in env if "=" not in item or not item.split("=", 1)[0]]
-    if malformed:  # a value is a secret: name the item only when it has none
-        raise click.BadParameter(f"{malformed[0]!r} is not KEY=VALUE", param_hint="--env")
-    env_vars = dict(item.split("=", 1) for item in env)
+    env_vars = key_values(env)
     options: dict[str, Any] = {
         "stage_name": stage_name,
         "target_instances": instances,
@@ -75,77 +100,137 @@ def submit(
         raise click.BadParameter(
             f"{path!r} is not a file, a folder or a stage path (@STAGE/path)", param_hint="PATH"
         )
-    click.echo(handle.id)
-    if wait:
+    if not (wait or follow):
+        if output_format == "json":
+            emit_json({"id": handle.id, "status": handle.status.value})
+        else:
+            click.echo(handle.id)
+        return
+    progress(f"submitted {handle.id}")
+    if follow:
+        _follow_log(handle, instance=None)
+    else:
         _follow_status(handle)
-        click.echo(json.dumps(handle.result(), default=str))
+    _print_outcome(handle, output_format)
 
 
-def _follow_status(handle: object) -> None:
-    from shoal.jobs import MLJob
+def _print_outcome(handle: Any, output_format: str) -> None:
+    """The ended job's result (stdout); a job that did not end DONE is a one-line error."""
+    final = handle.status
+    if final.value != "DONE":
+        message = handle.details().get("message") or ""
+        raise JobOutcomeError(
+            f"job {handle.id} ended {final.value}"
+            + (f": {message}" if message else "")
+            + f"; its log: shoal job logs {handle.id}"
+        )
+    value = handle.result()
+    if output_format == "json":
+        emit_json({"id": handle.id, "status": final.value, "result": value})
+    else:
+        click.echo(json.dumps(value, default=str))
 
-    assert isinstance(handle, MLJob)
+
+class JobOutcomeError(ShoalError):
+    """A job waited for on the command line did not end DONE (exit code 1)."""
+
+
+def _follow_status(handle: Any) -> None:
+    """Status changes on stderr until the job ends."""
     last = None
     while True:
         details = handle.details()
         status = handle.status
         line = f"{status.value} {details.get('message', '')}".strip()
         if line != last:
-            click.echo(f"[{handle.id}] {line}", err=True)
+            progress(f"[{handle.id}] {line}")
             last = line
         if status.is_terminal:
             return
         time.sleep(0.5)
 
 
+def _follow_log(handle: Any, instance: int | None) -> None:
+    """Print the instance's log (everything, banners included) as it grows, from offset to
+    offset, until the job ends; Ctrl-C or SIGTERM stop following quietly (the job goes on)."""
+    previous = signal.signal(signal.SIGTERM, _stop_following)
+    offset = 0
+    try:
+        while True:
+            ended = handle.status.is_terminal
+            data = handle.read_log_from(offset, instance_id=instance)
+            if data:
+                offset += len(data)
+                click.echo(data.decode(errors="replace"), nl=False)
+            if ended:  # read once more after the end was seen: nothing written before it is missed
+                return
+            time.sleep(FOLLOW_PERIOD_S)
+    except KeyboardInterrupt:
+        sys.exit(0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_following(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+JOB_COLUMNS = ("id", "status", "compute_pool", "target_instances", "created_time", "completed_time")
+
+
 @job.command("ls")
-@click.option("--limit", type=int, default=10, show_default=True, help="Newest N jobs (0: all).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def ls(limit: int, as_json: bool) -> None:
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=10, show_default=True, help="Newest N jobs (0: all)."
+)
+@format_option
+def ls(limit: int, output_format: str) -> None:
     """List jobs, newest first."""
     from dataclasses import asdict
-    from datetime import datetime, timezone
 
     from shoal.jobs.listing import job_summaries
 
-    def iso(seconds: float | None) -> str | None:
-        return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat() if seconds else None
-
-    summaries = job_summaries(limit)
-    if as_json:
-        rows = [
-            {**asdict(s), "created_time": iso(s.created_time), "completed_time": iso(s.completed_time)}
-            for s in summaries
-        ]
-        click.echo(json.dumps(rows))
-        return
-    if not summaries:
-        click.echo("no jobs")
-        return
-    table = [("name", "status", "compute_pool", "target_instances", "created_time")] + [
-        (s.name, s.status, s.compute_pool, str(s.target_instances), iso(s.created_time) or "")
-        for s in summaries
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    rows = []
+    for summary in job_summaries(limit):
+        row = asdict(summary)
+        row["id"] = row.pop("name")
+        row["created_time"] = iso_utc(summary.created_time)
+        row["completed_time"] = iso_utc(summary.completed_time)
+        rows.append({"id": row.pop("id"), **row})
+    if output_format == "json":
+        emit_json(rows)
+    else:
+        print_table(JOB_COLUMNS, rows, empty="no jobs")
 
 
 @job.command("status")
 @click.argument("job_id")
-def status(job_id: str) -> None:
-    """Show a job's status and details (JSON)."""
+@format_option
+def status(job_id: str, output_format: str) -> None:
+    """Show a job's status and details."""
     from shoal.jobs import get_job
 
     handle = get_job(job_id)
     details = handle.details()
     details["status"] = handle.status.value
-    click.echo(json.dumps(details, indent=2, default=str))
+    for key in ("created_time", "started_time", "completed_time"):
+        if key in details:
+            details[key] = iso_utc(details[key])
+    document = {"id": handle.id, **{k: v for k, v in sorted(details.items()) if k != "id"}}
+    if output_format == "json":
+        emit_json(document)
+    else:
+        print_table(("field", "value"), [{"field": k, "value": _cell(v)} for k, v in document.items()])
+
+
+def _cell(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 @job.command("logs")
 @click.argument("job_id")
-@click.option("--instance", type=int, default=None, help="Instance id (default 0, the head).")
+@click.option(
+    "--instance", type=click.IntRange(min=0), default=None, help="Instance id (default 0, the head)."
+)
 @click.option("--verbose", is_flag=True, help="Include everything, not only the payload's output.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends.")
 def logs(job_id: str, instance: int | None, verbose: bool, follow: bool) -> None:
@@ -156,45 +241,45 @@ def logs(job_id: str, instance: int | None, verbose: bool, follow: bool) -> None
     if not follow:
         click.echo(handle.get_logs(instance_id=instance, verbose=verbose))
         return
-    offset = 0
-    while True:  # everything, banners included, as the instance's agent appends it
-        ended = handle.status.is_terminal
-        data = handle.read_log_from(offset, instance_id=instance)
-        if data:
-            offset += len(data)
-            click.echo(data.decode(errors="replace"), nl=False)
-        if ended:  # read once more after the end was seen: nothing written before it is missed
-            return
-        time.sleep(FOLLOW_PERIOD_S)
+    handle.get_logs(instance_id=instance, limit=0)  # an instance the job does not have: a clear error
+    _follow_log(handle, instance)
 
 
 @job.command("cancel")
 @click.argument("job_id")
-def cancel(job_id: str) -> None:
+@format_option
+def cancel(job_id: str, output_format: str) -> None:
     """Cancel a job."""
     from shoal.jobs import get_job
 
     handle = get_job(job_id)
     handle.cancel()
-    click.echo(f"{handle.id}\t{handle.status.value}")
+    row = {"id": handle.id, "status": handle.status.value}
+    if output_format == "json":
+        emit_json(row)
+    else:
+        print_table(("id", "status"), [row])
 
 
 @job.command("result")
 @click.argument("job_id")
 @click.option("--timeout", type=float, default=-1, help="Seconds to wait (-1: no limit).")
 def result(job_id: str, timeout: float) -> None:
-    """Wait for a job and print its result as JSON (or its error)."""
+    """Wait for a job and print its result as JSON; exit 1 with its error when it did not end DONE."""
     from shoal.jobs import get_job
 
     handle = get_job(job_id)
     try:
         value = handle.result(timeout=timeout)
+    except ShoalError:
+        raise
     except RuntimeError as exc:
-        click.echo(f"Error: {exc}", err=True)
         cause = exc.__cause__
-        if cause is not None:
-            click.echo(f"Caused by: {type(cause).__name__}: {cause}", err=True)
-        sys.exit(1)
+        raise JobOutcomeError(
+            one_line(str(exc))
+            + (f" (caused by {type(cause).__name__}: {one_line(str(cause))})" if cause is not None else "")
+            + f"; its log: shoal job logs {handle.id}"
+        ) from None
     click.echo(json.dumps(value, default=str))
 
 

@@ -8,25 +8,13 @@ from typing import Any
 import click
 
 from shoal.cli.dpf_cmd import _load_function, input_options, start_run
+from shoal.cli.output import emit_json, format_option, print_table
+from shoal.cli.params import KeyValue, key_values
 
 
 @click.group()
 def mmt() -> None:
     """Many-model training and inference: one model per partition."""
-
-
-def _option_values(items: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` options; values are read as JSON when they parse (numbers, lists), else text."""
-    values: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
-        try:
-            values[key] = json.loads(raw)
-        except ValueError:
-            values[key] = raw
-    return values
 
 
 @mmt.command("train")
@@ -38,7 +26,11 @@ def _option_values(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--label-col", help="With --estimator: the column to predict.")
 @click.option("--input-cols", help="With --estimator: comma-separated feature columns (default: all others).")
 @click.option(
-    "--option", "estimator_options", multiple=True, help="With --estimator: KEY=VALUE (repeatable)."
+    "--option",
+    "estimator_options",
+    type=KeyValue(json_values=True),
+    multiple=True,
+    help="With --estimator: KEY=VALUE (repeatable; VALUE read as JSON when it parses).",
 )
 @click.option("--serde", default=None, help="Model serde by name (default: pickle, or the estimator's own).")
 @input_options
@@ -48,7 +40,7 @@ def train(
     estimator: str | None,
     label_col: str | None,
     input_cols: str | None,
-    estimator_options: tuple[str, ...],
+    estimator_options: tuple[tuple[str, Any], ...],
     serde: str | None,
     compute_pool: str | None,
     stage_name: str,
@@ -69,7 +61,7 @@ def train(
             input_cols=[c.strip() for c in input_cols.split(",") if c.strip()] if input_cols else None,
             serde=serde,
             compute_pool=compute_pool,
-            **_option_values(estimator_options),
+            **key_values(estimator_options),
         )
     else:
         assert function is not None
@@ -101,15 +93,14 @@ def infer(
 @mmt.command("models")
 @click.argument("run_id")
 @click.option("--stage-name", required=True, help="The stage of the training run.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models(run_id: str, stage_name: str, as_json: bool) -> None:
+@format_option
+def models(run_id: str, stage_name: str, output_format: str) -> None:
     """List the models of training run RUN_ID: partition, path, size, serde."""
     from shoal.mmt import ManyModelRun
 
     frame = ManyModelRun.restore_from(run_id, stage_name).models()
-    if as_json:
-        click.echo(frame.to_json(orient="records"))
-    elif len(frame):
-        click.echo(frame.to_string(index=False))
+    rows = json.loads(frame.to_json(orient="records"))
+    if output_format == "json":
+        emit_json(rows)
     else:
-        click.echo("no models")
+        print_table(list(frame.columns), rows, empty="no models")

@@ -6,12 +6,12 @@ framework.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from shoal import hooks
+from shoal.cli.output import emit_json, format_option, print_table
 from shoal.contributions import CONTRIBUTION_TYPES
 from shoal.extras import install_hint, missing
 from shoal.plugin_manager import get_plugin_manager
@@ -54,35 +54,19 @@ def plugins() -> None:
 
 
 @plugins.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_plugins(as_json: bool) -> None:
-    """List plugins: name, distribution, version, and the hooks each implements."""
+@format_option
+def list_plugins(output_format: str) -> None:
+    """List plugins: name, distribution, version, the hooks each implements, what it contributes."""
     rows = plugin_table()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
+    if output_format == "json":
+        emit_json(rows)
         return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title="shoal plugins")
-    for column in ("name", "distribution", "version", "source", "hooks", "contributes"):
-        table.add_column(column)
+    table = []
     for row in rows:
         contributes = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in row["contributes"].items())
         if row["needs"]:
             contributes += f" (needs {', '.join(row['needs'])})"
-        table.add_row(
-            *(
-                escape(text)  # "shoal[xgboost]" is not rich markup
-                for text in (
-                    row["name"],
-                    row["distribution"],
-                    row["version"],
-                    row["source"],
-                    ", ".join(row["hooks"]),
-                    contributes,
-                )
-            )
-        )
-    Console().print(table)
+        table.append({**row, "hooks": ", ".join(row["hooks"]), "contributes": contributes})
+    print_table(
+        ("name", "distribution", "version", "source", "hooks", "contributes"), table, empty="no plugins"
+    )

@@ -5,12 +5,12 @@ Locations are written ``@stage/path`` (the ``@`` is optional). Runs on the drive
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from shoal import stages
+from shoal.cli.output import emit_json, format_option, print_table
 
 
 @click.group()
@@ -31,25 +31,22 @@ def create(name: str, url: str | None, exist_ok: bool) -> None:
 @stage.command("ls")
 @click.argument("location", required=False)
 @click.option("--pattern", default="*", show_default=True, help="Glob on file names (or paths, with '/').")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def ls(location: str | None, pattern: str, as_json: bool) -> None:
+@format_option
+def ls(location: str | None, pattern: str, output_format: str) -> None:
     """List stages, or the files under LOCATION (@stage/path)."""
     if location is None:
-        infos = stages.list_stages()
-        if as_json:
-            click.echo(
-                json.dumps([{"name": i.name, "url": i.url, "managed": i.managed} for i in infos], indent=2)
-            )
+        rows = [{"name": i.name, "url": i.url, "managed": i.managed} for i in stages.list_stages()]
+        if output_format == "json":
+            emit_json(rows)
         else:
-            for info in infos:
-                click.echo(f"{info.name}\t{info.url}")
+            print_table(("name", "url", "managed"), rows, empty="no stages")
         return
     found, inner = stages.resolve_location(location)
     files = found.list(inner, pattern=pattern)
-    if as_json:
-        click.echo(json.dumps(files, indent=2))
+    if output_format == "json":
+        emit_json(files)
     else:
-        for path in files:
+        for path in files:  # one path per line, as ls does: ready for xargs
             click.echo(path)
 
 

@@ -30,7 +30,7 @@ from shoal.dpf.launch import launch
 from shoal.dpf.partitioners import Partitioner
 from shoal.dpf.run import DPFRun
 from shoal.dpf.specs import PartitionInput
-from shoal.errors import ConfigError, RecordError, RunConflictError, StageNotFoundError
+from shoal.errors import ArtifactsExistError, ConfigError, RecordError, RunConflictError, StageNotFoundError
 from shoal.jobs.context import JobContext
 from shoal.plugin_manager import get_plugin_manager
 from shoal.stages import Stage, create_stage, get_stage
@@ -308,9 +308,11 @@ def _claimed(stage: Stage, run_id: str, on_existing: str) -> Iterator[_RunFolder
                 )
         folder = _RunFolder(stage, run_id)
         if folder.earlier and on_existing == "error":
-            raise ConfigError(
+            raise ArtifactsExistError(
                 f"@{stage.name}/{run_id}/ already holds artifacts; pass "
-                f"on_existing_artifacts='overwrite' to replace them, or choose another run_id"
+                f"on_existing_artifacts='overwrite' to replace them, or choose another run_id",
+                stage=stage.name,
+                run_id=run_id,
             )
         try:
             yield folder

@@ -19,7 +19,7 @@ from shoal.dpf.context import StageArtifactsManager
 from shoal.dpf.entities import PartitionRecord, PartitionStatus, RunStatus
 from shoal.dpf.progress import ProgressReader, progress_dir
 from shoal.dpf.specs import PartitionInput
-from shoal.errors import RecordError, RunConflictError
+from shoal.errors import RecordError, RunConflictError, RunNotFoundError
 from shoal.stages import Stage, get_stage
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class DPFRun:
         layout.check_run_id(run_id)
         stage = get_stage(stage_name)
         if not stage.exists(layout.internal(run_id, "run.json")):
-            raise ValueError(
+            raise RunNotFoundError(
                 f"No DPF run {run_id!r} on @{stage.name} (no {layout.internal(run_id, 'run.json')})"
             )
         run = cls(stage, run_id)
@@ -384,6 +384,8 @@ class _ProgressBar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.run = run
+        from rich.console import Console
+
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -391,6 +393,7 @@ class _ProgressBar:
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             transient=False,
+            console=Console(stderr=True),  # stdout carries data (shoal dpf run --format json)
         )
         self.task = self.progress.add_task(f"DPF {run.run_id}", total=None, detail="")
         self.progress.start()

@@ -136,8 +136,13 @@ class MLJob(Generic[T]):
             delay = min(delay * 1.5, WAIT_POLL_MAX_S)
 
     def result(self, timeout: float = -1) -> T:
-        """Wait for the job and return its value; ``RuntimeError`` from the job's own exception."""
+        """Wait for the job and return its value; ``RuntimeError`` from the job's own exception,
+        :class:`~shoal.errors.JobCancelledError` (a ``RuntimeError``) when it was cancelled."""
         status = self.wait(timeout)
+        if status == JobStatus.CANCELLED:
+            from shoal.errors import JobCancelledError
+
+            raise JobCancelledError(f"Job {self.id} was cancelled: it has no result")
         if not results.has_result(self._stage, self._record.job_dir):
             message = self.details().get("message", "")
             raise RuntimeError(f"Job {self.id} ended {status.value} without a result: {message}")
