@@ -144,12 +144,15 @@ def test_zz_pool_stop_ends_running_and_queued_jobs_and_their_records_survive_a_r
     assert jobs[0].status == JobStatus.RUNNING
     assert {j.status for j in jobs[1:]} == {JobStatus.PENDING}, "two-node jobs wait in turn"
     runner = CliRunner()
-    stopped = runner.invoke(cli, ["pool", "stop", POOL])
+    refused = runner.invoke(cli, ["pool", "stop", POOL])
+    assert refused.exit_code == 1, "jobs run on it: the CLI asks for --force"
+    assert "pass --force" in str(refused.exception)
+    stopped = runner.invoke(cli, ["pool", "stop", POOL, "--force"])
     assert stopped.exit_code == 0, stopped.output
     ended = {}
     for job in jobs:
         status = get_job(job.id).status
-        assert status == JobStatus.CANCELLED, f"{job.id} is {status} after the pool stopped"
+        assert status == JobStatus.INTERNAL_ERROR, f"{job.id} is {status} after the pool stopped"
         ended[job.id] = (status, get_job(job.id).details()["message"])
     assert (
         ended[jobs[0].id][1] == f"compute pool {POOL} was stopped while the job was RUNNING; submit it again"

@@ -153,10 +153,11 @@ def _follow_status(handle: Any) -> None:
 def _follow_log(handle: Any, instance: int | None) -> None:
     """Print the instance's log (everything, banners included) as it grows, from offset to
     offset, until the job ends; Ctrl-C or SIGTERM stop following quietly (the job goes on)."""
-    previous = signal.signal(signal.SIGTERM, _stop_following)
+    previous = signal.getsignal(signal.SIGTERM)
     offset = 0
     try:
         while True:
+            signal.signal(signal.SIGTERM, _stop_following)
             ended = handle.status.is_terminal
             data = handle.read_log_from(offset, instance_id=instance)
             if data:
@@ -164,9 +165,13 @@ def _follow_log(handle: Any, instance: int | None) -> None:
                 click.echo(data.decode(errors="replace"), nl=False)
             if ended:  # read once more after the end was seen: nothing written before it is missed
                 return
+            # again: reading the status may have connected Ray, whose driver sets its own handler
+            signal.signal(signal.SIGTERM, _stop_following)
             time.sleep(FOLLOW_PERIOD_S)
     except KeyboardInterrupt:
         sys.exit(0)
+    except SystemExit as exc:  # Ray's own SIGTERM handler, if the signal came while it was set
+        sys.exit(0 if exc.code == signal.SIGTERM else exc.code)
     finally:
         signal.signal(signal.SIGTERM, previous)
 

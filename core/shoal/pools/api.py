@@ -163,16 +163,18 @@ def _disconnect_from(backend: ComputePoolBackend) -> None:
 
 def stop_compute_pool(name: str) -> None:
     """Stop every node of the pool; its definition stays (``start`` brings it back). Its jobs
-    that have not ended are CANCELLED first, with a message saying so."""
+    that have not ended are marked INTERNAL_ERROR first, with a message saying so (nobody
+    cancelled them: the pool went from under them)."""
     backend = get_backend(name)
     _disconnect_from(backend)
-    _cancel_jobs_of(backend.record.name, "stopped")
+    _end_jobs_of(backend.record.name, "stopped")
     backend.stop()
 
 
-def _cancel_jobs_of(pool: str, how: str) -> None:
-    """Mark every job of ``pool`` that has not ended CANCELLED, before the pool's processes go
-    (a payload killed by the stop would otherwise look like its own failure). Driver side."""
+def _end_jobs_of(pool: str, how: str) -> None:
+    """Mark every job of ``pool`` that has not ended INTERNAL_ERROR, before the pool's processes
+    go (a payload killed by the stop would otherwise look like its own failure, or like a cancel
+    nobody asked for). Driver side."""
     from shoal.jobs import records as job_records
     from shoal.jobs.status import JobStatus, read_status, write_status
     from shoal.stages import Stage
@@ -191,7 +193,7 @@ def _cancel_jobs_of(pool: str, how: str) -> None:
         write_status(
             stage,
             record.job_dir,
-            JobStatus.CANCELLED,
+            JobStatus.INTERNAL_ERROR,
             message=f"compute pool {pool} was {how} while the job was {status.value}; submit it again",
         )
 
@@ -206,7 +208,7 @@ def drop_compute_pool(name: str) -> None:
         records.delete(name)
         return
     _disconnect_from(backend)
-    _cancel_jobs_of(backend.record.name, "dropped")
+    _end_jobs_of(backend.record.name, "dropped")
     backend.stop()
     records.delete(backend.record.name)
 
