@@ -4,6 +4,7 @@ first use (README.md, ``shoal.pools.default``). No Ray: a suspended pool starts 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -29,9 +30,18 @@ def test_the_program_s_choice_wins_over_the_environment(monkeypatch: pytest.Monk
     assert [p["name"] for p in shoal.list_compute_pools()] == [], "naming a pool creates nothing"
 
 
-def test_without_a_choice_a_suspended_default_pool_is_created_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_choice_a_suspended_default_pool_is_created_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("SHOAL_COMPUTE_POOL", raising=False)
-    assert default_compute_pool() == DEFAULT_POOL
+    with caplog.at_level(logging.INFO, logger="shoal"):
+        assert default_compute_pool() == DEFAULT_POOL
+        assert default_compute_pool() == DEFAULT_POOL
+    said = [r for r in caplog.records if r.name.startswith("shoal") and "DEFAULT" in r.getMessage()]
+    assert len(said) == 1, "said once, when created"
+    assert said[0].levelno == logging.WARNING, "shown on stderr even where logging is not set up"
+    assert "shoal pool stop DEFAULT" in said[0].getMessage()
+    assert capsys.readouterr() == ("", ""), "through logging, never printed"
     described = shoal.describe_compute_pool(DEFAULT_POOL)
     assert described["state"] == "SUSPENDED"
     assert described["active_nodes"] == 0

@@ -7,6 +7,7 @@ another Python process, which exits: the pool outliving its creator is part of w
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 import time
@@ -19,6 +20,7 @@ import pandas as pd
 import pytest
 
 from pool_helpers import listening_addresses, payload_process, pool_processes, run_python
+from shoal.errors import JobCancelledError
 from shoal.jobs import JobStatus, get_job, list_jobs, remote, submit_directory, submit_file
 from waiting import wait_until
 
@@ -114,11 +116,17 @@ def make_result(kind: str) -> Any:
     return None
 
 
-def test_result_types_come_back_intact() -> None:
+def test_result_types_come_back_intact(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     kinds = ["none", "dict", "numpy", "frame", "object"]
     job_of = remote(POOL, stage_name=STAGE, instances_timeout=300)(make_result)
-    jobs = {kind: job_of(kind) for kind in kinds}  # five jobs at once on three nodes: two must wait
-    results = {kind: job.result(timeout=300) for kind, job in jobs.items()}
+    with caplog.at_level(logging.INFO, logger="shoal"):
+        jobs = {kind: job_of(kind) for kind in kinds}  # five jobs at once on three nodes: two must wait
+        results = {kind: job.result(timeout=300) for kind, job in jobs.items()}
+    submitted = [r.getMessage() for r in caplog.records if "submitted to pool" in r.getMessage()]
+    assert sorted(m.split()[1] for m in submitted) == sorted(job.id for job in jobs.values())
+    assert capsys.readouterr() == ("", ""), "the library logs; it prints nothing"
     assert results["none"] is None
     assert results["dict"] == {"rmse": 0.25, "params": {"depth": 4}, "tags": ["a", "b"]}
     np.testing.assert_array_equal(results["numpy"], np.arange(12, dtype=np.float32).reshape(3, 4))
@@ -329,6 +337,8 @@ def test_cancel_a_running_job_and_its_nodes_come_back() -> None:
         time.sleep(0.3)
     job.cancel()
     assert job.wait(timeout=30) == JobStatus.CANCELLED, "a cancel ends a running job within 30 s"
+    with pytest.raises(JobCancelledError, match=f"Job {job.id} was cancelled: it has no result"):
+        job.result(timeout=10)
     assert job.details()["exit_code"] != -signal.SIGKILL, "a payload that obeys SIGTERM ends by it"
     assert "going to sleep" in job.get_logs()
     again = remote(POOL, stage_name=STAGE, target_instances=3, instances_timeout=60)(spread_report)(6)

@@ -12,6 +12,7 @@ same line. ``--debug`` or ``SHOAL_DEBUG=1`` shows the traceback instead. docs/cl
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from typing import Any
@@ -89,6 +90,28 @@ def cli(debug: bool) -> None:
     failure, 2 on a usage error (docs/cli.md).
     """
     _debug["on"] = _debug["on"] or debug
+    log_to_stderr()
+
+
+class _StderrHandler(logging.Handler):
+    """Writes the ``shoal`` logger's records to the stderr in use at the time (click's test
+    runner swaps it per call), as ``shoal: <message>``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(f"shoal: {self.format(record)}", err=True)
+        except Exception:
+            self.handleError(record)
+
+
+def log_to_stderr() -> None:
+    """The command line shows the library's log (submission, nodes ready, retries, the DEFAULT
+    pool's creation) on stderr, from INFO up; once per process."""
+    logger = logging.getLogger("shoal")
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
 
 
 def one_line(text: str) -> str:

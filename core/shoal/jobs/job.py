@@ -6,6 +6,7 @@ on the cluster, which queues and supervises the job. Runs on the driver.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Any, Generic, TypeVar
@@ -15,6 +16,8 @@ from shoal.jobs.queue import service_name
 from shoal.jobs.status import JobStatus, read_status, write_status
 from shoal.pools.connect import NAMESPACE
 from shoal.stages import Stage
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -109,7 +112,7 @@ class MLJob(Generic[T]):
             except ValueError:
                 reason = "the pool's job service is gone (its node died or the cluster restarted)"
             except Exception as exc:  # cannot tell: keep the status, but say why
-                print(f"shoal: could not check job {self.name}: {exc}", file=sys.stderr)
+                log.warning("could not check whether job %s is still known to its pool: %s", self.name, exc)
                 return status
         if reason is None:
             return status

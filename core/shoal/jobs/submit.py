@@ -10,10 +10,10 @@ Runs on the driver.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
 import secrets
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +34,8 @@ from shoal.pools.api import get_backend
 from shoal.pools.connect import connect
 from shoal.stages import Stage, create_stage, get_stage
 from shoal.stages.names import IDENTIFIER_RE
+
+log = logging.getLogger(__name__)
 
 DEFAULT_INSTANCES_TIMEOUT_S = 720.0
 IGNORED_OPTIONS = {
@@ -131,13 +133,8 @@ def _stage_for(stage_name: str) -> Stage:
 
 
 def _progress(ready: int, needed: int) -> None:
-    if sys.stderr.isatty():
-        print(
-            f"\rshoal: nodes ready {ready}/{needed}",
-            end="" if ready < needed else "\n",
-            file=sys.stderr,
-            flush=True,
-        )
+    """Scale-up progress of the pool's nodes, logged (the CLI shows it on stderr)."""
+    log.info("nodes ready %d/%d", ready, needed)
 
 
 def submit_payload(
@@ -244,4 +241,12 @@ def submit_payload(
         stage.remove(job_dir, missing_ok=True)
         records.delete(job_name)
         raise
+    log.info(
+        "job %s submitted to pool %s (%d instance(s)); files at @%s/%s",
+        job_name,
+        pool.name,
+        target,
+        stage.name,
+        job_dir,
+    )
     return MLJob(job_name)

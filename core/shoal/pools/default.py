@@ -7,9 +7,12 @@ variable, else a local pool named ``DEFAULT``, created on first use and sized to
 
 from __future__ import annotations
 
+import logging
 import os
 
 from shoal.pools import records
+
+log = logging.getLogger(__name__)
 
 _chosen: dict[str, str | None] = {"name": None}
 DEFAULT_POOL = "DEFAULT"
@@ -33,5 +36,15 @@ def default_compute_pool() -> str:
         nodes = max(2, min(4, os.cpu_count() or 2))
         create_compute_pool(
             DEFAULT_POOL, min_nodes=1, max_nodes=nodes, initially_suspended=True, exist_ok=True
+        )
+        log.warning(
+            "no compute pool was named, so shoal created the local pool %s (up to %d nodes on this "
+            "machine); it starts when first used and keeps running after this process: stop it with "
+            "`shoal pool stop %s` or shoal.stop_compute_pool(%r), or name a pool with "
+            "set_default_compute_pool or SHOAL_COMPUTE_POOL",
+            DEFAULT_POOL,
+            nodes,
+            DEFAULT_POOL,
+            DEFAULT_POOL,
         )
     return DEFAULT_POOL

@@ -17,8 +17,8 @@ Runs on the driver: the caller's process, then the job's payload process.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +34,8 @@ from shoal.train.control import (
 )
 from shoal.train.ranks import rank_infos
 from shoal.train.scaling import plan_workers
+
+log = logging.getLogger(__name__)
 
 TRAINING_STAGE = "SHOAL_TRAINING"
 
@@ -165,11 +167,12 @@ def train_on_job_nodes(
             if not restarts.restart(error, failures):
                 raise
             failures += 1
-            print(
-                f"[shoal] {name}: {str(error).splitlines()[0]}\n[shoal] {name}: starting the workers again "
-                f"({failures} of {restarts.max_failures} restart(s), SHOAL_TRAIN_MAX_FAILURES)",
-                file=sys.stderr,
-                flush=True,
+            log.warning(
+                "%s: %s; starting the workers again (%d of %d restart(s), SHOAL_TRAIN_MAX_FAILURES)",
+                name,
+                str(error).splitlines()[0],
+                failures,
+                restarts.max_failures,
             )
 
 
@@ -250,11 +253,13 @@ def _train_shards(
     )
     try:
         slots = group.start()
-        print(
-            f"[shoal] {name}: {world} worker(s) ready on {len(plan.nodes)} node(s), "
-            f"{plan.cpus_per_worker:g} CPU(s) each; logs under {os.path.dirname(slots[0].log_path)}",
-            file=sys.stderr,
-            flush=True,
+        log.info(
+            "%s: %d worker(s) ready on %d node(s), %g CPU(s) each; logs under %s",
+            name,
+            world,
+            len(plan.nodes),
+            plan.cpus_per_worker,
+            os.path.dirname(slots[0].log_path),
         )
         ranks = rank_infos(slots, plan.cpus_per_worker, plan.gpus_per_worker)
         preload.wait()
