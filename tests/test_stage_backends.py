@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -330,7 +331,13 @@ def test_killed_writer_leaves_no_file_under_the_final_name(local_stage: Stage) -
     assert sorted(root.rglob(f"{TEMP_PREFIX}*")) == temps
     result = CliRunner().invoke(cli, ["stage", "gc", "@s", "--dry-run", "--older-than", "0"])
     assert result.exit_code == 0, result.output
-    assert "would remove 2 temporary file(s), 300000 bytes" in result.output
+    assert "would remove 2 temporary file(s), 300000 bytes" in result.stderr, "the total is a note"
+    listed = CliRunner().invoke(cli, ["stage", "gc", "@s", "--dry-run", "--older-than", "0", "--json"])
+    rows = json.loads(listed.stdout)
+    assert sorted(row["path"] for row in rows) == sorted(
+        f"@S/{p.relative_to(root).as_posix()}" for p in temps
+    )
+    assert sum(row["bytes"] for row in rows) == 300_000
     assert sorted(root.rglob(f"{TEMP_PREFIX}*")) == temps
     old = temps[0].stat().st_mtime - 3600
     for path in temps:

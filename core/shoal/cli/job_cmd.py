@@ -295,4 +295,4 @@ def delete(job_id: str) -> None:
     from shoal.jobs import delete_job
 
     delete_job(job_id)
-    click.echo(f"deleted {job_id}")
+    progress(f"deleted {job_id}")

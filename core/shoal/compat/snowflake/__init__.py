@@ -28,6 +28,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import logging
 import sys
 import types
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from typing import Any
 from shoal.compat import mark_installed, mark_uninstalled
 from shoal.compat.snowflake.modules import MODULES, OVERRIDE, PACKAGES, is_package
 from shoal.extras import require
+
+log = logging.getLogger(__name__)
 
 LAYER = "snowflake"
 CLIENT = "snowflake-ml-python"
@@ -163,7 +166,7 @@ def install(*, quiet: bool = False) -> CompatReport:
 
     patch_sessions()
     if report.client_version and not quiet:
-        print(report.summary(), file=sys.stderr)
+        log.warning("%s", report.summary())
     return report
 
 
