@@ -6,6 +6,7 @@ Locations are written ``@stage/path`` (the ``@`` is optional). Runs on the drive
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -129,7 +130,7 @@ def gc(location: str | None, older_than_s: float | None, dry_run: bool, output_f
         places = [(stages.get_stage(info.name), "") for info in stages.list_stages()]
     else:
         places = [stages.resolve_location(location)]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"path": f"@{found.name}/{swept.path}", "bytes": swept.size, "age_s": round(swept.age_s)}
         for found, inner in places
         for swept in sweep_temp_files(found, inner, older_than_s=age, dry_run=dry_run)
@@ -140,6 +141,6 @@ def gc(location: str | None, older_than_s: float | None, dry_run: bool, output_f
         print_table(("path", "bytes", "age_s"), rows)
     verb = "would remove" if dry_run else "removed"
     progress(
-        f"{verb} {len(rows)} temporary file(s), {sum(r['bytes'] for r in rows)} bytes "
+        f"{verb} {len(rows)} temporary file(s), {sum(int(r['bytes']) for r in rows)} bytes "
         f"(left those younger than {age:.0f} s)"
     )
