@@ -226,3 +226,24 @@ def test_an_unexpected_error_is_one_line_unless_debugging(tmp_path: Path, debug:
     else:
         assert "Traceback (most recent call last)" in done.stderr
         assert done.stderr.strip().endswith("TypeError: unsupported operand")
+
+
+def test_shoal_run_shows_the_script_s_own_error_as_python_would(tmp_path: Path) -> None:
+    script = tmp_path / "bad.py"
+    script.write_text("def f():\n    raise ValueError('bad input row 7')\nf()\n")
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(3)\n")
+    env = {**os.environ, "SHOAL_HOME": str(tmp_path / "home")}
+    env.pop("SHOAL_DEBUG", None)
+    shoal = Path(sys.executable).parent / "shoal"
+    done = subprocess.run(
+        [str(shoal), "run", str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr, "the script's error, not shoal's"
+    assert done.stderr.strip().endswith("ValueError: bad input row 7")
+    assert 'bad.py", line 2, in f' in done.stderr
+    done = subprocess.run(
+        [str(shoal), "run", str(exits)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert (done.returncode, done.stderr) == (3, "")

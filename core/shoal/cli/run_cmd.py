@@ -3,6 +3,9 @@ with the reference product's import paths resolving to shoal. Runs on the driver
 
 from __future__ import annotations
 
+import sys
+import traceback
+
 import click
 
 
@@ -15,7 +18,16 @@ import click
 @click.argument("script", type=click.Path(exists=True, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(snowflake_compat: bool, script: str, args: tuple[str, ...]) -> None:
-    """Run SCRIPT (with ARGS) as python would."""
+    """Run SCRIPT (with ARGS) as python would: the script's own error shows its traceback and
+    exits 1; its sys.exit code is the command's."""
     from shoal.compat.snowflake.runner import run_script
 
-    run_script(script, list(args), compat=snowflake_compat)
+    if snowflake_compat:
+        from shoal.compat.snowflake import install
+
+        install()  # a missing extra is shoal's one-line error, before the script starts
+    try:
+        run_script(script, list(args), compat=snowflake_compat)
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)
