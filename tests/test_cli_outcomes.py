@@ -65,8 +65,9 @@ def test_a_job_that_fails_exits_1_with_one_line(tmp_path: Path) -> None:
     done = shoal_cli("job", "submit", str(script), "--pool", POOL, "--wait")
     assert done.returncode == 1
     line = one_error_line(done)
-    job_id = done.stderr.split("submitted ", 1)[1].split()[0]
-    assert line.startswith(f"Error: job {job_id} ended FAILED"), line
+    job_id = next(ln for ln in done.stderr.splitlines() if ln.startswith("submitted ")).split()[1]
+    assert line.startswith(f"Error: job {job_id} ended FAILED: "), line
+    assert "ValueError('no rows for store 7')" in line, "the job's own error"
     assert line.endswith(f"its log: shoal job logs {job_id}"), line
     assert done.stdout == "", "no result on stdout"
     result = shoal_cli("job", "result", job_id)

@@ -333,7 +333,7 @@ def test_the_cli_options_that_shape_a_job_and_a_run(
         ],
     )  # fmt: skip
     assert submitted.exit_code == 0, submitted.output
-    job_id = submitted.stderr.split("submitted ", 1)[1].split()[0]
+    job_id = next(ln for ln in submitted.stderr.splitlines() if ln.startswith("submitted ")).split()[1]
     result = json.loads(submitted.stdout)
     assert result["greeting"] == "hi"
     assert result["count"] in ("1", "2"), "--min-instances 1 lets it start with one node"

@@ -119,6 +119,8 @@ def _print_outcome(handle: Any, output_format: str) -> None:
     final = handle.status
     if final.value != "DONE":
         message = handle.details().get("message") or ""
+        if final.value == "FAILED":
+            message = _failure(handle) or message
         raise JobOutcomeError(
             f"job {handle.id} ended {final.value}"
             + (f": {message}" if message else "")
@@ -129,6 +131,17 @@ def _print_outcome(handle: Any, output_format: str) -> None:
         emit_json({"id": handle.id, "status": final.value, "result": value})
     else:
         click.echo(json.dumps(value, default=str))
+
+
+def _failure(handle: Any) -> str:
+    """The failed job's own error, on one line ("" when it left none)."""
+    try:
+        handle.result(timeout=0)
+    except ShoalError:
+        return ""
+    except RuntimeError as exc:
+        return one_line(str(exc))
+    return ""
 
 
 class JobOutcomeError(ShoalError):
@@ -217,7 +230,7 @@ def status(job_id: str, output_format: str) -> None:
     handle = get_job(job_id)
     details = handle.details()
     details["status"] = handle.status.value
-    for key in ("created_time", "started_time", "completed_time"):
+    for key in ("created_time", "started_time", "completed_time", "updated"):
         if key in details:
             details[key] = iso_utc(details[key])
     document = {"id": handle.id, **{k: v for k, v in sorted(details.items()) if k != "id"}}
