@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -285,6 +286,10 @@ def test_cli_trains_scores_and_lists(home: Path, tmp_path: Path, monkeypatch: py
         "def fit(data, context):\n"
         "    f = data.to_pandas()\n"
         "    return np.polyfit(f['X'], f['Y'], 1)\n"
+        "def fit_but_not_v(data, context):\n"
+        "    if context.partition_id == 'v':\n"
+        "        raise ValueError('no model for v')\n"
+        "    return fit(data, context)\n"
         "def score(data, model, context):\n"
         "    f = data.to_pandas()\n"
         "    f['P'] = np.polyval(model, f['X'])\n"
@@ -321,6 +326,14 @@ def test_cli_trains_scores_and_lists(home: Path, tmp_path: Path, monkeypatch: py
     )  # fmt: skip
     assert ready.exit_code == 0, ready.output
     assert "run cli_xgb: SUCCESS" in ready.output
+    partial = runner.invoke(
+        cli,
+        ["mmt", "train", "cli_partial", "--function", "mmt_functions:fit_but_not_v", "--max-retries", "0",
+         "--json", *common],
+    )  # fmt: skip
+    assert partial.exit_code == 1, "a training run that is not SUCCESS exits 1"
+    assert json.loads(partial.stdout)[0]["partitions"]["FAILED"] == 1
+    assert "ended PARTIAL_FAILURE: 1 partition(s) failed (v)" in str(partial.exception)
 
 
 def test_stage_mode_one_model_per_file_keyed_by_its_path(home: Path, tmp_path: Path) -> None:
