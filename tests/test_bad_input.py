@@ -30,10 +30,12 @@ from shoal import hooks
 from shoal.data.warehouse import connect_warehouse
 from shoal.dpf import DPF, DPFRun, PartitionStatus, RunStatus
 from shoal.errors import (
+    ArtifactsExistError,
     ConfigError,
     PluginError,
     RecordError,
     RunConflictError,
+    RunNotFoundError,
     StageExistsError,
     StageNotFoundError,
     StagePathError,
@@ -426,7 +428,12 @@ CASES = [
     Case(
         "on-existing-unknown", dpf_run(on_existing_artifacts="replace"), ConfigError, "'error' or 'overwrite'"
     ),
-    Case("existing-artifacts", dpf_run(run_id=DONE_RUN), ConfigError, "on_existing_artifacts='overwrite'"),
+    Case(
+        "existing-artifacts",
+        dpf_run(run_id=DONE_RUN),
+        ArtifactsExistError,
+        "on_existing_artifacts='overwrite'",
+    ),
     # functions
     Case(
         "dpf-one-argument", lambda: DPF(one_argument, STAGE), ConfigError, "exactly 2 positional parameters"
@@ -525,7 +532,7 @@ CASES = [
     Case(
         "unknown-run",
         lambda: DPFRun.restore_from("no_such_run", STAGE),
-        ValueError,
+        RunNotFoundError,
         "No DPF run 'no_such_run'",
     ),
     Case(

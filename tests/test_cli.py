@@ -119,3 +119,24 @@ def test_installed_console_script_lists_plugins(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "serdes" in {row["name"] for row in json.loads(done.stdout)}
+
+
+def test_status_shows_the_pools_and_the_snowpark_service(tmp_path: Path) -> None:
+    import shoal
+
+    shoal.create_compute_pool("IDLE", max_nodes=1, initially_suspended=True)
+    code, output = run("status", "--json")
+    assert code == 0
+    rows = json.loads(output)
+    assert [(r["what"], r["name"], r["state"]) for r in rows] == [
+        ("compute pool", "IDLE", "SUSPENDED"),
+        ("snowpark service", "SNOWPARK", "STOPPED"),
+    ]
+    table = run("status")[1].splitlines()
+    assert table[0].split() == ["what", "name", "state", "detail"]
+    stopped = CliRunner().invoke(cli, ["snowpark", "stop"])
+    assert (stopped.exit_code, stopped.stdout, stopped.stderr.strip()) == (
+        0,
+        "",
+        "the Snowpark service was not running",
+    )

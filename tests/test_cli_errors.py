@@ -158,6 +158,24 @@ CASES = [
         "No DPF run 'nosuch' on @KEPT",
     ),
     ("pool-stop-unknown", ["pool", "stop", "NOPE"], 1, "Compute pool 'NOPE' does not exist"),
+    (
+        "dpf-partition-by-with-stage",
+        [
+            "dpf",
+            "run",
+            "fns:f",
+            "--stage",
+            "@S/x",
+            "--partition-by",
+            "K",
+            "--stage-name",
+            "S",
+            "--run-id",
+            "r",
+        ],
+        2,
+        "--partition-by applies to --table and --sql; with --stage each file is a partition",
+    ),
     ("job-result-unknown", ["job", "result", "nosuchjob"], 1, "No job 'nosuchjob'"),
 ]
 

@@ -279,7 +279,10 @@ def test_a_running_jobs_logs_are_readable_on_every_instance_before_it_ends(tmp_p
     follower.join()
     assert followed.exit_code == 0, followed.output
     assert followed.output.count("payload output while running") == 1, followed.output
-    assert "ML job finished" in followed.output, "--follow prints until the end of the job"
+    assert followed.output.strip() == job.get_logs().strip(), "the same content as without --follow"
+    assert "ML job finished" not in followed.output, "the banners are hidden in both modes"
+    verbose = CliRunner().invoke(cli, ["job", "logs", job.id, "--follow", "--verbose"])
+    assert "ML job finished" in verbose.output, "--verbose shows everything, followed too"
     assert job.result(timeout=60) == "released"
 
 

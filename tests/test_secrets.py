@@ -8,6 +8,7 @@ under SHOAL_HOME is searched for it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import stat
@@ -120,8 +121,9 @@ def test_a_secret_reaches_payload_and_workers_and_no_file_or_output(home: Path, 
         "--env",
         f"API_KEY={cli_secret}",
         "--wait",
+        "--json",
     )
-    by_cli = get_job(submitted.splitlines()[0].strip())
+    by_cli = get_job(json.loads(submitted[submitted.index("{") :])["id"])
     for job, secret in ((by_python, python_secret), (by_cli, cli_secret)):
         assert job.wait(timeout=180).value == "DONE", job.get_logs()
         result = job.result()

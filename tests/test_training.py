@@ -273,7 +273,7 @@ def test_pytorch_ddp_over_two_nodes_converges_with_the_right_ranks(tmp_path: Pat
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"A": rng.normal(size=1000), "B": rng.normal(size=1000)})
     frame["Y"] = 3 * frame["A"] - 2 * frame["B"] + 1
-    shoal.stages.create_stage("models", exist_ok=True)
+    assert "DDP_MODELS" not in [s.name for s in shoal.stages.list_stages()], "the run creates its stage"
     result = PyTorchDistributor(
         ddp_train,
         PyTorchScalingConfig(
@@ -284,7 +284,7 @@ def test_pytorch_ddp_over_two_nodes_converges_with_the_right_ranks(tmp_path: Pat
     ).run(
         dataset_map={"train": ShardedDataConnector.from_dataframe(frame)},
         hyper_params={"lr": "0.1"},
-        artifact_stage_location="@models/ddp",
+        artifact_stage_location="@ddp_models/ddp",
     )
     value = result.value
     everyone = value["everyone"]
@@ -307,7 +307,7 @@ def test_pytorch_ddp_over_two_nodes_converges_with_the_right_ranks(tmp_path: Pat
     assert losses[-1] < 1e-3 < losses[0]
     model_dir = result.get_model_dir()
     assert model_dir is not None
-    assert model_dir.startswith("@MODELS/ddp/model/")
+    assert model_dir.startswith("@DDP_MODELS/ddp/model/")
     files = result.download_model(tmp_path)
     assert [Path(f).name for f in files] == ["model.pt"]
 

@@ -34,6 +34,8 @@ SUBCOMMANDS = {
     "dpf": ("shoal.cli.dpf_cmd", "dpf"),
     "mmt": ("shoal.cli.mmt_cmd", "mmt"),
     "run": ("shoal.cli.run_cmd", "run"),
+    "status": ("shoal.cli.status_cmd", "status"),
+    "snowpark": ("shoal.cli.status_cmd", "snowpark"),
 }
 
 
@@ -90,7 +92,6 @@ def cli(debug: bool) -> None:
     failure, 2 on a usage error (docs/cli.md).
     """
     _debug["on"] = _debug["on"] or debug
-    log_to_stderr()
 
 
 class _StderrHandler(logging.Handler):
@@ -139,6 +140,7 @@ def error_line(exc: BaseException) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``shoal`` script."""
     _debug["on"] = False
+    log_to_stderr()  # the script only: a program that calls ``cli`` keeps its own logging
     try:
         cli.main(args=argv, prog_name="shoal", standalone_mode=False)
     except click.exceptions.Exit as exc:

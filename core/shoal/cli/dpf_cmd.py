@@ -142,6 +142,11 @@ def start_run(
     chosen = [x for x in (table, query, stage_location) if x]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --table, --sql or --stage")
+    if stage_location and partition_by:
+        raise click.UsageError(
+            "--partition-by applies to --table and --sql; with --stage each file is a partition "
+            "(leave --partition-by out, or use --sql to partition the files' rows by a column)"
+        )
     options = ExecutionOptions(max_retries=max_retries, fail_fast=fail_fast)
     try:
         handle = _start(

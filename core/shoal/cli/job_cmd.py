@@ -163,20 +163,27 @@ def _follow_status(handle: Any) -> None:
         time.sleep(0.5)
 
 
-def _follow_log(handle: Any, instance: int | None) -> None:
-    """Print the instance's log (everything, banners included) as it grows, from offset to
-    offset, until the job ends; Ctrl-C or SIGTERM stop following quietly (the job goes on)."""
+def _follow_log(handle: Any, instance: int | None, verbose: bool = False) -> None:
+    """Print the instance's log as it grows, from offset to offset, until the job ends: what
+    ``shoal job logs`` prints (for instance 0, only the payload's output between the job's banners,
+    unless ``verbose``). Ctrl-C or SIGTERM stop following quietly (the job goes on)."""
     previous = signal.getsignal(signal.SIGTERM)
+    shown = PayloadLines(everything=verbose or (instance or 0) != 0)
     offset = 0
     try:
         while True:
             signal.signal(signal.SIGTERM, _stop_following)
-            ended = handle.status.is_terminal
+            # the job's record and its pool's state, not its service: no Ray connection here, whose
+            # signal handlers would print a stack on SIGTERM
+            ended = handle.shallow_status().is_terminal
             data = handle.read_log_from(offset, instance_id=instance)
             if data:
                 offset += len(data)
-                click.echo(data.decode(errors="replace"), nl=False)
+                text = shown.feed(data.decode(errors="replace"))
+                if text:
+                    click.echo(text, nl=False)
             if ended:  # read once more after the end was seen: nothing written before it is missed
+                click.echo(shown.rest(), nl=False)
                 return
             # again: reading the status may have connected Ray, whose driver sets its own handler
             signal.signal(signal.SIGTERM, _stop_following)
@@ -187,6 +194,44 @@ def _follow_log(handle: Any, instance: int | None) -> None:
         sys.exit(0 if exc.code == signal.SIGTERM else exc.code)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class PayloadLines:
+    """A growing log, cut to what ``MLJob.get_logs`` shows: whole lines between the job's
+    started and finished banners (everything with ``everything``)."""
+
+    def __init__(self, *, everything: bool) -> None:
+        from shoal.jobs.job import FINISHED_BANNER, STARTED_BANNER
+
+        self.started, self.finished = STARTED_BANNER, FINISHED_BANNER
+        self.inside = everything
+        self.everything = everything
+        self.ended = False
+        self.partial = ""
+
+    def feed(self, text: str) -> str:
+        """The part of ``text`` (appended to what came before) to print now."""
+        if self.everything:
+            return text
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()  # an unfinished line waits for its end
+        out = []
+        for line in lines:
+            if self.ended:
+                break
+            if not self.inside:
+                self.inside = line == self.started
+            elif line == self.finished:
+                self.ended = True
+            else:
+                out.append(line + "\n")
+        return "".join(out)
+
+    def rest(self) -> str:
+        """What is left when the log is complete: an unfinished last line of the payload."""
+        if self.everything or not self.inside or self.ended or not self.partial:
+            return ""
+        return self.partial + "\n"
 
 
 def _stop_following(signum: int, frame: Any) -> None:
@@ -260,7 +305,7 @@ def logs(job_id: str, instance: int | None, verbose: bool, follow: bool) -> None
         click.echo(handle.get_logs(instance_id=instance, verbose=verbose))
         return
     handle.get_logs(instance_id=instance, limit=0)  # an instance the job does not have: a clear error
-    _follow_log(handle, instance)
+    _follow_log(handle, instance, verbose)
 
 
 @job.command("cancel")

@@ -74,6 +74,11 @@ def _running() -> ServiceAddress | None:
     return address if _answers(address.port) else None
 
 
+def running_service() -> ServiceAddress | None:
+    """The running service of the workspace, or None (nothing is started)."""
+    return _running()
+
+
 def service_address() -> ServiceAddress:
     """The running service, started (in its own session, logging to ``snowpark/server.log``)
     when there is none. Several processes asking at once start one: a file lock orders them."""

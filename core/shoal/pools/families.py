@@ -78,4 +78,10 @@ def resolve_family(name: str, options: Mapping[str, Any] | None = None) -> Insta
         )
     if family.cpus <= 0 or family.memory_gb <= 0:
         raise ConfigError(f"Instance family {family.name}: cpus and memory must be positive, got {family}")
+    if family.cpus != int(family.cpus):
+        raise ConfigError(
+            f"Instance family {family.name}: a node's cpus must be a whole number (Ray's nodes take no "
+            f"fractions of a CPU), got {family.cpus:g}. Use 1 or more; a task can still ask for part "
+            f"of a CPU."
+        )
     return family

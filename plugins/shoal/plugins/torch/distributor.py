@@ -134,11 +134,9 @@ class PyTorchDistributor:
         scaling = self.scaling_config.to_request()
         location = artifact_stage_location or DEFAULT_ARTIFACT_LOCATION
         stage_name, inner = parse_location(location)
-        try:
+        try:  # a stage that does not exist yet is created, as DPF(...) and @remote(stage_name=...) do
             stage = get_stage(stage_name)
         except LookupError:
-            if artifact_stage_location is not None:
-                raise
             stage = create_stage(stage_name, exist_ok=True)
         run_id = uuid.uuid4().hex[:12]
         prefix = "/".join(p for p in (inner.strip("/"), "model", run_id) if p)
