@@ -111,7 +111,15 @@ pathlib.Path("out/sub/meta.json").write_text("{}")
 }
 
 #: pages whose examples start a Ray cluster (the slow tier)
-WITH_RAY = {"README.md", "docs/dpf.md", "docs/jobs.md", "docs/mmt.md", "docs/pools.md", "docs/training.md"}
+WITH_RAY = {
+    "README.md",
+    "docs/data.md",
+    "docs/dpf.md",
+    "docs/jobs.md",
+    "docs/mmt.md",
+    "docs/pools.md",
+    "docs/training.md",
+}
 
 TEARDOWN = """
 import shoal
