@@ -134,6 +134,10 @@ def test_status_shows_the_pools_and_the_snowpark_service(tmp_path: Path) -> None
     ]
     table = run("status")[1].splitlines()
     assert table[0].split() == ["what", "name", "state", "detail"]
+    described = run("pool", "describe", "IDLE")[1].splitlines()
+    assert described[0].split() == ["field", "value"]
+    assert ["name", "IDLE"] in [line.split() for line in described]
+    assert ["max_nodes", "1"] in [line.split() for line in described], "values that are not text as JSON"
     stopped = CliRunner().invoke(cli, ["snowpark", "stop"])
     assert (stopped.exit_code, stopped.stdout, stopped.stderr.strip()) == (
         0,

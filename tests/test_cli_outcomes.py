@@ -59,6 +59,14 @@ def submit(script: Path, *extra: str) -> str:
     return str(json.loads(done.stdout)["id"])
 
 
+def wait_running(job_id: str) -> None:
+    wait_until(
+        lambda: json.loads(shoal_cli("job", "status", job_id, "--json").stdout)["status"] == "RUNNING",
+        f"job {job_id} to run",
+        120,
+    )
+
+
 def test_a_job_that_fails_exits_1_with_one_line(tmp_path: Path) -> None:
     script = tmp_path / "boom.py"
     script.write_text("raise ValueError('no rows for store 7')\n")
@@ -89,11 +97,7 @@ def test_a_pool_with_a_running_job_needs_force_and_a_cancelled_job_has_no_result
     script = tmp_path / "sleepy.py"
     script.write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n")
     job_id = submit(script)
-    wait_until(
-        lambda: json.loads(shoal_cli("job", "status", job_id, "--json").stdout)["status"] == "RUNNING",
-        f"job {job_id} to run",
-        120,
-    )
+    wait_running(job_id)
     refused = shoal_cli("pool", "stop", POOL)
     assert refused.returncode == 1
     line = one_error_line(refused)
@@ -118,11 +122,7 @@ def test_stopping_the_pool_under_a_job_with_force_ends_it_internal_error(tmp_pat
     script = tmp_path / "sleepy.py"
     script.write_text("import time\ntime.sleep(300)\n")
     job_id = submit(script)
-    wait_until(
-        lambda: json.loads(shoal_cli("job", "status", job_id, "--json").stdout)["status"] == "RUNNING",
-        f"job {job_id} to run",
-        120,
-    )
+    wait_running(job_id)
     stopped = shoal_cli("pool", "stop", POOL, "--force")
     assert stopped.returncode == 0, stopped.stderr
     status = json.loads(shoal_cli("job", "status", job_id, "--json").stdout)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from shoal.cli import one_line
-from shoal.cli.output import emit_json, format_option, iso_utc, print_table, progress
+from shoal.cli.output import emit_json, format_option, iso_utc, print_fields, print_table, progress
 from shoal.cli.params import KeyValue, key_values
 from shoal.errors import ShoalError
 
@@ -282,11 +282,7 @@ def status(job_id: str, output_format: str) -> None:
     if output_format == "json":
         emit_json(document)
     else:
-        print_table(("field", "value"), [{"field": k, "value": _cell(v)} for k, v in document.items()])
-
-
-def _cell(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+        print_fields(document)
 
 
 @job.command("logs")

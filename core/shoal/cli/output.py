@@ -83,6 +83,17 @@ def print_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], *, em
     Console(highlight=False).print(table)
 
 
+def print_fields(document: Mapping[str, Any]) -> None:
+    """One object as a two-column table (field, value); values that are not text as JSON."""
+    print_table(
+        ("field", "value"),
+        [
+            {"field": key, "value": value if isinstance(value, str) else json.dumps(value, default=str)}
+            for key, value in document.items()
+        ],
+    )
+
+
 def progress(message: str) -> None:
     """A status or progress line, on stderr (stdout carries the data)."""
     click.echo(message, err=True)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from shoal.cli.output import emit_json, format_option, iso_utc, print_table, progress
+from shoal.cli.output import emit_json, format_option, iso_utc, print_fields, print_table, progress
 from shoal.cli.params import KeyValue, key_values
 from shoal.errors import ShoalError
 
@@ -106,11 +105,7 @@ def describe(name: str, output_format: str) -> None:
     if output_format == "json":
         emit_json(info)
     else:
-        print_table(("field", "value"), [{"field": k, "value": _cell(v)} for k, v in info.items()])
-
-
-def _cell(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+        print_fields(info)
 
 
 @pool.command("start")
