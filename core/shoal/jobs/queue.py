@@ -80,14 +80,14 @@ class JobQueue(Generic[J]):
                     continue
                 if position == 0:
                     return entry.job.cancel()  # reserving now: its reserve() sees the cancel
+                answer = entry.job.cancel()
+                entry.job.reserve()  # a cancelled job's reserve() ends it at once
+                # only now, its end written: a job the queue no longer knows but whose status has
+                # not ended is taken for one lost by a restarted cluster (INTERNAL_ERROR)
                 self._entries.remove(entry)
-                break
-            else:
-                job = self._running.get(name)
-                return job.cancel() if job is not None else None
-        answer = entry.job.cancel()
-        entry.job.reserve()  # a cancelled job's reserve() ends it at once
-        return answer
+                return answer
+            job = self._running.get(name)
+            return job.cancel() if job is not None else None
 
     def stop(self) -> None:
         with self._cond:
