@@ -147,11 +147,30 @@ def start_run(
             "--partition-by applies to --table and --sql; with --stage each file is a partition "
             "(leave --partition-by out, or use --sql to partition the files' rows by a column)"
         )
+    if not stage_location and not partition_by:
+        raise click.UsageError("--partition-by is required with --table or --sql")
     options = ExecutionOptions(max_retries=max_retries, fail_fast=fail_fast)
+    on_existing = "overwrite" if overwrite else "error"
     try:
-        handle = _start(
-            runner, partition_by, table, query, stage_location, pattern, run_id, overwrite, options
-        )
+        if stage_location:
+            handle = runner.run_from_stage(
+                stage_location=stage_location,
+                run_id=run_id,
+                file_pattern=pattern,
+                on_existing_artifacts=on_existing,
+                execution_options=options,
+            )
+        else:
+            from shoal.data import DataConnector
+            from shoal.dpf.partitioners import quote_identifier
+
+            handle = runner.run(
+                partition_by=partition_by,
+                dataframe=DataConnector.from_sql(query or f"SELECT * FROM {quote_identifier(table or '')}"),
+                run_id=run_id,
+                on_existing_artifacts=on_existing,
+                execution_options=options,
+            )
     except ArtifactsExistError as exc:
         raise ArtifactsExistError(
             f"@{exc.stage}/{exc.run_id}/ already holds the artifacts of an earlier run; pass --overwrite "
@@ -192,43 +211,6 @@ def _run_outcome(handle: Any, status: str, stage_name: str) -> str:
     if message and not failed:
         line += f": {message}"
     return line
-
-
-def _start(
-    runner: Any,
-    partition_by: str | None,
-    table: str | None,
-    query: str | None,
-    stage_location: str | None,
-    pattern: str,
-    run_id: str,
-    overwrite: bool,
-    options: Any,
-) -> Any:
-    on_existing = "overwrite" if overwrite else "error"
-    if stage_location:
-        return runner.run_from_stage(
-            stage_location=stage_location,
-            run_id=run_id,
-            file_pattern=pattern,
-            on_existing_artifacts=on_existing,
-            execution_options=options,
-        )
-    else:
-        if not partition_by:
-            raise click.UsageError("--partition-by is required with --table or --sql")
-        from shoal.data import DataConnector
-        from shoal.dpf.partitioners import quote_identifier
-
-        sql = query or f"SELECT * FROM {quote_identifier(table or '')}"
-        handle = runner.run(
-            partition_by=partition_by,
-            dataframe=DataConnector.from_sql(sql),
-            run_id=run_id,
-            on_existing_artifacts=on_existing,
-            execution_options=options,
-        )
-    return handle
 
 
 def run_summary(handle: Any, stage: str) -> dict[str, Any]:
