@@ -143,6 +143,7 @@ def test_a_killed_scheduler_is_internal_error_that_says_resume_and_resume_finish
     payload_process(run.job_id).kill()  # SIGKILL: no flush, no goodbye
     assert run.wait(timeout=120, show_progress=False) == RunStatus.INTERNAL_ERROR
     assert "resume() continues it" in run.message
+    assert "the payload process was killed by signal 9 (SIGKILL)" in run.message, "the job's cause"
     assert f"DPFRun.restore_from('killed', '{shoal.get_stage(STAGE).name}')" in run.message
     done_before = {d.partition_id: d.ended_at for d in run.partition_details.values() if d.status == "DONE"}
     assert done_before

@@ -475,6 +475,109 @@ def test_file_and_directory_payloads_with_args_and_imports(tmp_path: Path) -> No
     assert sorted(uploaded) == [f"{job.name}/app/main.py", f"{job.name}/app/pkg/__init__.py"]
 
 
+PLUGIN_SOURCE = """
+import os
+
+from shoal import hookimpl
+from shoal.contributions import PartitionFunctionSpec
+
+if os.environ.get("SHOAL_POOL_ID") and os.environ.get("NEEDS_WORKSTATION"):
+    raise ImportError("this plugin needs the licence server, which only the workstation reaches")
+
+
+def double(connector, context):
+    return [2 * x for x in connector]
+
+
+@hookimpl
+def shoal_partition_functions():
+    yield PartitionFunctionSpec(name="double", function=double)
+"""
+
+
+@pytest.fixture
+def driver_only_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A plugin registered by hand from a folder only this process has on its path."""
+    import importlib
+
+    from plugin_helpers import forget_module
+    from shoal.plugin_manager import register_plugin
+
+    folder = tmp_path / "workstation"
+    folder.mkdir()
+    (folder / "workstation_plugin.py").write_text(PLUGIN_SOURCE)
+    monkeypatch.syspath_prepend(str(folder))
+    module = importlib.import_module("workstation_plugin")
+    register_plugin(module)
+    yield module
+    forget_module("workstation_plugin")
+
+
+def plugin_names() -> list[str]:
+    from shoal import hooks
+
+    return sorted(hooks.collect("partition_functions"))
+
+
+def train_nothing(data: Any, context: Any) -> None:
+    del data, context
+
+
+def test_a_plugin_the_nodes_cannot_import_is_refused_before_anything_starts(
+    driver_only_plugin: Any, tmp_path: Path
+) -> None:
+    import shoal
+    from shoal.errors import PluginError
+    from shoal.mmt import ManyModelTraining
+
+    stage = shoal.create_stage(STAGE, exist_ok=True)
+    before = stage.list()
+    jobs_before = len(list_jobs(limit=0))
+    with pytest.raises(PluginError) as caught:
+        remote(POOL, stage_name=STAGE)(plugin_names)()
+    message = str(caught.value)
+    assert f"The nodes of compute pool {POOL} cannot import the plugins registered in this process" in message
+    where = driver_only_plugin.__file__
+    assert f"plugin 'workstation_plugin' comes from module workstation_plugin ({where})" in message
+    assert "put its folder on PYTHONPATH before the pool starts" in message
+    assert f"`shoal pool stop {POOL}`" in message, "the pool is running: say how it picks up the path"
+    assert "imports=[module]" in message
+    with pytest.raises(PluginError, match="comes from module workstation_plugin"):
+        ManyModelTraining(train_nothing, "plugin_models", compute_pool=POOL).run(
+            partition_by="K", dataframe=pd.DataFrame({"K": [1, 2], "X": [0.0, 1.0]}), run_id="r1"
+        )
+    assert stage.list() == before
+    assert len(list_jobs(limit=0)) == jobs_before
+    assert "PLUGIN_MODELS" not in [s.name for s in shoal.list_stages()], "nothing is created for the run"
+
+
+def test_a_plugin_shipped_with_the_job_reaches_its_nodes(driver_only_plugin: Any) -> None:
+    job = remote(POOL, stage_name=STAGE, imports=[driver_only_plugin])(plugin_names)()
+    assert "double" in job.result(timeout=180)
+
+
+def test_a_plugin_that_fails_on_the_nodes_fails_the_job_with_the_cause(
+    driver_only_plugin: Any,
+) -> None:
+    from shoal.errors import PluginError
+
+    # the job's nodes see the variable, and the module refuses to load there
+    job = remote(POOL, stage_name=STAGE, imports=[driver_only_plugin], env_vars={"NEEDS_WORKSTATION": "1"})(
+        plugin_names
+    )()
+    assert job.wait(timeout=180) == JobStatus.FAILED
+    message = job.details()["message"]
+    assert message.startswith(
+        "the payload raised PluginError (job.result() re-raises it): The plugins on node"
+    ), message
+    assert "workstation_plugin" in message
+    assert "ImportError: this plugin needs the licence server" in message
+    with pytest.raises(RuntimeError) as caught:
+        job.result(timeout=30)
+    assert isinstance(caught.value.__cause__, PluginError)
+    assert "licence server" in job.get_logs()
+
+
 def test_job_is_listed_and_read_from_a_second_process(home: Path) -> None:
     job = remote(POOL, stage_name=STAGE, instances_timeout=300)(make_result)("dict")
     job.wait(timeout=180)

@@ -165,11 +165,13 @@ class DPF:
         blob = checks.pickled_function(self.func, user_function)
         pool = None
         if not JobContext.current().in_payload:
+            from shoal.plugin_reach import check_plugins_reach_nodes
             from shoal.pools import records
             from shoal.pools.default import default_compute_pool
 
             pool = self.compute_pool or default_compute_pool()
             records.load(pool)  # an unknown pool fails here, not after partitioning
+            check_plugins_reach_nodes(pool)  # and a plugin its nodes cannot import
         return options or ExecutionOptions(), blob, pool
 
     def _partition_sql(

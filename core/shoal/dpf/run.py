@@ -178,15 +178,32 @@ class DPFRun:
             self._message = f"the run's job {self._job.id} was cancelled"
             return RunStatus.CANCELLED, state
         if JobStatus(job).is_terminal:
-            return self._driver_gone(f"its job {self._job.id} ended {job}"), state
+            return self._driver_gone(f"its job {self._job.id} ended {job}", self._job_message()), state
         return status, state
 
-    def _driver_gone(self, why: str) -> RunStatus:
-        self._message = (
-            f"DPF run {self._run_id} is unfinished but nothing drives it any more ({why}). "
+    def _job_message(self) -> str:
+        """Why the run's job ended, from its status document ("" when unreadable)."""
+        try:
+            return str(self._job.details().get("message") or "") if self._job is not None else ""
+        except Exception:
+            return ""
+
+    def _driver_gone(self, why: str, cause: str = "") -> RunStatus:
+        resume = (
             f"DPFRun.restore_from({self._run_id!r}, {self._stage.name!r}).resume() continues it; "
             f"partitions already DONE are not run again."
         )
+        if "PluginError" in cause:  # resuming alone would fail the same way
+            self._message = (
+                f"DPF run {self._run_id} could not start on the pool's nodes ({why}): {cause}\n"
+                f"Once every node can import the plugin (docs/plugins.md, 'How a plugin reaches the "
+                f"nodes'), {resume}"
+            )
+        else:
+            self._message = (
+                f"DPF run {self._run_id} is unfinished but nothing drives it any more "
+                f"({why}{': ' + cause if cause else ''}). {resume}"
+            )
         return RunStatus.INTERNAL_ERROR
 
     @property

@@ -256,6 +256,11 @@ class JobLifecycle:
                 f"the payload process was killed by signal {-exit_code}{name}; its output up to then "
                 f"is in the job's logs (job.get_logs())"
             )
+        error = results.raised(self.stage, self.spec.job_dir)
+        if error is not None:
+            kind, text = error
+            name = kind.rsplit(".", 1)[-1]
+            return f"the payload raised {name} (job.result() re-raises it): {_shortened(text)}"
         if results.has_result(self.stage, self.spec.job_dir):
             return "the payload raised an exception; job.result() re-raises it"
         return f"the payload process exited with code {exit_code}"
@@ -291,3 +296,8 @@ class JobLifecycle:
             self.nodes.end()
         except Exception as exc:
             self._warn(f"releasing the job's nodes failed: {type(exc).__name__}: {exc}")
+
+
+def _shortened(text: str, limit: int = 2000) -> str:
+    """An exception's message for a status document: whole unless very long."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

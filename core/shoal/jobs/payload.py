@@ -43,6 +43,16 @@ class Payload:
     files: dict[str, Path] = field(default_factory=dict)  # app-relative path -> local file
     blobs: dict[str, bytes] = field(default_factory=dict)  # app-relative path -> content
 
+    def top_level_modules(self) -> set[str]:
+        """The modules and packages the job's folder provides (it is first on the job's path)."""
+        names = set()
+        for rel in [*self.blobs, *self.files]:
+            top = rel.split("/", 1)[0]
+            name = top[: -len(".py")] if top.endswith(".py") and "/" not in rel else top
+            if name.isidentifier():
+                names.add(name)
+        return names
+
     def upload(self, stage: Stage, job_dir: str) -> None:
         for rel, data in sorted(self.blobs.items()):
             stage.write_bytes(f"{job_dir}/app/{rel}", data)

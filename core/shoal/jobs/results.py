@@ -145,6 +145,19 @@ def has_result(stage: Stage, job_dir: str) -> bool:
     return stage.exists(f"{job_dir}/{RESULT_FILE}")
 
 
+def raised(stage: Stage, job_dir: str) -> tuple[str, str] | None:
+    """The type (``module.QualName``) and message of the exception the job raised; None when it
+    wrote no exception (no result yet, or a value)."""
+    try:
+        dto = json.loads(stage.read_text(f"{job_dir}/{RESULT_FILE}"))
+    except (FileNotFoundError, ValueError):
+        return None
+    if dto.get("success", True):
+        return None
+    metadata = dto.get("metadata", {})
+    return str(metadata.get("type", "")), str(metadata.get("message", ""))
+
+
 def _check_compatible(metadata: dict[str, Any]) -> None:
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     there = metadata.get("python_version")

@@ -29,6 +29,7 @@ from shoal.jobs.payload import Payload, add_imports
 from shoal.jobs.spec import JobSpec, LaunchSpec
 from shoal.jobs.status import JobStatus, write_status
 from shoal.plugin_manager import get_plugin_manager
+from shoal.plugin_reach import check_plugins_reach_nodes
 from shoal.pools import records as pool_records
 from shoal.pools.api import get_backend
 from shoal.pools.connect import connect
@@ -166,6 +167,7 @@ def submit_payload(
     requirements = _check_requirements(pip_requirements)
     session_env = {SESSION_VAR: describe_session(kwargs.get("session")).to_env()}
     add_imports(payload, imports)
+    check_plugins_reach_nodes(pool.name, payload.top_level_modules())
     backend = get_backend(pool.name)
     stage = _stage_for(stage_name)
     job_name = f"{base}_{secrets.token_hex(4)}"

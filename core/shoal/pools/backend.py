@@ -15,7 +15,7 @@ the pool's own housekeeping.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +108,12 @@ class ComputePoolBackend(ABC):
     def describe(self) -> dict[str, Any]:
         """Backend-specific facts for ``describe_compute_pool``."""
         return {}
+
+    def importable_on_nodes(self, modules: Sequence[str]) -> dict[str, bool] | None:
+        """Whether the pool's nodes can import each top-level module of ``modules`` (driver);
+        None when this backend cannot tell without starting work on the nodes (the default)."""
+        del modules
+        return None
 
     def start_dashboard(self) -> str | None:
         """Start Ray's dashboard for a running pool that has none and return its ``http://`` URL;

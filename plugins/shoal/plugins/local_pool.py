@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -393,6 +393,33 @@ class LocalPoolBackend(ComputePoolBackend):
             return None
         return state.get("webui_url")
 
+    def importable_on_nodes(self, modules: Sequence[str]) -> dict[str, bool] | None:
+        """Look for ``modules`` with this interpreter (the pool's nodes run it too) and the
+        ``PYTHONPATH`` and folder of the pool's head node (of this process when the pool is not
+        running: its nodes will start from here)."""
+        if not modules:
+            return {}
+        env, cwd = self._env("", 0), os.getcwd()
+        state = self._load()
+        head = state.get("nodes", {}).get("0")
+        if head and self._node_alive(head):
+            found = _environment_of([p for p in head.get("raylet_pids", []) if isinstance(p, int)])
+            if found is not None:
+                env, cwd = found
+        completed = subprocess.run(
+            [sys.executable, "-c", _FIND_MODULES, *modules],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if completed.returncode != 0:
+            return None  # cannot tell: the nodes will say
+        answer: dict[str, bool] = json.loads(completed.stdout.strip().splitlines()[-1])
+        return answer
+
     def start_dashboard(self) -> str | None:
         """Start Ray's dashboard for this running pool (:mod:`shoal.runtime.pool_dashboard`)."""
         from shoal.runtime import pool_dashboard
@@ -411,6 +438,28 @@ class LocalPoolBackend(ComputePoolBackend):
             state.update(webui_url=url, dashboard_pid=pid)
             self._save(state)
             return url
+
+
+#: run by a node's interpreter: which of argv's top-level modules it finds (without importing
+#: them, and without the current folder that ``-c`` puts first on sys.path)
+_FIND_MODULES = (
+    "import importlib.util, json, sys\n"
+    "sys.path[:] = [p for p in sys.path if p]\n"
+    "print(json.dumps({m: importlib.util.find_spec(m) is not None for m in sys.argv[1:]}))"
+)
+
+
+def _environment_of(pids: Sequence[int]) -> tuple[dict[str, str], str] | None:
+    """The environment and folder of the first live process of ``pids``."""
+    import psutil
+
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            return dict(process.environ()), process.cwd()
+        except psutil.Error:
+            continue
+    return None
 
 
 def _env_of(pid: int) -> dict[str, str]:

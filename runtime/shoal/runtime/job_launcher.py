@@ -121,6 +121,7 @@ def _run_payload(spec: LaunchSpec, app_dir: Path) -> Any:
 def main(spec_path: str) -> int:
     from shoal.contributions import JobInfo
     from shoal.data import job_session
+    from shoal.errors import PluginError
     from shoal.jobs import results
     from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
     from shoal.stages import Stage
@@ -128,13 +129,18 @@ def main(spec_path: str) -> int:
     spec = LaunchSpec.from_json(Path(spec_path).read_text())
     import cloudpickle
 
-    install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(spec.plugin_manifest)))
-    job_session.install()  # get_active_session() finds the job's session
     stage = Stage(spec.stage_name, spec.stage_url, managed=False)
     job_dir = spec.job_dir
     app_dir = Path(spec.app_dir)
     os.chdir(app_dir)
-    sys.path.insert(0, str(app_dir))
+    sys.path.insert(0, str(app_dir))  # before the plugins: the job may ship their modules
+    try:
+        install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(spec.plugin_manifest)))
+    except PluginError as exc:  # this node lacks a plugin: the job is FAILED, its message says why
+        print(f"shoal: {exc}", flush=True)
+        results.write_exception(stage, job_dir, exc)
+        return 1
+    job_session.install()  # get_active_session() finds the job's session
     info = JobInfo(
         job_id=spec.job_id,
         name=spec.job_name,

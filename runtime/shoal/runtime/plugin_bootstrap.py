@@ -85,7 +85,8 @@ def build_worker_plugin_manager(manifest: PluginManifest) -> ShoalPluginManager:
         raise PluginError(
             f"The plugins on node {socket.gethostname()} differ from the driver's:\n  - "
             + "\n  - ".join(problems)
-            + "\nInstall the same distributions and versions on every node."
+            + "\nInstall the same distributions and versions on every node; a plugin module of your own "
+            "must be importable there too (docs/plugins.md, 'How a plugin reaches the nodes')."
         )
     pm.verify()
     return pm
