@@ -195,6 +195,55 @@ def test_scale_cluster_shrinks_and_grows_the_pool_the_code_runs_on(home: Path) -
     assert result["cpus"] >= 1
 
 
+def _sleep_long() -> None:
+    import time
+
+    time.sleep(300)
+
+
+def test_scale_cluster_shrinks_right_after_a_run_and_says_which_jobs_keep_nodes(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pandas as pd
+
+    from shoal.compat.snowflake import cluster
+    from shoal.dpf import DPF
+    from shoal.jobs import JobStatus, remote
+    from waiting import wait_until
+
+    monkeypatch.setenv("SHOAL_HOME", str(home))
+    monkeypatch.setenv("SHOAL_COMPUTE_POOL", POOL)
+    assert cluster.scale_cluster(3)
+    run = DPF(_count_rows, "scale_runs").run(
+        partition_by="K", dataframe=pd.DataFrame({"K": [1, 2, 3, 4]}), run_id="before_shrink"
+    )
+    assert run.wait(timeout=180, show_progress=False) == "SUCCESS"
+    # the run's job may still hold its nodes for a moment: the shrink waits for them
+    assert cluster.scale_cluster(1), "a shrink right after a run ends must not fall short"
+    assert len(cluster.get_nodes()) == 1
+    assert cluster.scale_cluster(3)
+
+    job = remote(POOL, stage_name="scale_runs", target_instances=3)(_sleep_long)()
+    try:
+        wait_until(lambda: job.status == JobStatus.RUNNING, "the sleeping job to run on 3 nodes", 180)
+        monkeypatch.setattr(cluster, "RELEASE_WAIT_S", 1.0)
+        with caplog.at_level("WARNING", logger=cluster.__name__):
+            assert not cluster.scale_cluster(1)
+        assert len(cluster.get_nodes()) == 3
+        assert (
+            f"compute pool {POOL} keeps 3 node(s), not 1: its other nodes run job(s) {job.id} (RUNNING)"
+            in (caplog.text)
+        )
+    finally:
+        job.cancel()
+    assert job.wait(timeout=120) == JobStatus.CANCELLED
+
+
+def _count_rows(data: Any, context: Any) -> None:
+    del context
+    assert len(data.to_pandas()) == 1
+
+
 def test_one_session_shared_by_the_script_a_job_and_dpf_workers(home: Path) -> None:
     result = run_script("session_in_jobs_and_partitions.py", home)
     assert result["job_status"] == "DONE"

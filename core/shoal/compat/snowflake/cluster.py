@@ -2,7 +2,8 @@
 
 "The pool the code runs on" is the job's pool inside a job (``SHOAL_COMPUTE_POOL``), else the
 default pool (:func:`shoal.pools.default.default_compute_pool`). ``scale_cluster(n)`` grows a
-local pool to ``n`` nodes, or stops nodes that hold no job until ``n`` are left. A pool on an
+local pool to ``n`` nodes, or stops nodes that hold no job until ``n`` are left (waiting up to
+:data:`RELEASE_WAIT_S` for nodes a job still holds, then saying which jobs keep them). A pool on an
 existing Ray cluster (``backend="ray"``) cannot be scaled from here: the error says so.
 
 Runs on the driver or inside a job's payload.
@@ -10,10 +11,17 @@ Runs on the driver or inside a job's payload.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import Any
 
 from shoal.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: how long a shrink waits for nodes that a job which just ended still holds
+RELEASE_WAIT_S = 20.0
 
 
 def _pool() -> str:
@@ -59,9 +67,38 @@ def scale_cluster(
     current = len(backend.nodes())
     if expected_cluster_size > current:
         return bool(backend.ensure_nodes(expected_cluster_size) >= expected_cluster_size)
-    for node in sorted(_idle_nodes(backend), key=lambda n: -n.index)[: current - expected_cluster_size]:
-        backend.stop_node(node.index)
-    return len(backend.nodes()) == expected_cluster_size
+    deadline = time.monotonic() + RELEASE_WAIT_S
+    while True:
+        left = len(backend.nodes())
+        for node in sorted(_idle_nodes(backend), key=lambda n: -n.index)[: left - expected_cluster_size]:
+            backend.stop_node(node.index)
+        left = len(backend.nodes())
+        if left <= expected_cluster_size or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)  # a job that just ended may still hold its nodes for a moment
+    if left != expected_cluster_size:
+        log.warning(
+            "compute pool %s keeps %d node(s), not %d: %s; scale again once they end",
+            record.name,
+            left,
+            expected_cluster_size,
+            _holders(record.name),
+        )
+    return left == expected_cluster_size
+
+
+def _holders(pool: str) -> str:
+    """Which unfinished jobs hold the nodes of ``pool``, for the reason a shrink fell short."""
+    from shoal.jobs.listing import job_summaries
+    from shoal.jobs.status import JobStatus
+
+    unfinished = {status.value for status in JobStatus if not status.is_terminal}
+    running = [s for s in job_summaries(0) if s.compute_pool == pool and s.status in unfinished]
+    mine = os.environ.get("SHOAL_JOB_ID")
+    if not running:
+        return f"its other nodes were still held after {RELEASE_WAIT_S:.0f} s"
+    names = ", ".join(f"{s.name} ({s.status}{', this job' if s.name == mine else ''})" for s in running[:10])
+    return f"its other nodes run job(s) {names}"
 
 
 def _idle_nodes(backend: Any) -> list[Any]:
