@@ -57,6 +57,22 @@ with connect_warehouse() as con:
 """
 
 SETUP: dict[str, str] = {
+    "docs/cli.md": SALES
+    + WAREHOUSE_SALES
+    + """
+import pathlib
+sales.to_csv("sales.csv", index=False)
+pathlib.Path("hello.py").write_text("import sys\\nprint('hello', *sys.argv[1:])\\n")
+pathlib.Path("totals.py").write_text(
+    "import json, pathlib\\n"
+    "def write_json(value, path):\\n"
+    "    pathlib.Path(path).write_text(json.dumps(value))\\n"
+    "def total(data, context):\\n"
+    "    units = float(data.to_pandas()['UNITS'].sum())\\n"
+    "    print(context.partition_id, units)\\n"
+    "    context.upload_to_stage(units, 'total.json', write_function=write_json)\\n"
+)
+""",
     "docs/data.md": SALES
     + FEATURES_STAGE
     + WAREHOUSE_SALES
@@ -113,6 +129,7 @@ pathlib.Path("out/sub/meta.json").write_text("{}")
 #: pages whose examples start a Ray cluster (the slow tier)
 WITH_RAY = {
     "README.md",
+    "docs/cli.md",
     "docs/data.md",
     "docs/dpf.md",
     "docs/jobs.md",
