@@ -555,3 +555,20 @@ def test_a_run_called_from_a_job_payload_uses_that_jobs_nodes() -> None:
     assert set(report["nodes"]) <= set(job.details()["node_ids"])
     assert len(report["nodes"]) == 2
     del os
+
+
+def test_to_ray_dataset_outside_a_job_uses_the_default_pool_like_dpf() -> None:
+    import ray
+
+    from shoal.data import DataConnector
+    from shoal.pools.connect import connected_address
+
+    ray.shutdown()  # whatever connection an earlier test left: this process is connected to none
+    frame = sales(stores=3, rows_per_store=4)
+    dataset = DataConnector.from_dataframe(frame).to_ray_dataset()
+    assert connected_address() == shoal.describe_compute_pool(POOL)["address"], "the pool's cluster"
+    back = dataset.to_pandas().sort_values(["STORE", "PRICE"]).reset_index(drop=True)
+    expected = frame.sort_values(["STORE", "PRICE"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, expected, check_dtype=False)  # strings come back Arrow-backed
+    node_ids = {n["node_id"] for n in shoal.describe_compute_pool(POOL)["nodes"]}
+    assert {n["NodeID"] for n in ray.nodes() if n["Alive"]} == node_ids, "no Ray instance of its own"

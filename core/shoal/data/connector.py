@@ -325,13 +325,20 @@ class DataConnector:
 
     def to_ray_dataset(self) -> Any:
         """A ``ray.data.Dataset``: the dataset itself for a Ray source, ``read_parquet`` for local
-        parquet files, else ``ray.data.from_arrow`` over the rows (read on the driver)."""
+        parquet files, else ``ray.data.from_arrow`` over the rows (read on the driver).
+
+        It lives on the Ray cluster this process is connected to: inside a job or a partition,
+        the pool's. A process connected to none connects to the default compute pool first (the
+        rule DPF follows: ``set_default_compute_pool``, ``SHOAL_COMPUTE_POOL``, else ``DEFAULT``),
+        never to a private Ray instance of its own."""
         import ray.data
 
         from shoal.data.file_sources import FileSource
         from shoal.data.ray_sources import RayDatasetSource
 
         source = self._source
+        if not isinstance(source, RayDatasetSource):
+            _connect_to_the_default_pool()
         if isinstance(source, RayDatasetSource):
             return source.dataset
         if isinstance(source, FileSource) and all(ref.format == "parquet" for ref in source.files):
@@ -353,3 +360,19 @@ class DataConnector:
 
     def __repr__(self) -> str:
         return f"DataConnector({self._source.describe()})"
+
+
+def _connect_to_the_default_pool() -> None:
+    """Connect this process to the default compute pool's Ray cluster (starting its first node)
+    unless it is connected to a Ray cluster already (driver)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    from shoal.pools.api import get_backend
+    from shoal.pools.connect import connect
+    from shoal.pools.default import default_compute_pool
+
+    backend = get_backend(default_compute_pool())
+    backend.ensure_nodes(1, progress=None)
+    connect(backend.address())
