@@ -195,10 +195,11 @@ def test_scale_cluster_shrinks_and_grows_the_pool_the_code_runs_on(home: Path) -
     assert result["cpus"] >= 1
 
 
-def _sleep_long() -> None:
+def sleep_forever() -> None:
     import time
 
-    time.sleep(300)
+    while True:  # the job that holds every node until it is cancelled
+        time.sleep(0.2)
 
 
 def test_scale_cluster_shrinks_right_after_a_run_and_says_which_jobs_keep_nodes(
@@ -223,7 +224,7 @@ def test_scale_cluster_shrinks_right_after_a_run_and_says_which_jobs_keep_nodes(
     assert len(cluster.get_nodes()) == 1
     assert cluster.scale_cluster(3)
 
-    job = remote(POOL, stage_name="scale_runs", target_instances=3)(_sleep_long)()
+    job = remote(POOL, stage_name="scale_runs", target_instances=3)(sleep_forever)()
     try:
         wait_until(lambda: job.status == JobStatus.RUNNING, "the sleeping job to run on 3 nodes", 180)
         monkeypatch.setattr(cluster, "RELEASE_WAIT_S", 1.0)
