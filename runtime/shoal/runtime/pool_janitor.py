@@ -1,8 +1,12 @@
-"""Stop the idle nodes of a local compute pool: ``python -m shoal.runtime.pool_janitor <POOL>``.
+"""Keep a local compute pool ready and stop its idle nodes: ``python -m shoal.runtime.pool_janitor
+<POOL>``.
 
 Started once the pool's first nodes are up, at a lower CPU priority, in the pool's environment
-(so stopping the pool stops it too). Every few seconds it looks at which nodes hold a job's
-reservation (placement-group bundles); a worker node that held none for the pool's
+(so stopping the pool stops it too). It starts the pool's service and a node agent (with its
+warm payload interpreters) on every node as soon as the node is up, waits for the interpreters'
+imports and records the node as ready (the pool's start waits for that), so that the first job
+on a new pool or node does not wait for them. Every few seconds it looks at which nodes hold a
+job's reservation (placement-group bundles); a worker node that held none for the pool's
 ``idle_timeout_s`` is stopped, never going below ``min_nodes`` and never stopping the head
 (node 0).
 
@@ -14,6 +18,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
+from typing import Any
 
 
 def busy_node_ids(ray: object) -> set[str]:
@@ -27,6 +33,24 @@ def busy_node_ids(ray: object) -> set[str]:
     return busy
 
 
+def prestart(ray: Any, backend: Any, node_ids: list[str]) -> set[str]:
+    """Start the pool's service and the node agents of ``node_ids`` (each starts its warm payload
+    interpreter); return the node ids that have theirs (none when it failed: tried again)."""
+    from shoal.runtime.pool_service import get_or_create
+
+    try:
+        service = get_or_create(ray, backend.record.name, backend.connect_env())
+        agents = ray.get(service.agents_for.remote(node_ids), timeout=120)
+        ray.get([agent.warm_ready.remote(60) for agent in agents], timeout=120)
+        mark_ready = getattr(backend, "mark_ready", None)
+        if mark_ready is not None:
+            mark_ready(node_ids)
+    except Exception:  # a node going away meanwhile: the next round tries again
+        traceback.print_exc()
+        return set()
+    return set(node_ids)
+
+
 def main(pool_name: str) -> None:
     from shoal.pools.api import get_backend
     from shoal.pools.connect import connect
@@ -36,10 +60,13 @@ def main(pool_name: str) -> None:
     period = max(0.5, min(30.0, idle_timeout / 4))
     ray = connect(backend.address())
     idle_since: dict[str, float] = {}
+    ready: set[str] = set()
     while backend.is_running():
         now = time.monotonic()
         busy = busy_node_ids(ray)
         nodes = backend.nodes()
+        if {n.node_id for n in nodes} - ready:
+            ready = prestart(ray, backend, [n.node_id for n in nodes])
         for node in nodes:
             if node.node_id in busy:
                 idle_since.pop(node.node_id, None)
