@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import logging
 import os
 import secrets
 import shutil
@@ -41,13 +40,7 @@ from shoal.pools.connect import LOOPBACK_ENV
 from shoal.pools.families import resolve_family
 from shoal.pools.records import PoolRecord, pool_dir
 
-log = logging.getLogger(__name__)
-
 GIB = 1024**3
-#: how long starting a pool waits for its node agents (the janitor starts them)
-READY_WAIT_S = 60.0
-#: in the pool's folder: the nodes whose agents run (written by the janitor)
-READY_FILE = "ready.json"
 KNOWN_OPTIONS = {
     "families",
     "cpus_per_node",
@@ -259,31 +252,7 @@ class LocalPoolBackend(ComputePoolBackend):
         return {**LOOPBACK_ENV, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": self.address()}
 
     def start(self) -> None:
-        """Start the first ``min_nodes`` nodes and return once the pool takes jobs at once: its
-        janitor has started the pool's service and a node agent on each node (at most
-        :data:`READY_WAIT_S`; a pool not ready by then still works, its first job waits)."""
         self.ensure_nodes(max(1, self.record.min_nodes))
-        wanted = {node.node_id for node in self.nodes()}
-        deadline = time.monotonic() + READY_WAIT_S
-        while not wanted <= self.ready_node_ids():
-            if time.monotonic() >= deadline or not self.is_running():
-                log.info("pool %s: node agents not ready within %.0f s", self.record.name, READY_WAIT_S)
-                return
-            time.sleep(0.1)
-
-    def ready_node_ids(self) -> set[str]:
-        """The nodes whose agent the janitor has started (:meth:`mark_ready`)."""
-        try:
-            return set(json.loads((self.dir / READY_FILE).read_text())["node_ids"])
-        except (OSError, ValueError, KeyError):
-            return set()
-
-    def mark_ready(self, node_ids: Sequence[str]) -> None:
-        """Record that the pool's service and the agents of ``node_ids`` run (janitor)."""
-        path = self.dir / READY_FILE
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"node_ids": sorted(node_ids)}))
-        temporary.replace(path)
 
     def ensure_nodes(
         self, count: int, progress: ProgressCallback | None = None, timeout_s: float = 300
@@ -394,7 +363,6 @@ class LocalPoolBackend(ComputePoolBackend):
 
         if state.get("janitor_sid"):
             self._kill_node({"sid": state["janitor_sid"]}, grace_s=0.5)
-        (self.dir / READY_FILE).unlink(missing_ok=True)
         nodes = sorted(state.get("nodes", {}).values(), key=lambda n: -int(n["index"]))
         for node in nodes:  # workers first, the head last
             self._kill_node(node, state.get("pool_id"))

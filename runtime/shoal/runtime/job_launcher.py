@@ -221,7 +221,6 @@ def wait_warm() -> str:
     import shoal.jobs.results
     import shoal.runtime.plugin_bootstrap  # noqa: F401
 
-    os.write(1, b"warm\n")  # to the agent: the imports are done (stdout goes to the log below)
     line = sys.stdin.readline()
     if not line:
         os._exit(0)  # the agent went away before a job came

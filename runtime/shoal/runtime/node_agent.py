@@ -56,7 +56,6 @@ class NodeAgent:
         self._log_uploaded_at = 0.0
         self._warm: list[subprocess.Popen[bytes]] = []
         self._warm_lock = threading.Lock()
-        self._warm_ready = threading.Event()  # set once a warm interpreter has done its imports
         self._spawn_warm()
 
     def begin(self, instance_id: int, stage_name: str, stage_url: str, job_dir: str) -> str:
@@ -155,33 +154,22 @@ class NodeAgent:
         follows another at once still finds one ready."""
 
         def spawn() -> None:
-            started: list[subprocess.Popen[bytes]] = []
             with self._warm_lock:
                 self._warm = [p for p in self._warm if p.poll() is None]
                 while len(self._warm) < WARM_INTERPRETERS:
-                    process = subprocess.Popen(
-                        [sys.executable, "-u", "-m", "shoal.runtime.job_launcher", "--warm"],
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,  # one line once its imports are done
-                        stderr=subprocess.DEVNULL,
-                        env=self._launcher_env,
-                        cwd=tempfile.gettempdir(),
-                        start_new_session=True,
+                    self._warm.append(
+                        subprocess.Popen(
+                            [sys.executable, "-u", "-m", "shoal.runtime.job_launcher", "--warm"],
+                            stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env=self._launcher_env,
+                            cwd=tempfile.gettempdir(),
+                            start_new_session=True,
+                        )
                     )
-                    self._warm.append(process)
-                    started.append(process)
-            for process in started:
-                assert process.stdout is not None
-                ready = process.stdout.readline()  # b"" when it died first
-                process.stdout.close()
-                if ready:
-                    self._warm_ready.set()
 
         threading.Thread(target=spawn, name="shoal-warm-launcher", daemon=True).start()
-
-    def warm_ready(self, timeout_s: float) -> bool:
-        """Whether a warm interpreter has done its imports, waiting up to ``timeout_s``."""
-        return self._warm_ready.wait(timeout_s)
 
     def _take_warm(self) -> subprocess.Popen[bytes] | None:
         """The oldest live warm interpreter (the most likely to be ready), or None."""

@@ -2,13 +2,12 @@
 <POOL>``.
 
 Started once the pool's first nodes are up, at a lower CPU priority, in the pool's environment
-(so stopping the pool stops it too). It starts the pool's service and a node agent (with its
-warm payload interpreters) on every node as soon as the node is up, waits for the interpreters'
-imports and records the node as ready (the pool's start waits for that), so that the first job
-on a new pool or node does not wait for them. Every few seconds it looks at which nodes hold a
-job's reservation (placement-group bundles); a worker node that held none for the pool's
-``idle_timeout_s`` is stopped, never going below ``min_nodes`` and never stopping the head
-(node 0).
+(so stopping the pool stops it too). It starts the pool's service and a node agent (which starts
+its warm payload interpreters) on every node as soon as the node is up, in the background: a
+job submitted a few seconds after the pool started does not wait for them. Every few seconds it
+looks at which nodes hold a job's reservation (placement-group bundles); a worker node that held
+none for the pool's ``idle_timeout_s`` is stopped, never going below ``min_nodes`` and never
+stopping the head (node 0).
 
 Runs on the machine of the local pool, as a small background process.
 """
@@ -35,16 +34,13 @@ def busy_node_ids(ray: object) -> set[str]:
 
 def prestart(ray: Any, backend: Any, node_ids: list[str]) -> set[str]:
     """Start the pool's service and the node agents of ``node_ids`` (each starts its warm payload
-    interpreter); return the node ids that have theirs (none when it failed: tried again)."""
+    interpreters in the background); return the node ids that have theirs (none when it failed:
+    the next round tries again)."""
     from shoal.runtime.pool_service import get_or_create
 
     try:
         service = get_or_create(ray, backend.record.name, backend.connect_env())
-        agents = ray.get(service.agents_for.remote(node_ids), timeout=120)
-        ray.get([agent.warm_ready.remote(60) for agent in agents], timeout=120)
-        mark_ready = getattr(backend, "mark_ready", None)
-        if mark_ready is not None:
-            mark_ready(node_ids)
+        ray.get(service.agents_for.remote(node_ids), timeout=120)
     except Exception:  # a node going away meanwhile: the next round tries again
         traceback.print_exc()
         return set()
