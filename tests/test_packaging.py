@@ -55,7 +55,18 @@ def test_wheel_holds_one_shoal_tree(wheel: Path) -> None:
     assert not [n for n in names if n.startswith(("core/", "plugins/", "runtime/", "tests/", "bench/"))]
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
     extras = {line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Provides-Extra: ")}
-    assert {"xgboost", "lightgbm", "torch", "snowpark", "s3", "gcs", "dashboard", "notebook", "all"} <= extras
+    assert {
+        "xgboost",
+        "lightgbm",
+        "torch",
+        "snowpark",
+        "s3",
+        "gcs",
+        "dashboard",
+        "notebook",
+        "ui",
+        "all",
+    } <= extras
     required = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
     core = [line for line in required if "extra ==" not in line]
     assert not [

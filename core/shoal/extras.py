@@ -29,6 +29,8 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "grpc": "dashboard",
     "opencensus": "dashboard",
     "prometheus_client": "dashboard",
+    "starlette": "ui",
+    "uvicorn": "ui",
 }
 
 #: what Ray's dashboard imports beyond ``ray[data]`` (``ray.dashboard.optional_deps``); the

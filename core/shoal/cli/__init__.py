@@ -36,6 +36,7 @@ SUBCOMMANDS = {
     "run": ("shoal.cli.run_cmd", "run"),
     "status": ("shoal.cli.status_cmd", "status"),
     "snowpark": ("shoal.cli.status_cmd", "snowpark"),
+    "ui": ("shoal.cli.ui_cmd", "ui"),
 }
 
 

@@ -1,0 +1,161 @@
+"""The web view's HTTP application: the JSON API under ``/api/`` (``shoal ui`` process).
+
+A Starlette application served by uvicorn (:func:`serve`). Each route calls one function of
+:mod:`shoal.ui.views` (plain Python, in Starlette's thread pool) and answers JSON, plain text or
+a file. A name that is not in the workspace is a 404, a bad query value a 400, both as
+``{"error": "..."}``. Path parameters are names looked up among what exists (pools, jobs,
+stages, runs, partitions, files), never joined into a path: ``..``, absolute paths and encoded
+slashes name nothing and answer 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shoal.ui import views
+
+API_ROUTES: tuple[tuple[str, str], ...] = (
+    ("/api/pools", "every pool"),
+    ("/api/pools/{name}", "one pool, with the jobs that have not ended on it"),
+    ("/api/jobs?status=&pool=&name=&limit=", "jobs, newest first"),
+    ("/api/jobs/{id}", "one job's status document"),
+    ("/api/jobs/{id}/logs?instance=K", "one instance's log (text)"),
+    ("/api/jobs/{id}/result", "a finished job's result, or its error and traceback"),
+    ("/api/stages/{stage}/runs", "the DPF and many-model runs on a stage"),
+    ("/api/stages/{stage}/runs/{run}", "one run: status, message, kind, counts"),
+    (
+        "/api/stages/{stage}/runs/{run}/partitions?status=&sort=&desc=&offset=&limit=",
+        "a page of the run's partitions",
+    ),
+    ("/api/stages/{stage}/runs/{run}/partitions/{partition}", "one partition and its files"),
+    ("/api/stages/{stage}/runs/{run}/partitions/{partition}/log", "its train.log (text)"),
+    ("/api/stages/{stage}/runs/{run}/partitions/{partition}/files/{file}", "one of its files"),
+    ("/api/stages/{stage}/runs/{run}/models", "the models of a many-model training run"),
+)
+
+
+def _int(request: Any, name: str, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise views.BadRequest(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _count(request: Any, name: str, default: int) -> int:
+    value = _int(request, name, default)
+    return default if value is None else value
+
+
+def _endpoint(answer: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A Starlette endpoint (run in the thread pool) that turns ``answer(request)`` into a response."""
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+    def endpoint(request: Any) -> Any:
+        try:
+            value = answer(request)
+        except views.NotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        except views.BadRequest as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if isinstance(value, Response):
+            return value
+        if isinstance(value, str):
+            return PlainTextResponse(value)
+        return JSONResponse(value)
+
+    return endpoint
+
+
+def _names(request: Any, *keys: str) -> list[str]:
+    """The request's path parameters ``keys``, in order."""
+    return [str(request.path_params[key]) for key in keys]
+
+
+def _file(request: Any) -> Any:
+    from starlette.responses import Response
+
+    p = request.path_params
+    data = views.partition_file(p["stage"], p["run"], p["partition"], p["file"])
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": _attachment(p["file"])},
+    )
+
+
+def _attachment(filename: str) -> str:
+    from urllib.parse import quote
+
+    return f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _partitions(request: Any) -> Any:
+    p, q = request.path_params, request.query_params
+    return views.partitions(
+        p["stage"],
+        p["run"],
+        status=q.get("status") or None,
+        sort=q.get("sort") or "partition_id",
+        descending=q.get("desc", "") in ("1", "true", "yes"),
+        offset=_count(request, "offset", 0),
+        limit=_count(request, "limit", 100),
+    )
+
+
+def create_app() -> Any:
+    """The Starlette application over this process's workspace (``SHOAL_HOME``)."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    def path(name: str) -> Callable[[Any], str]:
+        return lambda request: request.path_params[name]
+
+    run = "/api/stages/{stage}/runs/{run}"
+    part = run + "/partitions/{partition:path}"
+    routes = [
+        Route("/api/pools", _endpoint(lambda r: views.pools())),
+        Route("/api/pools/{name}", _endpoint(lambda r: views.pool(path("name")(r)))),
+        Route(
+            "/api/jobs",
+            _endpoint(
+                lambda r: views.jobs(
+                    status=r.query_params.get("status") or None,
+                    pool_name=r.query_params.get("pool") or None,
+                    name=r.query_params.get("name") or None,
+                    limit=_count(r, "limit", 0),
+                )
+            ),
+        ),
+        Route("/api/jobs/{id}", _endpoint(lambda r: views.job(path("id")(r)))),
+        Route(
+            "/api/jobs/{id}/logs",
+            _endpoint(lambda r: views.job_logs(path("id")(r), _int(r, "instance", None))),
+        ),
+        Route("/api/jobs/{id}/result", _endpoint(lambda r: views.job_result(path("id")(r)))),
+        Route("/api/stages/{stage}/runs", _endpoint(lambda r: views.runs(path("stage")(r)))),
+        Route(run, _endpoint(lambda r: views.run(*_names(r, "stage", "run")))),
+        Route(run + "/models", _endpoint(lambda r: views.models(*_names(r, "stage", "run")))),
+        Route(run + "/partitions", _endpoint(_partitions)),
+        # a partition id may hold "/" (stage mode): the file and log routes come first
+        Route(part + "/files/{file}", _endpoint(_file)),
+        Route(
+            part + "/log",
+            _endpoint(lambda r: views.partition_log(*_names(r, "stage", "run", "partition"))),
+        ),
+        Route(
+            part,
+            _endpoint(lambda r: views.partition(*_names(r, "stage", "run", "partition"))),
+        ),
+    ]
+    return Starlette(routes=routes)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8265) -> None:
+    """Serve the web view until interrupted (the ``shoal ui`` process)."""
+    import uvicorn
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")

@@ -1,0 +1,275 @@
+"""The web view's JSON API (``shoal ui``), through HTTP against a real workspace: a 2-node pool,
+a job that returns and one that raises, a DPF run two of whose partitions fail, and a many-model
+run. The server is the ``shoal ui`` command itself, in its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from pool_helpers import pool_in_new_home
+from waiting import wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+POOL = "UI2"
+STAGE = "ui_runs"
+FAILING = {"S02", "S04"}
+
+
+def returns_a_summary(rows: int) -> dict[str, Any]:
+    print(f"summing {rows} rows", flush=True)
+    return {"rows": rows, "total": rows * (rows - 1) // 2}
+
+
+def raises_on_purpose(limit: int) -> None:
+    raise ValueError(f"value {limit + 1} above limit {limit}")
+
+
+def count_or_fail(data: Any, context: Any) -> None:
+    frame = data.to_pandas()
+    print(f"{context.partition_id}: {len(frame)} rows", flush=True)
+    if context.partition_id in FAILING:
+        raise ValueError(f"store {context.partition_id} has a bad price")
+    context.upload_to_stage(len(frame), "rows.json", write_function=write_json)
+
+
+def write_json(value: Any, path: str) -> None:
+    Path(path).write_text(json.dumps(value))
+
+
+def fit_line(data: Any, context: Any) -> Any:
+    from sklearn.linear_model import LinearRegression
+
+    frame = data.to_pandas()
+    return LinearRegression().fit(frame[["PRICE"]], frame["UNITS"])
+
+
+def sales() -> pd.DataFrame:
+    stores = [f"S{i:02d}" for i in range(6)]
+    return pd.DataFrame(
+        {
+            "STORE": [s for s in stores for _ in range(5)],
+            "PRICE": [float(i % 5) for i in range(30)],
+            "UNITS": [float(100 - 3 * (i % 5)) for i in range(30)],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield from pool_in_new_home(tmp_path_factory.mktemp("ui-home"), POOL, 2)
+
+
+@pytest.fixture(scope="module")
+def work(home: Path) -> dict[str, Any]:
+    """What the view shows: two jobs, a DPF run with failures and a many-model run."""
+    from shoal.dpf import DPF, ExecutionOptions
+    from shoal.jobs import JobStatus, remote
+    from shoal.mmt import ManyModelTraining
+
+    os.environ["SHOAL_HOME"] = str(home)  # the module's workspace, for the fixtures' own calls
+    done = remote(POOL, stage_name="ui_jobs")(returns_a_summary)(10)
+    failed = remote(POOL, stage_name="ui_jobs")(raises_on_purpose)(41)
+    assert done.wait(timeout=180) == JobStatus.DONE
+    assert failed.wait(timeout=180) == JobStatus.FAILED
+    run = DPF(count_or_fail, STAGE, compute_pool=POOL).run(
+        partition_by="STORE",
+        dataframe=sales(),
+        run_id="counts",
+        execution_options=ExecutionOptions(max_retries=0),
+    )
+    assert run.wait(timeout=180, show_progress=False) == "PARTIAL_FAILURE"
+    models = ManyModelTraining(fit_line, STAGE, compute_pool=POOL).run(
+        partition_by="STORE", dataframe=sales(), run_id="lines"
+    )
+    assert models.wait(timeout=180, show_progress=False) == "SUCCESS"
+    return {"done": done.id, "failed": failed.id}
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, work: dict[str, Any]) -> Iterator[str]:
+    """``shoal ui`` on a free port of 127.0.0.1, stopped (by its pid) at the end."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shoal = Path(sys.executable).parent / "shoal"
+    process = subprocess.Popen(
+        [str(shoal), "ui", "--port", str(port)],
+        env={**os.environ, "SHOAL_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert process.poll() is None, f"shoal ui exited: {process.stderr.read() if process.stderr else ''}"
+        try:
+            return get(base + "/api/pools")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(answers, "shoal ui to answer /api/pools", 60)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def get(url: str) -> tuple[int, Any]:
+    """Status and body (JSON decoded when it is JSON) of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            status, body, kind = response.status, response.read(), response.headers.get_content_type()
+    except urllib.error.HTTPError as error:
+        status, body, kind = error.code, error.read(), error.headers.get_content_type()
+    return status, json.loads(body) if kind == "application/json" else body
+
+
+@pytest.fixture(autouse=True)
+def _use_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_HOME", str(home))
+
+
+def test_pools_with_their_nodes(server: str) -> None:
+    status, pools = get(server + "/api/pools")
+    assert status == 200
+    assert [(p["name"], p["state"], p["active_nodes"]) for p in pools] == [(POOL, "ACTIVE", 2)]
+    status, pool = get(server + f"/api/pools/{POOL.lower()}")
+    assert status == 200
+    assert pool["name"] == POOL
+    assert len(pool["nodes"]) == 2
+    assert all(n["node_id"] for n in pool["nodes"])
+    assert pool["address"].startswith("127.0.0.1:")
+    assert pool["jobs"] == [], "no job runs on it now"
+    status, error = get(server + "/api/pools/NOPE")
+    assert status == 404
+    assert "no compute pool 'NOPE'" in error["error"]
+
+
+def test_jobs_filtered_with_logs_results_and_errors(server: str, work: dict[str, Any]) -> None:
+    status, listed = get(server + "/api/jobs")
+    assert status == 200
+    ids = [j["id"] for j in listed]
+    assert work["done"] in ids
+    assert work["failed"] in ids
+    status, failed = get(server + "/api/jobs?status=failed")
+    assert [j["id"] for j in failed if j["id"].startswith("raises")] == [work["failed"]]
+    assert all(j["status"] == "FAILED" for j in failed)
+    status, named = get(server + "/api/jobs?name=RETURNS_A")
+    assert [j["id"] for j in named] == [work["done"]]
+    assert get(server + "/api/jobs?limit=x")[0] == 400
+
+    status, job = get(server + f"/api/jobs/{work['done']}")
+    assert status == 200
+    assert (job["id"], job["status"], job["compute_pool"]) == (work["done"], "DONE", POOL)
+    assert job["created_time"].endswith("Z")
+    assert job["completed_time"].endswith("Z")
+    status, log = get(server + f"/api/jobs/{work['done']}/logs")
+    assert status == 200
+    assert "summing 10 rows" in log.decode()
+    assert get(server + f"/api/jobs/{work['done']}/result") == (
+        200,
+        {"status": "DONE", "result": {"rows": 10, "total": 45}},
+    )
+    status, result = get(server + f"/api/jobs/{work['failed']}/result")
+    assert result["status"] == "FAILED"
+    assert result["error"]["type"] == "ValueError"
+    assert result["error"]["message"] == "value 42 above limit 41"
+    assert "in raises_on_purpose" in result["error"]["traceback"]
+    assert get(server + "/api/jobs/no_such_job")[0] == 404
+
+
+def test_runs_counts_and_the_failed_partitions_with_their_errors(server: str) -> None:
+    status, runs = get(server + f"/api/stages/{STAGE}/runs")
+    assert status == 200
+    kinds = {r["run_id"]: (r["kind"], r["status"]) for r in runs}
+    assert kinds == {"counts": ("dpf", "PARTIAL_FAILURE"), "lines": ("mmt-training", "SUCCESS")}
+    status, run = get(server + f"/api/stages/{STAGE}/runs/counts")
+    assert run["partitions"]["DONE"] == 4
+    assert run["partitions"]["FAILED"] == 2
+    assert run["total"] == 6
+
+    status, page = get(server + f"/api/stages/{STAGE}/runs/counts/partitions?status=failed")
+    assert status == 200
+    assert page["total"] == 2
+    assert {p["partition_id"] for p in page["items"]} == FAILING
+    for item in page["items"]:
+        assert f"store {item['partition_id']} has a bad price" in item["error"]
+        assert item["attempts"] == 1
+        assert item["node_id"]
+
+    status, first = get(server + f"/api/stages/{STAGE}/runs/counts/partitions?limit=4")
+    status, rest = get(server + f"/api/stages/{STAGE}/runs/counts/partitions?limit=4&offset=4")
+    assert [p["partition_id"] for p in first["items"] + rest["items"]] == [f"S{i:02d}" for i in range(6)]
+    assert (first["total"], len(first["items"]), len(rest["items"])) == (6, 4, 2)
+    status, by_status = get(server + f"/api/stages/{STAGE}/runs/counts/partitions?sort=status&desc=1")
+    assert [p["status"] for p in by_status["items"]][:2] == ["FAILED", "FAILED"]
+    status, error = get(server + f"/api/stages/{STAGE}/runs/counts/partitions?sort=price")
+    assert status == 400
+    assert "sort must be one of" in error["error"]
+    assert get(server + f"/api/stages/{STAGE}/runs/counts/partitions?limit=0")[0] == 400
+
+
+def test_a_partition_s_log_files_and_download(server: str) -> None:
+    base = server + f"/api/stages/{STAGE}/runs/counts/partitions"
+    status, partition = get(base + "/S01")
+    assert status == 200
+    assert partition["status"] == "DONE"
+    assert set(partition["files"]) == {"rows.json", "train.log"}
+    status, log = get(base + "/S01/log")
+    assert "S01: 5 rows" in log.decode()
+    status, failed_log = get(base + "/S02/log")
+    assert "ValueError: store S02 has a bad price" in failed_log.decode()
+    status, data = get(base + "/S01/files/rows.json")
+    assert (status, json.loads(data)) == (200, 5)
+    assert get(base + "/S01/files/model.pkl")[0] == 404
+
+
+def test_the_models_of_a_many_model_run(server: str) -> None:
+    status, models = get(server + f"/api/stages/{STAGE}/runs/lines/models")
+    assert status == 200
+    assert [m["partition_id"] for m in models] == [f"S{i:02d}" for i in range(6)]
+    assert all(m["serde"] and m["size"] > 0 for m in models)
+    assert get(server + f"/api/stages/{STAGE}/runs/counts/models")[0] == 404, "a plain DPF run has none"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/pools/..",
+        "/api/pools/%2e%2e%2fetc",
+        "/api/jobs/..%2f..%2fetc%2fpasswd",
+        "/api/jobs/%2Fetc%2Fpasswd/logs",
+        "/api/stages/..%2f..%2f/runs",
+        "/api/stages/%2Fetc/runs",
+        f"/api/stages/{STAGE}/runs/..%2f..",
+        f"/api/stages/{STAGE}/runs/counts/partitions/..%2f..%2f..%2fetc%2fpasswd",
+        f"/api/stages/{STAGE}/runs/counts/partitions/S01/files/..%2f..%2f_shoal%2frun.json",
+        f"/api/stages/{STAGE}/runs/counts/partitions/S01/files/%2Fetc%2Fpasswd",
+        f"/api/stages/{STAGE}/runs/counts/partitions/S01/files/outside",
+        f"/api/stages/{STAGE}/runs/counts/partitions/..%2fS01/log",
+        f"/api/stages/{STAGE}/runs/lines/models/..%2f..",
+    ],
+)
+def test_paths_out_of_the_workspace_name_nothing(server: str, home: Path, path: str) -> None:
+    link = home / "stages" / STAGE.upper() / "counts" / "S01" / "outside"  # a link out of the stage
+    assert link.parent.is_dir()
+    if not link.is_symlink():
+        link.symlink_to("/etc/hostname")
+    status, body = get(server + path)
+    assert status in (400, 404), (path, status, body)
+    assert b"root:" not in (body if isinstance(body, bytes) else json.dumps(body).encode())
