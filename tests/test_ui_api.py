@@ -80,7 +80,7 @@ def work(home: Path) -> dict[str, Any]:
     from shoal.mmt import ManyModelTraining
 
     os.environ["SHOAL_HOME"] = str(home)  # the module's workspace, for the fixtures' own calls
-    done = remote(POOL, stage_name="ui_jobs")(returns_a_summary)(10)
+    done = remote(POOL, stage_name="ui_jobs", env_vars={"API_TOKEN": "s3cret-value"})(returns_a_summary)(10)
     failed = remote(POOL, stage_name="ui_jobs")(raises_on_purpose)(41)
     assert done.wait(timeout=180) == JobStatus.DONE
     assert failed.wait(timeout=180) == JobStatus.FAILED

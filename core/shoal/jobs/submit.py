@@ -196,6 +196,11 @@ def submit_payload(
             target_instances=target,
             min_instances=minimum,
             compute_pool=pool.name,
+            # what was asked, for `shoal job status` and the web view: the variables' names only
+            payload_kind=payload.kind,
+            entrypoint=payload.entrypoint,
+            args=list(payload.args),
+            env_names=sorted(env),
         )
         records.save(record)
         backend.ensure_nodes(1, progress=None)
