@@ -273,3 +273,66 @@ def test_paths_out_of_the_workspace_name_nothing(server: str, home: Path, path: 
     status, body = get(server + path)
     assert status in (400, 404), (path, status, body)
     assert b"root:" not in (body if isinstance(body, bytes) else json.dumps(body).encode())
+
+
+# -- the pages ----------------------------------------------------------------------------------
+
+
+def page(url: str) -> tuple[int, str]:
+    status, body = get(url)
+    assert isinstance(body, bytes), f"{url} answered JSON, not a page"
+    return status, body.decode()
+
+
+def test_the_pools_page_shows_each_pool_and_its_nodes(server: str) -> None:
+    status, html = page(server + "/pools")
+    assert status == 200
+    assert f'id="pool-{POOL}"' in html
+    assert html.count("<tr>") == 1 + 2, "a header and one row per node"
+    assert 'class="here">Pools' in html or 'href="/pools" class="here"' in html
+
+
+def test_from_the_jobs_list_to_a_job_s_logs_and_error(server: str, work: dict[str, Any]) -> None:
+    status, html = page(server + "/jobs?status=FAILED")
+    assert status == 200
+    assert f'href="/jobs/{work["failed"]}"' in html
+    assert f'href="/jobs/{work["done"]}"' not in html, "filtered by status"
+    status, html = page(server + f"/jobs/{work['failed']}")
+    assert status == 200
+    assert 'id="error">ValueError: value 42 above limit 41' in html
+    assert "in raises_on_purpose" in html, "the traceback"
+    status, html = page(server + f"/jobs/{work['done']}")
+    assert "summing 10 rows" in html
+    assert "API_TOKEN" in html
+    assert "s3cret-value" not in html
+    assert "&#34;total&#34;: 45" in html or '"total": 45' in html
+
+
+def test_from_a_run_to_its_failed_partitions_and_a_train_log(server: str) -> None:
+    status, html = page(server + "/runs")
+    assert status == 200
+    assert f'href="/stages/{STAGE.upper()}/runs/counts"' in html
+    assert f'href="/stages/{STAGE.upper()}/runs/lines"' in html
+    status, html = page(server + f"/stages/{STAGE}/runs/counts")
+    assert status == 200
+    assert "FAILED 2" in html
+    assert 'class="FAILED" style="width: 33.33%"' in html, "the progress bar"
+    status, html = page(server + f"/stages/{STAGE}/runs/counts?status=FAILED")
+    shown = [pid for pid in (f"S{i:02d}" for i in range(6)) if f'/partitions/{pid}"' in html]
+    assert shown == sorted(FAILING)
+    assert "ValueError: store S02 has a bad price" in html, "the last error line"
+    status, html = page(server + f"/stages/{STAGE}/runs/counts/partitions/S02")
+    assert status == 200
+    assert 'id="log"' in html
+    assert "S02: 5 rows" in html
+    assert "/files/train.log" in html
+    status, html = page(server + f"/stages/{STAGE}/runs/lines/models")
+    assert html.count("/files/") == 6
+
+
+def test_a_page_that_names_nothing_is_a_404_page(server: str) -> None:
+    status, html = page(server + f"/stages/{STAGE}/runs/nope")
+    assert status == 404
+    assert "no run &#x27;nope&#x27; on stage UI_RUNS" in html
+    status, html = page(server + f"/stages/{STAGE}/runs/counts/partitions/..%2f..%2fetc")
+    assert status == 404

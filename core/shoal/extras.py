@@ -31,6 +31,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "prometheus_client": "dashboard",
     "starlette": "ui",
     "uvicorn": "ui",
+    "jinja2": "ui",
 }
 
 #: what Ray's dashboard imports beyond ``ray[data]`` (``ray.dashboard.optional_deps``); the

@@ -7,7 +7,7 @@ import click
 from shoal.cli.output import progress
 
 #: what the web view needs beyond the core install (the ``ui`` extra)
-UI_MODULES = ("starlette", "uvicorn")
+UI_MODULES = ("starlette", "uvicorn", "jinja2")
 
 
 @click.command("ui")

@@ -1,4 +1,5 @@
-"""The web view's HTTP application: the JSON API under ``/api/`` (``shoal ui`` process).
+"""The web view's HTTP application: its pages and the JSON API under ``/api/`` (``shoal ui``
+process).
 
 A Starlette application served by uvicorn (:func:`serve`). Each route calls one function of
 :mod:`shoal.ui.views` (plain Python, in Starlette's thread pool) and answers JSON, plain text or
@@ -106,8 +107,48 @@ def _partitions(request: Any) -> Any:
     )
 
 
+def _page(render: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A page endpoint: ``render(request)``, or the error as a small HTML page (404, 400)."""
+    from html import escape
+
+    from starlette.responses import HTMLResponse
+
+    def endpoint(request: Any) -> Any:
+        try:
+            return render(request)
+        except (views.NotFound, views.BadRequest) as exc:
+            code = 404 if isinstance(exc, views.NotFound) else 400
+            return HTMLResponse(
+                f"<!doctype html><title>{code}</title><p><a href='/runs'>shoal</a></p>"
+                f"<h1>{code}</h1><p id='error'>{escape(str(exc))}</p>",
+                status_code=code,
+            )
+
+    return endpoint
+
+
+def _page_routes() -> list[Any]:
+    from starlette.responses import RedirectResponse
+    from starlette.routing import Route
+
+    from shoal.ui import pages
+
+    run = "/stages/{stage}/runs/{run}"
+    return [
+        Route("/", lambda request: RedirectResponse("/runs")),
+        Route("/pools", _page(pages.pools_page)),
+        Route("/jobs", _page(pages.jobs_page)),
+        Route("/jobs/{id}", _page(pages.job_page)),
+        Route("/runs", _page(pages.runs_page)),
+        Route(run, _page(pages.run_page)),
+        Route(run + "/models", _page(pages.models_page)),
+        Route(run + "/partitions/{partition:path}", _page(pages.partition_page)),
+    ]
+
+
 def create_app() -> Any:
-    """The Starlette application over this process's workspace (``SHOAL_HOME``)."""
+    """The Starlette application over this process's workspace (``SHOAL_HOME``): the pages
+    and the JSON API under ``/api/``."""
     from starlette.applications import Starlette
     from starlette.routing import Route
 
@@ -151,7 +192,7 @@ def create_app() -> Any:
             _endpoint(lambda r: views.partition(*_names(r, "stage", "run", "partition"))),
         ),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes + _page_routes())
 
 
 def serve(host: str = "127.0.0.1", port: int = 8265) -> None:

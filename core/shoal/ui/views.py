@@ -54,7 +54,13 @@ def pool(name: str) -> dict[str, Any]:
         described = _plain(describe_compute_pool(name))
     except (ConfigError, LookupError) as exc:
         raise NotFound(f"no compute pool {name!r}") from exc
-    described["jobs"] = [j for j in jobs(pool_name=described["name"]) if not j["ended"]]
+    running = [j for j in jobs(pool_name=described["name"]) if not j["ended"]]
+    for row in running:  # which nodes each holds, for the nodes' table
+        try:
+            row["node_ids"] = list(_job(row["id"]).details().get("node_ids") or [])
+        except NotFound:
+            row["node_ids"] = []
+    described["jobs"] = running
     return described
 
 
