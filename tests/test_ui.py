@@ -1,6 +1,8 @@
-"""The web view's JSON API (``shoal ui``), through HTTP against a real workspace: a 2-node pool,
-a job that returns and one that raises, a DPF run two of whose partitions fail, and a many-model
-run. The server is the ``shoal ui`` command itself, in its own process."""
+"""The web view (``shoal ui``) against a real workspace: a 2-node pool, a job that returns and one
+that raises, a DPF run two of whose partitions fail, and a many-model run. The server is the
+``shoal ui`` command itself, in its own process; the JSON API and the pages are read over HTTP,
+and the pages are clicked through in headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, which ``bash .ci/dev test`` installs when it runs as root)."""
 
 from __future__ import annotations
 
@@ -336,3 +338,68 @@ def test_a_page_that_names_nothing_is_a_404_page(server: str) -> None:
     assert "no run &#x27;nope&#x27; on stage UI_RUNS" in html
     status, html = page(server + f"/stages/{STAGE}/runs/counts/partitions/..%2f..%2fetc")
     assert status == 404
+
+
+# -- in a browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Selenium, with Debian's chromium and chromedriver."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    missing = "the browser tests need Debian's chromium and chromium-driver: apt-get install chromium "
+    missing += "chromium-driver (bash .ci/dev test installs them when it runs as root)"
+    assert binary, missing
+    assert driver, missing
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    session.set_page_load_timeout(60)
+    try:
+        yield session
+    finally:
+        session.quit()
+
+
+def test_a_browser_clicks_from_the_jobs_to_a_failed_job_s_error_and_log(
+    server: str, browser: Any, work: dict[str, Any], tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/jobs")
+    browser.find_element(By.LINK_TEXT, work["failed"]).click()
+    assert browser.find_element(By.ID, "error").text == "ValueError: value 42 above limit 41"
+    assert "in raises_on_purpose" in browser.find_element(By.ID, "traceback").text
+    browser.find_element(By.LINK_TEXT, "Jobs").click()
+    browser.find_element(By.LINK_TEXT, work["done"]).click()
+    browser.find_element(By.LINK_TEXT, "instance 0").click()
+    assert "summing 10 rows" in browser.find_element(By.ID, "logs").text
+    browser.save_screenshot(str(tmp_path / "job.png"))
+    assert (tmp_path / "job.png").stat().st_size > 10_000
+
+
+def test_a_browser_clicks_from_a_run_to_a_failed_partition_s_train_log(
+    server: str, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/runs")
+    browser.find_element(By.LINK_TEXT, "counts").click()
+    assert "FAILED 2" in browser.find_element(By.ID, "counts").text
+    browser.save_screenshot(str(tmp_path / "run.png"))
+    browser.find_element(By.ID, "failed-only").click()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#partitions tr")[1:]
+    assert [row.find_element(By.TAG_NAME, "a").text for row in rows] == sorted(FAILING)
+    rows[0].find_element(By.TAG_NAME, "a").click()
+    assert "S02: 5 rows" in browser.find_element(By.ID, "log").text
+    assert "ValueError: store S02 has a bad price" in browser.find_element(By.ID, "error").text
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#files a")] == ["train.log"]
+    browser.save_screenshot(str(tmp_path / "partition.png"))
+    assert (tmp_path / "run.png").stat().st_size > 10_000
