@@ -265,6 +265,13 @@ def test_the_models_of_a_many_model_run(server: str) -> None:
         f"/api/stages/{STAGE}/runs/counts/partitions/S01/files/outside",
         f"/api/stages/{STAGE}/runs/counts/partitions/..%2fS01/log",
         f"/api/stages/{STAGE}/runs/lines/models/..%2f..",
+        "/jobs/..%2f..%2fetc%2fpasswd",
+        "/stages/..%2f..%2f/runs/counts",
+        f"/stages/{STAGE}/runs/..%2f..",
+        f"/stages/{STAGE}/runs/counts/partitions/..%2f..%2f..%2fetc%2fpasswd",
+        f"/stages/{STAGE}/runs/counts/partitions/%2Fetc%2Fpasswd",
+        f"/stages/{STAGE}/runs/counts/partitions/S01/outside",
+        "/stages/%2Fetc/runs/lines/models",
     ],
 )
 def test_paths_out_of_the_workspace_name_nothing(server: str, home: Path, path: str) -> None:

@@ -120,6 +120,12 @@ class DPFRun:
             raise layout.unreadable_record(self._stage, path, "a JSON object was expected")
         return definition
 
+    @property
+    def definition(self) -> dict[str, Any]:
+        """What the run was started with (``_shoal/run.json``): mode, function, partitioning,
+        pool, creation time, its job, and a many-model run's section; a copy."""
+        return dict(self._definition())
+
     def _partition_inputs(self) -> list[PartitionInput]:
         if self._inputs is None:  # written once, before the run starts
             path = layout.internal(self._run_id, "partitions.json")

@@ -206,7 +206,7 @@ def run(stage_name: str, run_id: str) -> dict[str, Any]:
 
     handle = _run(stage_name, run_id)
     summary = run_summary(handle, _stage(stage_name).name)
-    definition = handle._definition()  # the run's own record: mode, partitioning, when
+    definition = handle.definition
     summary.update(
         kind=_kind(definition),
         message=handle.message,
