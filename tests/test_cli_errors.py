@@ -13,6 +13,12 @@ import pytest
 
 SCRIPT = "print('hello')\n"
 
+
+def dpf_run(*source: str, run_id: str = "r") -> list[str]:
+    """``shoal dpf run fns:f SOURCE... --stage-name S --run-id RUN_ID``."""
+    return ["dpf", "run", "fns:f", *source, "--stage-name", "S", "--run-id", run_id]
+
+
 CASES = [
     # (id, arguments, exit code, fragment of the one line)
     (
@@ -81,37 +87,13 @@ CASES = [
     ),
     (
         "dpf-bad-run-id",
-        [
-            "dpf",
-            "run",
-            "fns:f",
-            "--sql",
-            "SELECT 1 AS K",
-            "--partition-by",
-            "K",
-            "--stage-name",
-            "S",
-            "--run-id",
-            "a/b",
-        ],
+        dpf_run("--sql", "SELECT 1 AS K", "--partition-by", "K", run_id="a/b"),
         2,
         "run_id 'a/b' contains a path separator",
     ),
     (
         "dpf-missing-table",
-        [
-            "dpf",
-            "run",
-            "fns:f",
-            "--table",
-            "nosuch",
-            "--partition-by",
-            "K",
-            "--stage-name",
-            "S",
-            "--run-id",
-            "r",
-        ],
+        dpf_run("--table", "nosuch", "--partition-by", "K"),
         2,
         "Table with name nosuch does not exist",
     ),
@@ -160,19 +142,7 @@ CASES = [
     ("pool-stop-unknown", ["pool", "stop", "NOPE"], 1, "Compute pool 'NOPE' does not exist"),
     (
         "dpf-partition-by-with-stage",
-        [
-            "dpf",
-            "run",
-            "fns:f",
-            "--stage",
-            "@S/x",
-            "--partition-by",
-            "K",
-            "--stage-name",
-            "S",
-            "--run-id",
-            "r",
-        ],
+        dpf_run("--stage", "@S/x", "--partition-by", "K"),
         2,
         "--partition-by applies to --table and --sql; with --stage each file is a partition",
     ),
