@@ -283,9 +283,9 @@ def logs(run_id: str, partition_id: str, stage_name: str) -> None:
 @format_option
 def ls(stage_name: str, output_format: str) -> None:
     """List the runs on a stage with their status and partition counts."""
-    from shoal.dpf import DPFRun
+    from shoal.dpf import DPFRun, layout
     from shoal.stages import get_stage
 
     stage = get_stage(stage_name)
-    runs = sorted({p.split("/", 1)[0] for p in stage.list("", pattern="run.json")})
+    runs = layout.run_ids(stage)
     print_runs([run_summary(DPFRun.restore_from(r, stage_name), stage.name) for r in runs], output_format)

@@ -337,10 +337,9 @@ class DataConnector:
         from shoal.data.ray_sources import RayDatasetSource
 
         source = self._source
-        if not isinstance(source, RayDatasetSource):
-            _connect_to_the_default_pool()
         if isinstance(source, RayDatasetSource):
             return source.dataset
+        _connect_to_the_default_pool()
         if isinstance(source, FileSource) and all(ref.format == "parquet" for ref in source.files):
             paths = source.local_paths()
             if paths is not None:

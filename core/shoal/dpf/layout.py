@@ -43,6 +43,13 @@ def internal(run_id: str, *parts: str) -> str:
     return "/".join([run_id, INTERNAL, *parts])
 
 
+def run_ids(stage: Stage) -> list[str]:
+    """The ids of the runs (DPF and many-model) on ``stage``: the folders with a run definition."""
+    suffix = internal("", "run.json")  # "/_shoal/run.json"
+    definitions = stage.list("", pattern="run.json")
+    return sorted(p[: -len(suffix)] for p in definitions if p.endswith(suffix) and p.count("/") == 2)
+
+
 #: The longest folder name most file systems take (bytes).
 MAX_FOLDER_NAME = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -19,7 +19,7 @@ from shoal.dpf.context import StageArtifactsManager
 from shoal.dpf.entities import PartitionRecord, PartitionStatus, RunStatus
 from shoal.dpf.progress import ProgressReader, progress_dir
 from shoal.dpf.specs import PartitionInput
-from shoal.errors import RecordError, RunConflictError, RunNotFoundError
+from shoal.errors import PluginError, RecordError, RunConflictError, RunNotFoundError
 from shoal.stages import Stage, get_stage
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,11 @@ class DPFRun:
         return definition
 
     @property
+    def stage_name(self) -> str:
+        """The name of the run's stage."""
+        return self._stage.name
+
+    @property
     def definition(self) -> dict[str, Any]:
         """What the run was started with (``_shoal/run.json``): mode, function, partitioning,
         pool, creation time, its job, and a many-model run's section; a copy."""
@@ -184,22 +189,24 @@ class DPFRun:
             self._message = f"the run's job {self._job.id} was cancelled"
             return RunStatus.CANCELLED, state
         if JobStatus(job).is_terminal:
-            return self._driver_gone(f"its job {self._job.id} ended {job}", self._job_message()), state
+            return self._driver_gone(f"its job {self._job.id} ended {job}", *self._job_ending()), state
         return status, state
 
-    def _job_message(self) -> str:
-        """Why the run's job ended, from its status document ("" when unreadable)."""
+    def _job_ending(self) -> tuple[str, str]:
+        """Why the run's job ended and the type of the error it raised, from its status document
+        (empty when unreadable)."""
         try:
-            return str(self._job.details().get("message") or "") if self._job is not None else ""
+            details = self._job.details() if self._job is not None else {}
         except Exception:
-            return ""
+            return "", ""
+        return str(details.get("message") or ""), str(details.get("error_type") or "")
 
-    def _driver_gone(self, why: str, cause: str = "") -> RunStatus:
+    def _driver_gone(self, why: str, cause: str = "", error_type: str = "") -> RunStatus:
         resume = (
             f"DPFRun.restore_from({self._run_id!r}, {self._stage.name!r}).resume() continues it; "
             f"partitions already DONE are not run again."
         )
-        if "PluginError" in cause:  # resuming alone would fail the same way
+        if error_type == f"{PluginError.__module__}.{PluginError.__qualname__}":  # resume alone fails too
             self._message = (
                 f"DPF run {self._run_id} could not start on the pool's nodes ({why}): {cause}\n"
                 f"Once every node can import the plugin (docs/plugins.md, 'How a plugin reaches the "

@@ -152,6 +152,12 @@ class MLJob(Generic[T]):
         value: T = results.read_result(self._stage, self._record.job_dir)
         return value
 
+    def error(self) -> dict[str, str] | None:
+        """The exception the job raised, as it was written (``{"type", "message", "traceback"}``,
+        nothing unpickled); None when it raised none or has not ended."""
+        found = results.raised(self._stage, self._record.job_dir)
+        return found._asdict() if found is not None else None
+
     def get_logs(
         self, limit: int = -1, instance_id: int | None = None, *, as_list: bool = False, verbose: bool = False
     ) -> str | list[str]:

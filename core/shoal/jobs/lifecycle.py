@@ -227,13 +227,19 @@ class JobLifecycle:
         )
         exit_code = self.nodes.run_payload(launch.to_json(), env)
         self._finish_logs()
+        fields: dict[str, Any] = {}
         if self._cancel.is_set():
             final, message = JobStatus.CANCELLED, "cancelled"
         elif exit_code == 0:
             final, message = JobStatus.DONE, ""
         else:
-            final, message = JobStatus.FAILED, self._failure_message(exit_code)
-        self._write(final, message=message, exit_code=exit_code)
+            from shoal.jobs import results
+
+            error = results.raised(self.stage, self.spec.job_dir)
+            final, message = JobStatus.FAILED, self._failure_message(exit_code, error)
+            if error is not None:  # for readers that act on the kind of error (a DPF run)
+                fields["error_type"] = error.type
+        self._write(final, message=message, exit_code=exit_code, **fields)
         return final.value
 
     def _finish_logs(self) -> None:
@@ -242,7 +248,8 @@ class JobLifecycle:
         except Exception as exc:
             self._warn(f"finishing the instances' logs failed: {type(exc).__name__}: {exc}")
 
-    def _failure_message(self, exit_code: int) -> str:
+    def _failure_message(self, exit_code: int, error: Any) -> str:
+        """Why the payload failed; ``error``: the exception it wrote (``results.raised``), if any."""
         from shoal.jobs import results
 
         if exit_code < 0:
@@ -256,11 +263,9 @@ class JobLifecycle:
                 f"the payload process was killed by signal {-exit_code}{name}; its output up to then "
                 f"is in the job's logs (job.get_logs())"
             )
-        error = results.raised(self.stage, self.spec.job_dir)
         if error is not None:
-            kind, text = error
-            name = kind.rsplit(".", 1)[-1]
-            return f"the payload raised {name} (job.result() re-raises it): {_shortened(text)}"
+            name = error.type.rsplit(".", 1)[-1]
+            return f"the payload raised {name} (job.result() re-raises it): {_shortened(error.message)}"
         if results.has_result(self.stage, self.spec.job_dir):
             return "the payload raised an exception; job.result() re-raises it"
         return f"the payload process exited with code {exit_code}"

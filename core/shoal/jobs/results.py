@@ -21,7 +21,7 @@ import io
 import json
 import sys
 import traceback
-from typing import Any
+from typing import Any, NamedTuple
 
 import cloudpickle
 
@@ -145,9 +145,16 @@ def has_result(stage: Stage, job_dir: str) -> bool:
     return stage.exists(f"{job_dir}/{RESULT_FILE}")
 
 
-def raised(stage: Stage, job_dir: str) -> tuple[str, str] | None:
-    """The type (``module.QualName``) and message of the exception the job raised; None when it
-    wrote no exception (no result yet, or a value)."""
+class RaisedError(NamedTuple):
+    """What a job's exception was, as written with it (nothing is unpickled)."""
+
+    type: str  # module.QualName
+    message: str
+    traceback: str
+
+
+def raised(stage: Stage, job_dir: str) -> RaisedError | None:
+    """The exception the job raised; None when it wrote none (no result yet, or a value)."""
     try:
         dto = json.loads(stage.read_text(f"{job_dir}/{RESULT_FILE}"))
     except (FileNotFoundError, ValueError):
@@ -155,7 +162,9 @@ def raised(stage: Stage, job_dir: str) -> tuple[str, str] | None:
     if dto.get("success", True):
         return None
     metadata = dto.get("metadata", {})
-    return str(metadata.get("type", "")), str(metadata.get("message", ""))
+    return RaisedError(
+        str(metadata.get("type", "")), str(metadata.get("message", "")), str(metadata.get("traceback", ""))
+    )
 
 
 def _check_compatible(metadata: dict[str, Any]) -> None:

@@ -151,20 +151,13 @@ def job_result(job_id: str) -> dict[str, Any]:
         return {"status": status.value}
     if status == JobStatus.CANCELLED:
         return {"status": status.value, "error": {"type": "JobCancelledError", "message": "cancelled"}}
+    error = handle.error()  # as the job wrote it: nothing of the job's is unpickled here
+    if error is not None:
+        return {"status": status.value, "error": {**error, "type": error["type"].rsplit(".", 1)[-1]}}
     try:
         value = handle.result(timeout=0)
-    except Exception as exc:
-        cause = exc.__cause__ or exc
-        import traceback
-
-        return {
-            "status": status.value,
-            "error": {
-                "type": type(cause).__name__,
-                "message": str(cause),
-                "traceback": "".join(traceback.format_exception(type(cause), cause, cause.__traceback__)),
-            },
-        }
+    except RuntimeError as exc:  # it ended without a result (killed): the job's message says why
+        return {"status": status.value, "error": {"type": type(exc).__name__, "message": str(exc)}}
     return {"status": status.value, "result": _jsonable(value)}
 
 
@@ -182,17 +175,20 @@ def _stage(stage_name: str) -> Any:
 
 def _run(stage_name: str, run_id: str) -> Any:
     from shoal.dpf import DPFRun
+    from shoal.errors import ConfigError, RunNotFoundError
 
     stage = _stage(stage_name)
-    if run_id not in run_ids(stage_name):
-        raise NotFound(f"no run {run_id!r} on stage {stage.name}")
-    return DPFRun.restore_from(run_id, stage.name)
+    try:  # a bad id ("..", "a/b") is a ConfigError: it names no run either
+        return DPFRun.restore_from(run_id, stage.name)
+    except (ConfigError, RunNotFoundError) as exc:
+        raise NotFound(f"no run {run_id!r} on stage {stage.name}") from exc
 
 
 def run_ids(stage_name: str) -> list[str]:
     """The ids of the DPF and many-model runs on a stage."""
-    stage = _stage(stage_name)
-    return sorted({p.split("/", 1)[0] for p in stage.list("", pattern="run.json") if "/_shoal/" in p})
+    from shoal.dpf import layout
+
+    return layout.run_ids(_stage(stage_name))
 
 
 def runs(stage_name: str) -> list[dict[str, Any]]:
@@ -205,7 +201,7 @@ def run(stage_name: str, run_id: str) -> dict[str, Any]:
     from shoal.cli.dpf_cmd import run_summary
 
     handle = _run(stage_name, run_id)
-    summary = run_summary(handle, _stage(stage_name).name)
+    summary = run_summary(handle, handle.stage_name)
     definition = handle.definition
     summary.update(
         kind=_kind(definition),
@@ -302,9 +298,9 @@ def models(stage_name: str, run_id: str) -> list[dict[str, Any]]:
     """The models of a many-model training run, as ``shoal mmt models`` lists them."""
     from shoal.mmt import ManyModelRun
 
-    _run(stage_name, run_id)
+    stage = _run(stage_name, run_id).stage_name  # a 404 of its own when there is no such run
     try:
-        frame = ManyModelRun.restore_from(run_id, _stage(stage_name).name).models()
+        frame = ManyModelRun.restore_from(run_id, stage).models()
     except (ValueError, ShoalError) as exc:
         raise NotFound(f"run {run_id} is not a many-model training run: {exc}") from exc
     return [_plain(row) for row in frame.to_dict(orient="records")]
