@@ -213,17 +213,22 @@ def _run_outcome(handle: Any, status: str, stage_name: str) -> str:
     return line
 
 
-def run_summary(handle: Any, stage: str) -> dict[str, Any]:
+def run_summary(handle: Any, stage: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     """A run as the commands print it: id, stage, status, and the count of partitions in every
-    status (zeros included, so the keys are always the same)."""
+    status (zeros included, so the keys are always the same). ``details``: the run's
+    ``partition_details`` when the caller read them already."""
+    from collections import Counter
+
     from shoal.dpf import PartitionStatus
 
-    grouped = handle.get_progress()
+    counts = Counter(
+        d.status.value for d in (handle.partition_details if details is None else details).values()
+    )
     return {
         "run_id": handle.run_id,
         "stage": stage,
         "status": handle.status.value,
-        "partitions": {s.value: len(grouped.get(s.value, [])) for s in PartitionStatus},
+        "partitions": {s.value: counts.get(s.value, 0) for s in PartitionStatus},
     }
 
 

@@ -84,7 +84,7 @@ def run_page(request: Any) -> Any:
     status = q.get("status") or None
     raw_offset = q.get("offset", "0")
     offset = int(raw_offset) if raw_offset.isdigit() else 0
-    page = views.partitions(
+    run, page = views.run_and_partitions(
         stage, run_id, status=status, sort=sort, descending=desc, offset=offset, limit=PAGE_SIZE
     )
 
@@ -97,7 +97,7 @@ def run_page(request: Any) -> Any:
         request,
         "run.html",
         "runs",
-        run=views.run(stage, run_id),
+        run=run,
         page=page,
         sort=sort,
         desc=desc,

@@ -197,11 +197,23 @@ def runs(stage_name: str) -> list[dict[str, Any]]:
 
 
 def run(stage_name: str, run_id: str) -> dict[str, Any]:
-    """A run: its status, message, kind (``dpf``, ``mmt-train``, ``mmt-infer``) and counts."""
+    """A run: its status, message, kind (``dpf``, ``mmt-training``, ``mmt-inference``) and counts."""
+    handle = _run(stage_name, run_id)
+    return _summary(handle, handle.partition_details)
+
+
+def run_and_partitions(stage_name: str, run_id: str, **paging: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`run` and a page of :func:`partitions` (``paging``: its keywords) from one read of
+    the run's partitions (a run's page shows both)."""
+    handle = _run(stage_name, run_id)
+    details = handle.partition_details
+    return _summary(handle, details), _page(details, **paging)
+
+
+def _summary(handle: Any, details: dict[str, Any]) -> dict[str, Any]:
     from shoal.cli.dpf_cmd import run_summary
 
-    handle = _run(stage_name, run_id)
-    summary = run_summary(handle, handle.stage_name)
+    summary = run_summary(handle, handle.stage_name, details)
     definition = handle.definition
     summary.update(
         kind=_kind(definition),
@@ -234,11 +246,24 @@ def partitions(
 ) -> dict[str, Any]:
     """A page of a run's partitions: ``{"total", "offset", "limit", "items": [...]}``, filtered
     by status, sorted by one of :data:`PARTITION_SORT_KEYS`."""
+    details = _run(stage_name, run_id).partition_details
+    return _page(details, status=status, sort=sort, descending=descending, offset=offset, limit=limit)
+
+
+def _page(
+    details: dict[str, Any],
+    *,
+    status: str | None = None,
+    sort: str = "partition_id",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 100,
+) -> dict[str, Any]:
     if sort not in PARTITION_SORT_KEYS:
         raise BadRequest(f"sort must be one of {', '.join(PARTITION_SORT_KEYS)}, got {sort!r}")
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"offset must be 0 or more and limit 1 to {MAX_PAGE}, got {offset} and {limit}")
-    rows = [_partition_row(d) for d in _run(stage_name, run_id).partition_details.values()]
+    rows = [_partition_row(d) for d in details.values()]
     if status:
         rows = [r for r in rows if r["status"] == status.upper()]
 
