@@ -298,3 +298,39 @@ def test_a_rank_gathers_every_value_and_fails_naming_the_ranks_that_never_posted
     with pytest.raises(TrainingError, match=expected):
         mine("again", 5.0)
     assert now[0] >= 5.0, "it waited until its deadline"
+
+
+def test_a_ranks_result_passes_through_the_driver_pickled_and_becomes_the_value_where_it_is_used(
+    tmp_path: Path,
+) -> None:
+    """The training driver hands rank 0's model on without importing its framework: it wraps
+    the worker's bytes, pickles them again as the job's result, and the caller gets the model."""
+    import pickle
+    import subprocess
+    import sys
+
+    (tmp_path / "probe_model.py").write_text(
+        "from dataclasses import dataclass\n\n@dataclass\nclass Model:\n    trees: int\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import probe_model
+
+        (tmp_path / "worker.bin").write_bytes(pickle.dumps(probe_model.Model(trees=7)))
+        driver = (
+            "import pickle, sys\n"
+            "from shoal.train.results import PickledResult\n"
+            "result = PickledResult(open(sys.argv[1], 'rb').read())\n"
+            "open(sys.argv[2], 'wb').write(pickle.dumps(result))\n"
+            "print('probe_model' in sys.modules)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", driver, str(tmp_path / "worker.bin"), str(tmp_path / "job.bin")],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "False"  # the driver never imported the model's module
+        assert pickle.loads((tmp_path / "job.bin").read_bytes()) == probe_model.Model(trees=7)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("probe_model", None)

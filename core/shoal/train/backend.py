@@ -9,7 +9,10 @@ An ``EstimatorSpec.factory(**options)`` returns an :class:`EstimatorBackend`. Th
 3. on **each worker**, enters :meth:`EstimatorBackend.worker_context` and calls
    :meth:`EstimatorBackend.train` with this rank's :class:`TrainTask` (its own data shards only);
 4. calls :meth:`EstimatorBackend.collect` **on the driver** with every rank's return value, and
-   :meth:`EstimatorBackend.shutdown` whatever happened.
+   :meth:`EstimatorBackend.shutdown` whatever happened. A backend that keeps the default
+   ``collect`` (rank 0's value) and trains in a job that :func:`shoal.train.runner.run_training`
+   submitted has rank 0's value unpickled only in the caller's process
+   (:mod:`shoal.train.results`): the job's driver does not import the framework for it.
 
 The backend object is pickled (cloudpickle) to the workers, so keep framework imports inside
 methods: importing the plugin must not import the framework.

@@ -120,7 +120,7 @@ def run_training(
         payload = function_payload(
             train_on_job_nodes,
             (backend, inputs, options or {}),
-            {"name": name, "deadlines": deadlines, "restarts": restarts},
+            {"name": name, "deadlines": deadlines, "restarts": restarts, "result_to_caller": True},
         )
     job = submit_payload(
         payload,
@@ -153,16 +153,22 @@ def train_on_job_nodes(
     name: str = "train",
     deadlines: Deadlines | None = None,
     restarts: RestartPolicy | None = None,
+    result_to_caller: bool = False,
 ) -> Any:
     """Inside a job: place the workers on the job's nodes and train (see the module docstring).
     When a rank dies and ``restarts`` allows it, plan again on the nodes still there and train
-    again from the start on a new group."""
+    again from the start on a new group.
+
+    ``result_to_caller``: this process only hands the result on (the training job that
+    :func:`run_training` submitted): with the backend's default ``collect``, rank 0's result is
+    returned still pickled (:class:`~shoal.train.results.PickledResult`) and becomes the model in
+    the caller's process, so this one never imports the framework to unpickle it."""
     deadlines = deadlines or deadlines_from_env()
     restarts = restarts or restart_policy_from_env()
     failures = 0
     while True:
         try:
-            return _train_once(backend, inputs, options, name, deadlines)
+            return _train_once(backend, inputs, options, name, deadlines, result_to_caller)
         except TrainingError as error:
             if not restarts.restart(error, failures):
                 raise
@@ -182,6 +188,7 @@ def _train_once(
     options: dict[str, Any],
     name: str,
     deadlines: Deadlines,
+    result_to_caller: bool = False,
 ) -> Any:
     """One attempt: plan on the job's live nodes, start a group, train, collect, shut down."""
     plan = plan_workers(backend.scaling, JobContext.current().nodes())
@@ -193,7 +200,7 @@ def _train_once(
     inputs = store_in_memory_inputs(inputs)  # rows this process holds: put once, sliced there
     try:
         _shard_inputs(inputs, world, per_rank, scratch)
-        return _train_shards(backend, options, name, deadlines, plan, per_rank)
+        return _train_shards(backend, options, name, deadlines, plan, per_rank, result_to_caller)
     finally:
         if scratch is not None:
             from shoal.stages import resolve_location
@@ -232,8 +239,10 @@ def _train_shards(
     deadlines: Deadlines,
     plan: Any,
     per_rank: list[dict[str, Any]],
+    result_to_caller: bool = False,
 ) -> Any:
     from shoal.runtime.train_group import RayTrainWorkerGroup
+    from shoal.train.results import loaded
 
     world = plan.num_workers
     for key in backend.nonempty_inputs:
@@ -266,7 +275,9 @@ def _train_shards(
         setup = backend.start(slots)
         tasks = [TrainTask(shards=per_rank[r], options=dict(options)) for r in range(world)]
         results = run_ranks(group, slots, backend, ranks, tasks, setup, deadlines)
-        return backend.collect(results)
+        if result_to_caller and type(backend).collect is EstimatorBackend.collect:
+            return results[0]  # unpickled by the caller (shoal.train.results)
+        return backend.collect([loaded(result) for result in results])
     finally:
         try:
             backend.shutdown()

@@ -33,6 +33,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from shoal.errors import TrainingError
 from shoal.train.control import RankEvent, RankFailed, RankFinished, RankProgressed
 from shoal.train.ranks import RankInfo, WorkerSlot
+from shoal.train.results import PickledResult
 from shoal.train.scaling import WorkerPlan
 
 PLACEMENT_TIMEOUT_S = 60.0
@@ -140,8 +141,8 @@ class RayTrainWorkerGroup:
         return events
 
     def _ended(self, rank: int, ref: Any) -> RankEvent:
-        try:
-            return RankFinished(rank, cloudpickle.loads(ray.get(ref)))
+        try:  # unpickled where it is used (shoal.train.results): not here, if only passed on
+            return RankFinished(rank, PickledResult(ray.get(ref)))
         except RayActorError as exc:
             lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
             return RankFailed(rank, died=True, detail=" ".join(lines[:3]) if lines else type(exc).__name__)
