@@ -5,7 +5,9 @@ An ``EstimatorSpec.factory(**options)`` returns an :class:`EstimatorBackend`. Th
 
 1. resolves :attr:`EstimatorBackend.scaling` against the job's nodes and starts the workers;
 2. calls :meth:`EstimatorBackend.start` **on the driver** with the workers' slots (ranks, node
-   addresses, free ports reserved on each worker's node); what it returns is sent to every worker;
+   addresses, free ports reserved on each worker's node), then, when the backend has one,
+   :meth:`EstimatorBackend.start_on_rank0` **in rank 0's worker**; what they return is sent to
+   every worker;
 3. on **each worker**, enters :meth:`EstimatorBackend.worker_context` and calls
    :meth:`EstimatorBackend.train` with this rank's :class:`TrainTask` (its own data shards only);
 4. calls :meth:`EstimatorBackend.collect` **on the driver** with every rank's return value, and
@@ -64,6 +66,14 @@ class EstimatorBackend(ABC):
     def start(self, slots: Sequence[WorkerSlot]) -> Any:
         """Driver, before training: start the framework's rendezvous; the result goes to workers."""
         return None
+
+    def start_on_rank0(self, slots: Sequence[WorkerSlot], setup: Any) -> Any:
+        """Rank 0's worker, after :meth:`start` (whose result is ``setup``) and before any rank
+        trains: start what runs beside the workers (XGBoost's tracker, as Ray Train does), so
+        the driver needs no framework import; the result replaces ``setup`` for every rank.
+        This backend object stays in rank 0's worker for its :meth:`train`. Called only when a
+        backend overrides it."""
+        return setup
 
     @contextlib.contextmanager
     def worker_context(self, rank: RankInfo, setup: Any) -> Iterator[None]:

@@ -59,6 +59,7 @@ def fit_local(
     for sock in sockets:  # the framework binds them now
         sock.close()
     setup = backend.start([slot])
+    setup = backend.start_on_rank0([slot], setup)  # this process is rank 0
     try:
         set_current(rank)
         with ExitStack() as stack:

@@ -7,7 +7,8 @@
   ``SHOAL_COMPUTE_POOL``, else the local ``DEFAULT`` pool) and this call waits for its result.
 
 On the nodes: plan the workers (:mod:`shoal.train.scaling`), start them (the Ray group
-``shoal.runtime.train_group.RayTrainWorkerGroup``), let the backend start its rendezvous, send
+``shoal.runtime.train_group.RayTrainWorkerGroup``), let the backend start its rendezvous (on the
+driver, and in rank 0's worker when it has a ``start_on_rank0``), send
 each rank only its own shards, train under the controller's deadlines
 (:mod:`shoal.train.control`), collect, and always shut everything down.
 
@@ -273,6 +274,8 @@ def _train_shards(
         ranks = rank_infos(slots, plan.cpus_per_worker, plan.gpus_per_worker)
         preload.wait()
         setup = backend.start(slots)
+        if type(backend).start_on_rank0 is not EstimatorBackend.start_on_rank0:
+            setup = group.start_on_rank0(backend, slots, setup)
         tasks = [TrainTask(shards=per_rank[r], options=dict(options)) for r in range(world)]
         results = run_ranks(group, slots, backend, ranks, tasks, setup, deadlines)
         if result_to_caller and type(backend).collect is EstimatorBackend.collect:

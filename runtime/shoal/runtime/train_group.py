@@ -4,7 +4,8 @@ One placement group holds one bundle per rank; each bundle is pinned to its node
 selector on ``ray.io/node-id``, so ranks land exactly where the plan put them (several per node
 when asked). Each worker (:class:`shoal.runtime.train_worker.TrainWorker`, a Ray actor that
 serves two calls at once) reserves free ports on its node; the driver reads them back and builds
-the ranks.
+the ranks. A backend with a ``start_on_rank0`` (XGBoost's tracker) runs it in rank 0's worker
+(:meth:`RayTrainWorkerGroup.start_on_rank0`) before any rank trains.
 
 Each rank's task (its data shards and the fit options) goes to its actor as an ordinary Ray
 argument, so object references inside it (a Ray Dataset shard's blocks) are tracked by Ray and
@@ -39,6 +40,8 @@ from shoal.train.scaling import WorkerPlan
 PLACEMENT_TIMEOUT_S = 60.0
 PROGRESS_EVERY_S = 1.0
 ANSWER_TIMEOUT_S = 5.0
+#: how long rank 0 may take to start the framework's rendezvous (its framework import included)
+START_TIMEOUT_S = 120.0
 
 
 class RayTrainWorkerGroup:
@@ -117,6 +120,22 @@ class RayTrainWorkerGroup:
         ]
         return self.slots
 
+    def start_on_rank0(self, backend: Any, slots: Sequence[WorkerSlot], setup: Any) -> Any:
+        """Run the backend's ``start_on_rank0`` in rank 0's worker (it keeps that backend object
+        for its training); return the setup every rank gets."""
+        blobs = (cloudpickle.dumps(backend), cloudpickle.dumps(list(slots)), cloudpickle.dumps(setup))
+        started = self._actors[0].start_on_rank0.remote(*blobs)
+        try:
+            return cloudpickle.loads(ray.get(started, timeout=START_TIMEOUT_S))
+        except GetTimeoutError:
+            raise _rank0_error(slots[0], f"did not start it within {START_TIMEOUT_S:g} s", "hung") from None
+        except RayActorError as exc:
+            raise _rank0_error(slots[0], f"died: {str(exc).strip().splitlines()[0]}", "died") from None
+        except RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            error = _rank0_error(slots[0], f"raised {cause!r}" if cause else str(exc), "failed")
+            raise error from (cause if isinstance(cause, BaseException) else None)
+
     def launch(self, backend: Any, ranks: Sequence[RankInfo], tasks: Sequence[Any], setup: Any) -> None:
         # the backend and setup hold the caller's code (pickled by value where it must be); the task
         # is a Ray argument, so the object references in its shards travel as Ray tracks them
@@ -185,3 +204,14 @@ class RayTrainWorkerGroup:
             with contextlib.suppress(Exception):  # already removed
                 remove_placement_group(self._pg)
             self._pg = None
+
+
+def _rank0_error(slot: WorkerSlot, what: str, kind: str) -> TrainingError:
+    return TrainingError(
+        f"rank 0 (node {slot.node_id[:8]}) was to start the framework's rendezvous and {what}; "
+        f"its log: {slot.log_path}",
+        rank=0,
+        node_id=slot.node_id,
+        log_path=slot.log_path,
+        kind=kind,
+    )

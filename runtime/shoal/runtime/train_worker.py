@@ -66,7 +66,8 @@ class _TeeFile:
 
 
 class TrainWorker:
-    """Ray actor body: ``describe`` once, then ``run`` once."""
+    """Ray actor body: ``describe`` once, ``start_on_rank0`` on rank 0 when the backend has
+    one, then ``run`` once."""
 
     def __init__(self, group_id: str, rank: int, manifest_hex: str, preload: tuple[str, ...] = ()) -> None:
         from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
@@ -84,6 +85,7 @@ class TrainWorker:
         self._sockets: list[socket.socket] = []
         self._progress, self._what = 0, ""
         self._trainer: int | None = None
+        self._backend: Any = None  # rank 0's backend after start_on_rank0
 
     def _report(self, what: str) -> None:
         self._progress += 1  # one writer: the training thread
@@ -121,6 +123,15 @@ class TrainWorker:
             "log_path": self.log_path,
         }
 
+    def start_on_rank0(self, backend_blob: bytes, slots_blob: bytes, setup_blob: bytes) -> bytes:
+        """Rank 0, before any rank trains: the backend's ``start_on_rank0`` (XGBoost's tracker);
+        the backend object is kept for :meth:`run`, which trains beside what it started."""
+        self._preload.wait()  # the backend imports the framework
+        backend = cloudpickle.loads(backend_blob)
+        setup = backend.start_on_rank0(cloudpickle.loads(slots_blob), cloudpickle.loads(setup_blob))
+        self._backend = backend
+        return bytes(cloudpickle.dumps(setup))
+
     def run(self, backend_blob: bytes, rank_blob: bytes, task: Any, setup_blob: bytes) -> bytes:
         """Release the reserved ports, then train this rank; return the pickled result. ``task``
         arrives as a Ray argument (its shards may hold object references)."""
@@ -130,7 +141,7 @@ class TrainWorker:
             sock.close()
         self._sockets = []
         self._preload.wait()  # the backend may hold code that imports the framework
-        backend = cloudpickle.loads(backend_blob)
+        backend = self._backend if self._backend is not None else cloudpickle.loads(backend_blob)
         rank = cloudpickle.loads(rank_blob)
         setup = cloudpickle.loads(setup_blob)
         os.environ.update(rank.env())
