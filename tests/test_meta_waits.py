@@ -23,6 +23,7 @@ PAYLOAD_FUNCTIONS = {
     "one_hangs",
     "where",
     "print_and_wait",
+    "wait_for_gate",
 }
 
 #: (module, function) -> why its sleep is not a synchronisation.

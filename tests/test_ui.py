@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -56,6 +57,20 @@ def fit_line(data: Any, context: Any) -> Any:
 
     frame = data.to_pandas()
     return LinearRegression().fit(frame[["PRICE"]], frame["UNITS"])
+
+
+def wait_for_gate(data: Any, context: Any = None) -> str:
+    """A partition (or a job) that prints a line, then waits until the test opens its gate file
+    (the path is in the rows' GATE column, or the argument), then prints another."""
+    gate = Path(data if isinstance(data, str) else data.to_pandas()["GATE"].iloc[0])
+    print(f"waiting for {gate.name}", flush=True)
+    deadline = time.monotonic() + 120
+    while not gate.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nobody opened the gate {gate} within 120 s")
+        time.sleep(0.1)
+    print("the gate opened after the page loaded", flush=True)
+    return gate.name
 
 
 def sales() -> pd.DataFrame:
@@ -410,3 +425,57 @@ def test_a_browser_clicks_from_a_run_to_a_failed_partition_s_train_log(
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#files a")] == ["train.log"]
     browser.save_screenshot(str(tmp_path / "partition.png"))
     assert (tmp_path / "run.png").stat().st_size > 10_000
+
+
+def test_a_run_s_page_and_a_job_s_page_follow_the_work_without_a_reload(
+    server: str, browser: Any, tmp_path: Path
+) -> None:
+    """Opened while the work waits, each page shows what happens next by itself: the run's counts
+    rise to DONE 3, the job's log gets a line printed after the page loaded and its status DONE."""
+
+    from shoal.dpf import DPF
+    from shoal.jobs import JobStatus, remote
+
+    def text(element_id: str) -> str:  # read in one step: a live region may be replaced meanwhile
+        return str(browser.execute_script(f"return document.getElementById('{element_id}').innerText"))
+
+    def same_page() -> bool:  # a reload would have dropped the mark
+        return bool(browser.execute_script("return window.shoalMark === 1"))
+
+    gate = tmp_path / "run-gate"
+    rows = pd.DataFrame({"STORE": ["A", "B", "C"], "GATE": [str(gate)] * 3})
+    run = DPF(wait_for_gate, "ui_live", compute_pool=POOL).run(
+        partition_by="STORE", dataframe=rows, run_id="r1"
+    )
+    browser.get(server + "/stages/ui_live/runs/r1")
+    browser.execute_script("window.shoalMark = 1")
+    wait_until(lambda: "RUNNING" in text("counts"), "the run page to show running partitions", 60)
+    assert "DONE 3" not in text("counts")
+    gate.touch()
+    wait_until(lambda: "DONE 3" in text("counts"), "the run page to count 3 partitions DONE", 60,
+               seen=lambda: text("counts"))  # fmt: skip
+    wait_until(lambda: text("live-run-status") == "SUCCESS", "the run page to show SUCCESS", 30)
+    assert same_page()
+    assert run.wait(timeout=60, show_progress=False) == "SUCCESS"
+
+    gate = tmp_path / "job-gate"
+    job = remote(POOL, stage_name="ui_jobs")(wait_for_gate)(str(gate))
+    browser.get(server + f"/jobs/{job.id}")
+    browser.execute_script("window.shoalMark = 1")
+    wait_until(lambda: "waiting for job-gate" in text("logs"), "the job's first line on its page", 60,
+               seen=lambda: text("logs"))  # fmt: skip
+    assert "the gate opened" not in text("logs")
+    gate.touch()
+    wait_until(lambda: "the gate opened after the page loaded" in text("logs"),
+               "the line printed after the page loaded", 60, seen=lambda: text("logs"))  # fmt: skip
+    wait_until(lambda: text("live-job-status") == "DONE", "the job page to show DONE", 60)
+    assert same_page()
+    assert job.wait(timeout=60) == JobStatus.DONE
+    browser.get(server + "/runs")  # not a live page: the job page's stream ends with it
+
+    def watched() -> list[str]:
+        status, subjects = get(server + "/api/live")
+        assert status == 200
+        return [s["key"] for s in subjects]
+
+    wait_until(lambda: watched() == [], "the server to drop the streams of the pages left", 30, seen=watched)

@@ -7,6 +7,9 @@ a file. A name that is not in the workspace is a 404, a bad query value a 400, b
 ``{"error": "..."}``. Path parameters are names looked up among what exists (pools, jobs,
 stages, runs, partitions, files), never joined into a path: ``..``, absolute paths and encoded
 slashes name nothing and answer 404.
+
+The live pages' streams (:data:`LIVE_ROUTES`) are async endpoints over one :class:`shoal.ui.live.Hub`
+per application: every watcher of one page shares one reader.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shoal.ui import views
+from shoal.ui import live, views
 
 API_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/pools", "every pool"),
@@ -33,6 +36,14 @@ API_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/stages/{stage}/runs/{run}/partitions/{partition}/log", "its train.log (text)"),
     ("/api/stages/{stage}/runs/{run}/partitions/{partition}/files/{file}", "one of its files"),
     ("/api/stages/{stage}/runs/{run}/models", "the models of a many-model training run"),
+    ("/api/live", "the live pages being watched: watchers, reads and changes of each"),
+)
+
+#: the streams of the live pages (server-sent events, each event the page's regions as JSON)
+LIVE_ROUTES: tuple[str, ...] = (
+    "/live/pools",
+    "/live/jobs/{id}",
+    "/live/stages/{stage}/runs/{run}?status=&sort=&desc=&offset=",
 )
 
 
@@ -146,6 +157,58 @@ def _page_routes() -> list[Any]:
     ]
 
 
+async def _events(snapshots: Any, seen: str) -> Any:
+    """Server-sent events: one ``regions`` event per snapshot, but not a first one whose
+    fingerprint is ``seen`` (the page already shows it)."""
+    import json
+
+    first = True
+    async for snapshot in snapshots:
+        if snapshot is None:  # nothing new: a keep-alive, which fails once the browser went away
+            yield ": keep-alive\n\n"
+            continue
+        if not (first and live.digest(snapshot) == seen):
+            yield f"event: regions\ndata: {json.dumps(snapshot)}\n\n"
+        first = False
+
+
+def _live_routes(hub: live.Hub) -> list[Any]:
+    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.routing import Route
+
+    from shoal.ui import pages
+
+    def stream(page: str, context: Callable[[dict[str, str], dict[str, str]], dict[str, Any]]) -> Any:
+        async def endpoint(request: Any) -> Any:
+            path, params = dict(request.path_params), dict(request.query_params)
+            seen = params.pop("seen", "")
+            key = (page, request.url.path, tuple(sorted(params.items())))
+
+            def read() -> dict[str, str]:  # once per poll for every watcher of this key
+                return pages.regions(page, context(path, params))
+
+            return StreamingResponse(
+                _events(hub.watch(key, read, live.HEARTBEAT_S), seen),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-store"},
+            )
+
+        return endpoint
+
+    async def stats(request: Any) -> Any:
+        return JSONResponse(hub.stats())
+
+    return [
+        Route("/api/live", stats),
+        Route("/live/pools", stream("pools", lambda p, q: pages.pools_context())),
+        Route("/live/jobs/{id}", stream("job", lambda p, q: pages.job_context(p["id"], q))),
+        Route(
+            "/live/stages/{stage}/runs/{run}",
+            stream("run", lambda p, q: pages.run_context(p["stage"], p["run"], q)),
+        ),
+    ]
+
+
 def create_app() -> Any:
     """The Starlette application over this process's workspace (``SHOAL_HOME``): the pages
     and the JSON API under ``/api/``."""
@@ -192,7 +255,7 @@ def create_app() -> Any:
             _endpoint(lambda r: views.partition(*_names(r, "stage", "run", "partition"))),
         ),
     ]
-    return Starlette(routes=routes + _page_routes())
+    return Starlette(routes=_live_routes(live.Hub()) + routes + _page_routes())
 
 
 def serve(host: str = "127.0.0.1", port: int = 8265) -> None:

@@ -2,8 +2,14 @@
 process).
 
 Rendered on the server with Jinja2 (autoescaped; the templates are in ``templates/`` inside the
-package): no script, no asset from the internet, nothing to build. A run's partitions are paged,
-sorted and filtered on the server, as in the API.
+package): no asset from the internet, nothing to build. A run's partitions are paged, sorted and
+filtered on the server, as in the API.
+
+The pools page, a job's page and a run's page are live: each names its **regions** (an element
+id and the template that renders it, :data:`LIVE_REGIONS`), and a small inline script in
+``base.html`` listens on the page's ``/live/...`` stream (:mod:`shoal.ui.live`), which sends the
+regions rendered again whenever what they show changed. The page and its stream render from the
+same context function, so they always agree.
 """
 
 from __future__ import annotations
@@ -24,12 +30,49 @@ def templates() -> Any:
     return Jinja2Templates(directory=str(TEMPLATES))
 
 
+#: each live page's regions: element id -> the template that renders its content
+LIVE_REGIONS: dict[str, dict[str, str]] = {
+    "pools": {"live-pools": "pools_list.html"},
+    "job": {
+        "live-job-status": "job_status.html",
+        "live-job-fields": "job_fields.html",
+        "logs": "job_logs.html",
+        "live-job-result": "job_result.html",
+    },
+    "run": {
+        "live-run-status": "run_status.html",
+        "live-run-summary": "run_summary.html",
+        "live-run-partitions": "run_partitions.html",
+    },
+}
+
+
 def _render(request: Any, template: str, section: str, **context: Any) -> Any:
     return templates().TemplateResponse(request, template, {"section": section, **context})
 
 
+def _live_url(request: Any, page: str, context: dict[str, Any]) -> str:
+    """The page's stream, with the fingerprint of the regions it was rendered with (``seen``)."""
+    from shoal.ui.live import digest
+
+    params = {k: v for k, v in request.query_params.items() if k != "seen"}
+    params["seen"] = digest(regions(page, context))
+    return "/live" + request.url.path + "?" + urlencode(params)
+
+
+def regions(page: str, context: dict[str, Any]) -> dict[str, str]:
+    """The live regions of ``page`` (a key of :data:`LIVE_REGIONS`) rendered from ``context``."""
+    env = templates().env
+    return {element: env.get_template(name).render(context) for element, name in LIVE_REGIONS[page].items()}
+
+
+def pools_context(params: Any = None) -> dict[str, Any]:
+    return {"pools": [views.pool(p["name"]) for p in views.pools()]}
+
+
 def pools_page(request: Any) -> Any:
-    return _render(request, "pools.html", "pools", pools=[views.pool(p["name"]) for p in views.pools()])
+    context = pools_context()
+    return _render(request, "pools.html", "pools", live_url=_live_url(request, "pools", context), **context)
 
 
 def jobs_page(request: Any) -> Any:
@@ -49,20 +92,21 @@ def jobs_page(request: Any) -> Any:
     )
 
 
-def job_page(request: Any) -> Any:
-    job_id = request.path_params["id"]
-    job = views.job(job_id)
-    raw = request.query_params.get("instance", "0")
+def job_context(job_id: str, params: Any) -> dict[str, Any]:
+    """A job's page: its status document, one instance's log (``?instance=``) and its result."""
+    raw = params.get("instance", "0")
     instance = int(raw) if raw.isdigit() else 0
-    return _render(
-        request,
-        "job.html",
-        "jobs",
-        job=job,
-        instance=instance,
-        logs=views.job_logs(job_id, instance),
-        result=views.job_result(job_id),
-    )
+    return {
+        "job": views.job(job_id),
+        "instance": instance,
+        "logs": views.job_logs(job_id, instance),
+        "result": views.job_result(job_id),
+    }
+
+
+def job_page(request: Any) -> Any:
+    context = job_context(request.path_params["id"], request.query_params)
+    return _render(request, "job.html", "jobs", live_url=_live_url(request, "job", context), **context)
 
 
 def runs_page(request: Any) -> Any:
@@ -76,13 +120,12 @@ def runs_page(request: Any) -> Any:
     return _render(request, "runs.html", "runs", stages=stages)
 
 
-def run_page(request: Any) -> Any:
-    stage, run_id = request.path_params["stage"], request.path_params["run"]
-    q = request.query_params
-    sort = q.get("sort") or "partition_id"
-    desc = q.get("desc", "") in ("1", "true")
-    status = q.get("status") or None
-    raw_offset = q.get("offset", "0")
+def run_context(stage: str, run_id: str, params: Any) -> dict[str, Any]:
+    """A run's page: its summary and one page of its partitions (``?status=&sort=&desc=&offset=``)."""
+    sort = params.get("sort") or "partition_id"
+    desc = params.get("desc", "") in ("1", "true")
+    status = params.get("status") or None
+    raw_offset = params.get("offset", "0")
     offset = int(raw_offset) if raw_offset.isdigit() else 0
     run, page = views.run_and_partitions(
         stage, run_id, status=status, sort=sort, descending=desc, offset=offset, limit=PAGE_SIZE
@@ -93,17 +136,13 @@ def run_page(request: Any) -> Any:
         current.update(changes)
         return urlencode({k: v for k, v in current.items() if v not in ("", None)})
 
-    return _render(
-        request,
-        "run.html",
-        "runs",
-        run=run,
-        page=page,
-        sort=sort,
-        desc=desc,
-        status=status,
-        query=query,
-    )
+    return {"run": run, "page": page, "sort": sort, "desc": desc, "status": status, "query": query}
+
+
+def run_page(request: Any) -> Any:
+    stage, run_id = request.path_params["stage"], request.path_params["run"]
+    context = run_context(stage, run_id, request.query_params)
+    return _render(request, "run.html", "runs", live_url=_live_url(request, "run", context), **context)
 
 
 def partition_page(request: Any) -> Any:
