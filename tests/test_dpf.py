@@ -174,6 +174,39 @@ def test_failures_are_retried_and_reported() -> None:
     assert sorted(d.partition_id for d in run.get_progress()["FAILED"]) == ["S02"]
 
 
+def fails_until_fixed(data: Any, context: Any) -> None:
+    frame = data.to_pandas()
+    if context.partition_id in ("S01", "S03") and not Path(frame["FIX"].iloc[0]).exists():
+        raise ValueError(f"store {context.partition_id} is not fixed yet")
+    context.upload_to_stage(len(frame), "rows.pkl")
+
+
+def test_retry_failed_reruns_only_the_failed_partitions_as_a_linked_run(tmp_path: Path) -> None:
+    from shoal.errors import ConfigError, RunConflictError
+
+    fix = tmp_path / "fixed"
+    options = ExecutionOptions(max_retries=0)
+    run = DPF(fails_until_fixed, STAGE).run(
+        partition_by="STORE", dataframe=sales(stores=4).assign(FIX=str(fix)), run_id="to_retry",
+        execution_options=options,
+    )  # fmt: skip
+    with pytest.raises(RunConflictError, match="still in progress"):
+        run.retry_failed()
+    assert run.wait(timeout=240, show_progress=False) == RunStatus.PARTIAL_FAILURE
+    before = {pid: (d.status, d.ended_at) for pid, d in run.partition_details.items()}
+    fix.touch()
+    retry = run.retry_failed()
+    assert retry.run_id == "to_retry_retry1"
+    assert retry.wait(timeout=240, show_progress=False) == RunStatus.SUCCESS
+    assert sorted(retry.partition_details) == ["S01", "S03"]
+    assert retry.partition_details["S03"].stage_artifacts_manager.get("rows.pkl") == 5
+    assert retry.definition["retry_of"] == "to_retry"
+    assert DPFRun.restore_from("to_retry", STAGE).retries == ["to_retry_retry1"]
+    assert {pid: (d.status, d.ended_at) for pid, d in run.partition_details.items()} == before
+    with pytest.raises(ConfigError, match="no FAILED or INTERNAL_ERROR partition"):
+        retry.retry_failed()
+
+
 def test_fail_fast_stops_at_the_first_failure() -> None:
     options = ExecutionOptions(fail_fast=True, use_head_node=False, num_cpus_per_worker=1)
     run = DPF(fail_then_sleep, STAGE).run(

@@ -364,6 +364,22 @@ class DPFRun:
         """Stop the run: no new partition starts, running ones stop; finished ones keep their artifacts."""
         self._stage.write_text(layout.internal(self._run_id, "cancel"), str(time.time()))
 
+    def retry_failed(self, run_id: str | None = None) -> DPFRun:
+        """Start a new run (``run_id``, else ``<run>_retry<N>``) of this ended run's ``FAILED`` and
+        ``INTERNAL_ERROR`` partitions, with the same function, options, pool and inputs; the two
+        runs name each other (``definition["retry_of"]``, :attr:`retries`). A shoal extension,
+        see :mod:`shoal.dpf.retry`."""
+        from shoal.dpf.retry import retry_failed
+
+        return retry_failed(self, run_id)
+
+    @property
+    def retries(self) -> list[str]:
+        """The ids of the runs that retried this run's failed partitions, oldest first."""
+        from shoal.dpf.retry import retries_of
+
+        return retries_of(self)
+
     def resume(self) -> DPFRun:
         """Continue an unfinished run whose driver died; DONE partitions are skipped."""
         from shoal.dpf.launch import launch

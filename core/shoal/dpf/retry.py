@@ -1,0 +1,89 @@
+"""Retry a finished run's failed partitions as a new run, linked both ways (driver).
+
+:func:`retry_failed` (``DPFRun.retry_failed``) starts a run of the same function, options and
+pool over the old run's ``FAILED`` and ``INTERNAL_ERROR`` partitions only, with the same inputs:
+the same stage files in stage mode (``run_from_stage(partition_ids=...)`` would pick the same),
+and the old run's own input files in SQL mode (they stay in the old run's folder, so that folder
+must be kept until the retry ends). The old run's partitions that succeeded are not touched.
+
+The new run's definition names the old one (``retry_of``); the old run lists its retries in
+``_shoal/retries.json``, appended under the run's id lock. Everything is checked before anything
+is written: a run still in progress, one with no failed partition, or a taken run id is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any
+
+from shoal.dpf import layout
+from shoal.dpf.entities import PartitionStatus, RunStatus
+from shoal.errors import ConfigError, RunConflictError
+
+if TYPE_CHECKING:
+    from shoal.dpf.run import DPFRun
+
+#: the statuses a retry runs again
+RETRIED = (PartitionStatus.FAILED, PartitionStatus.INTERNAL_ERROR)
+RETRIES_FILE = "retries.json"
+
+
+def retries_of(run: DPFRun) -> list[str]:
+    """The ids of the runs that retried ``run``'s failed partitions, oldest first."""
+    found = layout.read_json(run._stage, layout.internal(run.run_id, RETRIES_FILE), []) or []
+    return [str(run_id) for run_id in found] if isinstance(found, list) else []
+
+
+def _new_run_id(run: DPFRun, run_id: str | None) -> str:
+    if run_id is not None:
+        return layout.check_run_id(run_id)
+    taken = set(layout.run_ids(run._stage))
+    count = 1
+    while f"{run.run_id}_retry{count}" in taken:
+        count += 1
+    return layout.check_run_id(f"{run.run_id}_retry{count}")
+
+
+def retry_failed(run: DPFRun, run_id: str | None = None) -> DPFRun:
+    """Start a new run (``run_id``, else ``<run>_retry<N>``) of ``run``'s failed partitions."""
+    from shoal.dpf.dpf import _claimed
+    from shoal.dpf.launch import launch
+    from shoal.dpf.specs import RunSpec
+
+    if run.status == RunStatus.IN_PROGRESS:
+        raise RunConflictError(
+            f"DPF run {run.run_id!r} is still in progress; wait for it to end (or cancel it) before "
+            f"retrying its failed partitions"
+        )
+    failed = {pid for pid, d in run.partition_details.items() if d.status in RETRIED}
+    if not failed:
+        raise ConfigError(f"DPF run {run.run_id!r} has no FAILED or INTERNAL_ERROR partition to retry")
+    new_id = _new_run_id(run, run_id)
+    definition = run._definition()
+    stage = run._stage
+    parts = [p for p in run._partition_inputs() if p.partition_id in failed]
+    parts = layout.with_folders([dataclasses.replace(p, index=i) for i, p in enumerate(parts)])
+    spec = RunSpec.from_dict(definition["spec"])
+    spec = dataclasses.replace(
+        spec,
+        run_id=new_id,
+        session_host=f"shoal-session-{stage.name}-{new_id}" if spec.session_kind else None,
+    )
+    function = stage.read_bytes(layout.internal(run.run_id, layout.FUNCTION_FILE))
+    with _claimed(stage, new_id, "error") as folder:
+        folder.clear()
+        layout.write_json(stage, layout.internal(new_id, "partitions.json"), [p.to_dict() for p in parts])
+        stage.write_bytes(layout.internal(new_id, layout.FUNCTION_FILE), function)
+        retried: dict[str, Any] = {
+            **{k: v for k, v in definition.items() if k != "job_id"},
+            "run_id": new_id,
+            "created": time.time(),
+            "num_partitions": len(parts),
+            "spec": spec.to_dict(),
+            "retry_of": run.run_id,
+        }
+        launch(stage, new_id, retried)
+    with _claimed(stage, run.run_id, "overwrite"):  # one writer of the old run's list at a time
+        layout.write_json(stage, layout.internal(run.run_id, RETRIES_FILE), [*retries_of(run), new_id])
+    return type(run)(stage, new_id)
