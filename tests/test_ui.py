@@ -73,6 +73,12 @@ def wait_for_gate(data: Any, context: Any = None) -> str:
     return gate.name
 
 
+def fails_until_fixed(data: Any, context: Any) -> None:
+    frame = data.to_pandas()
+    if context.partition_id != "A" and not Path(frame["FIX"].iloc[0]).exists():
+        raise ValueError(f"store {context.partition_id} is not fixed yet")
+
+
 def sales() -> pd.DataFrame:
     stores = [f"S{i:02d}" for i in range(6)]
     return pd.DataFrame(
@@ -479,3 +485,54 @@ def test_a_run_s_page_and_a_job_s_page_follow_the_work_without_a_reload(
         return [s["key"] for s in subjects]
 
     wait_until(lambda: watched() == [], "the server to drop the streams of the pages left", 30, seen=watched)
+
+
+def test_cancel_a_job_and_retry_a_run_s_failed_partitions_from_their_pages(
+    server: str, browser: Any, tmp_path: Path
+) -> None:
+    """Each button asks first, answers with what it did, and did it: the job ends CANCELLED; the
+    retry is a new run of the failed partitions only, linked from the old one, and they end DONE."""
+    from selenium.webdriver.common.by import By
+
+    from shoal.dpf import DPF, DPFRun, ExecutionOptions
+    from shoal.jobs import JobStatus, remote
+
+    def press(button: str) -> str:
+        browser.find_element(By.ID, button).click()
+        alert = browser.switch_to.alert
+        asked = str(alert.text)
+        alert.accept()
+        return asked
+
+    job = remote(POOL, stage_name="ui_jobs")(wait_for_gate)(str(tmp_path / "never-opened"))
+    wait_until(lambda: job.status == JobStatus.RUNNING, "the job to run", 60)
+    browser.get(server + f"/jobs/{job.id}")
+    assert press("cancel-job") == f"Cancel job {job.id}?"
+    assert browser.find_element(By.ID, "outcome").text.startswith(f"cancelled job {job.id} (it was RUNNING")
+    assert job.wait(timeout=60) == JobStatus.CANCELLED
+
+    fix = tmp_path / "fixed"
+    rows = pd.DataFrame({"STORE": ["A", "B", "C"], "FIX": [str(fix)] * 3})
+    run = DPF(fails_until_fixed, "ui_retry", compute_pool=POOL).run(
+        partition_by="STORE", dataframe=rows, run_id="r1", execution_options=ExecutionOptions(max_retries=0)
+    )
+    assert run.wait(timeout=120, show_progress=False) == "PARTIAL_FAILURE"
+    fix.touch()
+    browser.get(server + "/stages/ui_retry/runs/r1")
+    assert press("retry-run") == "Start a new run of the 2 failed partition(s) of r1?"
+    assert (
+        browser.find_element(By.ID, "outcome").text
+        == "started run r1_retry1 of the 2 failed partition(s) of run r1"
+    )
+    browser.find_element(By.LINK_TEXT, "run r1_retry1").click()
+    assert browser.find_element(By.ID, "retry-of").text == "r1"
+    wait_until(
+        lambda: "DONE 2" in browser.execute_script("return document.getElementById('counts').innerText"),
+        "the retry's page to count its 2 partitions DONE",
+        90,
+    )
+    retry = DPFRun.restore_from("r1_retry1", "ui_retry")
+    assert retry.wait(timeout=60, show_progress=False) == "SUCCESS"
+    assert sorted(retry.partition_details) == ["B", "C"]
+    browser.get(server + "/stages/ui_retry/runs/r1")
+    assert browser.find_element(By.ID, "retries").text == "Retried as r1_retry1."

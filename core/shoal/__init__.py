@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         stop_compute_pool,
     )
     from shoal.pools.default import set_default_compute_pool
+    from shoal.pools.idle import stop_idle_nodes
     from shoal.stages import Stage, create_stage, drop_stage, get_stage, list_stages
 
 _LAZY: dict[str, str] = {
@@ -50,6 +51,7 @@ _LAZY: dict[str, str] = {
     "start_compute_pool": "shoal.pools.api",
     "stop_compute_pool": "shoal.pools.api",
     "set_default_compute_pool": "shoal.pools.default",
+    "stop_idle_nodes": "shoal.pools.idle",
     "register_plugin": "shoal.plugin_manager",
     "unregister_plugin": "shoal.plugin_manager",
     "ShoalError": "shoal.errors",
@@ -84,6 +86,7 @@ __all__ = [
     "set_default_compute_pool",
     "start_compute_pool",
     "stop_compute_pool",
+    "stop_idle_nodes",
     "unregister_plugin",
 ]
 

@@ -130,6 +130,16 @@ def stop(name: str, force: bool) -> None:
     progress(f"stopped {name}")
 
 
+@pool.command("stop-idle")
+@click.argument("name")
+def stop_idle(name: str) -> None:
+    """Stop pool NAME's nodes that hold no job now (never the head, never below min_nodes)."""
+    from shoal.pools.idle import stop_idle_nodes
+
+    stopped = stop_idle_nodes(name)
+    progress(f"stopped {len(stopped)} idle node(s) of {name}" + (f": {stopped}" if stopped else ""))
+
+
 def _refuse_with_running_jobs(name: str, force: bool, verb: str) -> None:
     """Without ``force``, an error naming the jobs that have not ended on pool ``name``."""
     from shoal.jobs.listing import job_summaries

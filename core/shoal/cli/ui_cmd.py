@@ -15,8 +15,9 @@ UI_MODULES = ("starlette", "uvicorn", "jinja2")
 @click.option("--port", default=8265, show_default=True, type=click.IntRange(0, 65535), help="Port.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the view in the default browser.")
 def ui(host: str, port: int, open_browser: bool) -> None:
-    """Serve a read-only web view (and its JSON API under /api/) of this workspace's pools,
-    jobs and runs, until interrupted."""
+    """Serve a web view (and its JSON API under /api/) of this workspace's pools, jobs and runs,
+    live, with buttons to cancel, retry and stop idle nodes, until interrupted. Bound to an
+    address other than loopback, it prints an access token that every request needs."""
     from shoal.extras import require
 
     require(UI_MODULES, "shoal ui")
@@ -29,10 +30,19 @@ def ui(host: str, port: int, open_browser: bool) -> None:
         with socket.socket() as probe:
             probe.bind((host, 0))
             port = probe.getsockname()[1]
+    from shoal.ui.security import is_loopback, new_token
+
     url = f"http://{host}:{port}/"
-    progress(f"shoal ui: serving {workspace_dir()} at {url} (JSON under {url}api/); Ctrl-C stops it")
+    token = None if is_loopback(host) else new_token()  # reachable from elsewhere: a token
+    if token is None:
+        progress(f"shoal ui: serving {workspace_dir()} at {url} (JSON under {url}api/); Ctrl-C stops it")
+    else:
+        progress(
+            f"shoal ui: serving {workspace_dir()} at {url}?token={token} (bound to {host}: every request "
+            f"needs this token, shown only now; JSON under {url}api/); Ctrl-C stops it"
+        )
     if open_browser:
         import webbrowser
 
-        webbrowser.open(url)
-    serve(host, port)
+        webbrowser.open(url if token is None else f"{url}?token={token}")
+    serve(host, port, token)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shoal.ui import live, views
+from shoal.ui import actions, live, security, views
 
 API_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/pools", "every pool"),
@@ -37,6 +37,14 @@ API_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/stages/{stage}/runs/{run}/partitions/{partition}/files/{file}", "one of its files"),
     ("/api/stages/{stage}/runs/{run}/models", "the models of a many-model training run"),
     ("/api/live", "the live pages being watched: watchers, reads and changes of each"),
+)
+
+#: the actions: ``POST`` only, each with the view's CSRF token (:mod:`shoal.ui.security`)
+ACTION_ROUTES: tuple[tuple[str, str], ...] = (
+    ("/actions/jobs/{id}/cancel", "cancel a job"),
+    ("/actions/stages/{stage}/runs/{run}/cancel", "cancel a run"),
+    ("/actions/stages/{stage}/runs/{run}/retry", "retry a run's failed partitions as a new run"),
+    ("/actions/pools/{name}/stop-idle-nodes", "stop the pool's nodes that hold no job"),
 )
 
 #: the streams of the live pages (server-sent events, each event the page's regions as JSON)
@@ -120,20 +128,12 @@ def _partitions(request: Any) -> Any:
 
 def _page(render: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A page endpoint: ``render(request)``, or the error as a small HTML page (404, 400)."""
-    from html import escape
-
-    from starlette.responses import HTMLResponse
 
     def endpoint(request: Any) -> Any:
         try:
             return render(request)
         except (views.NotFound, views.BadRequest) as exc:
-            code = 404 if isinstance(exc, views.NotFound) else 400
-            return HTMLResponse(
-                f"<!doctype html><title>{code}</title><p><a href='/runs'>shoal</a></p>"
-                f"<h1>{code}</h1><p id='error'>{escape(str(exc))}</p>",
-                status_code=code,
-            )
+            return _error_page(404 if isinstance(exc, views.NotFound) else 400, str(exc))
 
     return endpoint
 
@@ -184,8 +184,10 @@ def _live_routes(hub: live.Hub) -> list[Any]:
             seen = params.pop("seen", "")
             key = (page, request.url.path, tuple(sorted(params.items())))
 
+            csrf = request.app.state.csrf
+
             def read() -> dict[str, str]:  # once per poll for every watcher of this key
-                return pages.regions(page, context(path, params))
+                return pages.regions(page, {**context(path, params), "csrf": csrf})
 
             return StreamingResponse(
                 _events(hub.watch(key, read, live.HEARTBEAT_S), seen),
@@ -209,10 +211,76 @@ def _live_routes(hub: live.Hub) -> list[Any]:
     ]
 
 
-def create_app() -> Any:
-    """The Starlette application over this process's workspace (``SHOAL_HOME``): the pages
-    and the JSON API under ``/api/``."""
+def _action(do: Callable[[dict[str, str]], actions.Outcome]) -> Callable[[Any], Any]:
+    """An action's endpoint: refuse without the CSRF token (403), run ``do`` in a thread, answer
+    with its outcome (a page, or JSON when asked for)."""
+    import asyncio
+
+    from starlette.responses import JSONResponse, PlainTextResponse
+
+    async def endpoint(request: Any) -> Any:
+        if not security.same(await security.csrf_given(request), request.app.state.csrf):
+            return PlainTextResponse(
+                "403: an action needs the view's CSRF token: press its button on the view's own page",
+                status_code=403,
+            )
+        wants_json = "application/json" in request.headers.get("accept", "")
+        try:
+            outcome = await asyncio.to_thread(do, dict(request.path_params))
+        except views.NotFound as exc:
+            if wants_json:
+                return JSONResponse({"error": str(exc)}, status_code=404)
+            return _error_page(404, str(exc))
+        code = 409 if outcome.error else 200
+        if wants_json:
+            links = [{"text": t, "href": h} for t, h in outcome.links]
+            return JSONResponse({"message": outcome.message, "error": outcome.error, "links": links}, code)
+        from shoal.ui import pages
+
+        return pages.templates().TemplateResponse(
+            request,
+            "outcome.html",
+            {"section": "", "outcome": outcome, "csrf": request.app.state.csrf},
+            status_code=code,
+        )
+
+    return endpoint
+
+
+def _error_page(code: int, message: str) -> Any:
+    from html import escape
+
+    from starlette.responses import HTMLResponse
+
+    return HTMLResponse(
+        f"<!doctype html><title>{code}</title><p><a href='/runs'>shoal</a></p>"
+        f"<h1>{code}</h1><p id='error'>{escape(message)}</p>",
+        status_code=code,
+    )
+
+
+def _action_routes() -> list[Any]:
+    from starlette.routing import Route
+
+    run = "/actions/stages/{stage}/runs/{run}"
+    return [
+        Route("/actions/jobs/{id}/cancel", _action(lambda p: actions.cancel_job(p["id"])), methods=["POST"]),
+        Route(run + "/cancel", _action(lambda p: actions.cancel_run(p["stage"], p["run"])), methods=["POST"]),
+        Route(run + "/retry", _action(lambda p: actions.retry_run(p["stage"], p["run"])), methods=["POST"]),
+        Route(
+            "/actions/pools/{name}/stop-idle-nodes",
+            _action(lambda p: actions.stop_idle_nodes(p["name"])),
+            methods=["POST"],
+        ),
+    ]
+
+
+def create_app(*, token: str | None = None, csrf: str | None = None) -> Any:
+    """The Starlette application over this process's workspace (``SHOAL_HOME``): the pages,
+    the JSON API under ``/api/``, the live streams and the actions. ``token``: required on every
+    request (a bind other than loopback); ``csrf``: the actions' token (default: a new one)."""
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
     from starlette.routing import Route
 
     def path(name: str) -> Callable[[Any], str]:
@@ -255,11 +323,16 @@ def create_app() -> Any:
             _endpoint(lambda r: views.partition(*_names(r, "stage", "run", "partition"))),
         ),
     ]
-    return Starlette(routes=_live_routes(live.Hub()) + routes + _page_routes())
+    middleware = [Middleware(security.AccessToken, token=token)] if token else []
+    app = Starlette(
+        routes=_live_routes(live.Hub()) + _action_routes() + routes + _page_routes(), middleware=middleware
+    )
+    app.state.csrf = csrf or security.new_token()
+    return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8265) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8265, token: str | None = None) -> None:
     """Serve the web view until interrupted (the ``shoal ui`` process)."""
     import uvicorn
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(token=token), host=host, port=port, log_level="warning")

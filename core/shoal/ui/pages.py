@@ -35,6 +35,7 @@ LIVE_REGIONS: dict[str, dict[str, str]] = {
     "pools": {"live-pools": "pools_list.html"},
     "job": {
         "live-job-status": "job_status.html",
+        "live-job-actions": "job_actions.html",
         "live-job-fields": "job_fields.html",
         "logs": "job_logs.html",
         "live-job-result": "job_result.html",
@@ -42,22 +43,28 @@ LIVE_REGIONS: dict[str, dict[str, str]] = {
     "run": {
         "live-run-status": "run_status.html",
         "live-run-summary": "run_summary.html",
+        "live-run-actions": "run_actions.html",
         "live-run-partitions": "run_partitions.html",
     },
 }
 
 
 def _render(request: Any, template: str, section: str, **context: Any) -> Any:
-    return templates().TemplateResponse(request, template, {"section": section, **context})
+    return templates().TemplateResponse(
+        request, template, {"section": section, "csrf": request.app.state.csrf, **context}
+    )
 
 
-def _live_url(request: Any, page: str, context: dict[str, Any]) -> str:
-    """The page's stream, with the fingerprint of the regions it was rendered with (``seen``)."""
+def _live(request: Any, template: str, section: str, page: str, context: dict[str, Any]) -> Any:
+    """A live page: rendered with its stream's URL, which carries the fingerprint of the regions
+    it shows (``seen``, see :mod:`shoal.ui.live`)."""
     from shoal.ui.live import digest
 
-    params = {k: v for k, v in request.query_params.items() if k != "seen"}
+    context = {**context, "csrf": request.app.state.csrf}
+    params = {k: v for k, v in request.query_params.items() if k not in ("seen", "token")}
     params["seen"] = digest(regions(page, context))
-    return "/live" + request.url.path + "?" + urlencode(params)
+    live_url = "/live" + request.url.path + "?" + urlencode(params)
+    return _render(request, template, section, live_url=live_url, **context)
 
 
 def regions(page: str, context: dict[str, Any]) -> dict[str, str]:
@@ -71,8 +78,7 @@ def pools_context(params: Any = None) -> dict[str, Any]:
 
 
 def pools_page(request: Any) -> Any:
-    context = pools_context()
-    return _render(request, "pools.html", "pools", live_url=_live_url(request, "pools", context), **context)
+    return _live(request, "pools.html", "pools", "pools", pools_context())
 
 
 def jobs_page(request: Any) -> Any:
@@ -106,7 +112,7 @@ def job_context(job_id: str, params: Any) -> dict[str, Any]:
 
 def job_page(request: Any) -> Any:
     context = job_context(request.path_params["id"], request.query_params)
-    return _render(request, "job.html", "jobs", live_url=_live_url(request, "job", context), **context)
+    return _live(request, "job.html", "jobs", "job", context)
 
 
 def runs_page(request: Any) -> Any:
@@ -142,7 +148,7 @@ def run_context(stage: str, run_id: str, params: Any) -> dict[str, Any]:
 def run_page(request: Any) -> Any:
     stage, run_id = request.path_params["stage"], request.path_params["run"]
     context = run_context(stage, run_id, request.query_params)
-    return _render(request, "run.html", "runs", live_url=_live_url(request, "run", context), **context)
+    return _live(request, "run.html", "runs", "run", context)
 
 
 def partition_page(request: Any) -> Any:

@@ -222,6 +222,8 @@ def _summary(handle: Any, details: dict[str, Any]) -> dict[str, Any]:
         created=_iso(definition.get("created")),
         function=definition.get("function"),
         total=sum(summary["partitions"].values()),
+        retry_of=definition.get("retry_of"),
+        retries=handle.retries,
     )
     return summary
 

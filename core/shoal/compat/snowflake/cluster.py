@@ -102,25 +102,9 @@ def _holders(pool: str) -> str:
 
 
 def _idle_nodes(backend: Any) -> list[Any]:
-    """Nodes that no job holds (never the head, never the calling job's own)."""
-    from shoal.pools.connect import connect
+    from shoal.pools.idle import idle_nodes
 
-    ray = connect(backend.address())
-    mine = set(filter(None, os.environ.get("SHOAL_JOB_NODE_IDS", "").split(",")))
-    resource = backend.node_resource
-    free = {
-        node["NodeID"]
-        for node in ray.nodes()
-        if node.get("Alive") and node.get("Resources", {}).get(resource)
-    }
-    available = ray._private.state.available_resources_per_node()
-    idle = []
-    for node in backend.nodes():
-        if node.index == 0 or node.node_id in mine or node.node_id not in free:
-            continue
-        if available.get(node.node_id, {}).get(resource, 0) >= 1:
-            idle.append(node)
-    return idle
+    return idle_nodes(backend)
 
 
 def get_nodes() -> list[dict[str, Any]]:
