@@ -32,6 +32,9 @@ SLEEPS_ALLOWED = {
     ("test_jobs.py", "test_cancel_during_the_warm_start_stops_every_process_of_the_job"): (
         "the two moments a cancel may come at (queued, taken by the warm interpreter)"
     ),
+    ("test_ui.py", "test_twenty_watchers_of_a_run_page_cost_the_server_what_one_costs"): (
+        "the span over which reads and CPU are measured; nothing is awaited"
+    ),
 }
 
 

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 POOL = "UI2"
 STAGE = "ui_runs"
 FAILING = {"S02", "S04"}
+SERVER_PIDS: dict[str, int] = {}  # the shoal ui process behind each base URL
 
 
 def returns_a_summary(rows: int) -> dict[str, Any]:
@@ -146,6 +148,7 @@ def server(home: Path, work: dict[str, Any]) -> Iterator[str]:
 
     try:
         wait_until(answers, "shoal ui to answer /api/pools", 60)
+        SERVER_PIDS[base] = process.pid
         yield base
     finally:
         process.terminate()
@@ -536,3 +539,65 @@ def test_cancel_a_job_and_retry_a_run_s_failed_partitions_from_their_pages(
     assert sorted(retry.partition_details) == ["B", "C"]
     browser.get(server + "/stages/ui_retry/runs/r1")
     assert browser.find_element(By.ID, "retries").text == "Retried as r1_retry1."
+
+
+class Watcher(threading.Thread):
+    """One browser on a live page: reads its event stream until told to stop."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.events, self.done = url, 0, threading.Event()
+
+    def run(self) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+        connection.request("GET", f"{parts.path}?{parts.query}", headers={"Accept": "text/event-stream"})
+        response = connection.getresponse()
+        assert response.status == 200
+        deadline = time.monotonic() + 120  # a test watches for less
+        while not self.done.is_set() and time.monotonic() < deadline:
+            line = response.fp.readline()
+            if not line:
+                break
+            self.events += line.startswith(b"event: regions")
+        connection.close()
+
+
+def test_twenty_watchers_of_a_run_page_cost_the_server_what_one_costs(server: str) -> None:
+    """For 30 s, watchers are added to one run's live page (1, then 5, then 20): the record reads
+    per second and the server's CPU stay flat. Prints both for each step."""
+    import psutil
+
+    server_process = psutil.Process(SERVER_PIDS[server])
+    url = server + f"/live/stages/{STAGE}/runs/counts"
+    watchers: list[Watcher] = []
+
+    def reads() -> int:
+        return sum(s["reads"] for s in get(server + "/api/live")[1] if "counts" in s["key"])
+
+    steps = []
+    try:
+        for count, seconds in ((1, 5.0), (5, 5.0), (20, 20.0)):
+            for _ in range(count - len(watchers)):
+                watchers.append(Watcher(url))
+                watchers[-1].start()
+            wait_until(lambda: all(w.events for w in watchers), f"{count} watcher(s) to get the page", 30)
+            read_before, cpu_before = reads(), sum(server_process.cpu_times()[:2])
+            started = time.monotonic()
+            time.sleep(seconds)  # what is measured: the server serving the watchers for that long
+            took = time.monotonic() - started
+            read_rate = (reads() - read_before) / took
+            cpu = (sum(server_process.cpu_times()[:2]) - cpu_before) / took
+            steps.append((count, read_rate, cpu))
+            rates = f"{read_rate:.2f} record reads/s, server CPU {100 * cpu:.1f}% of a core"
+            print(f"{count:2d} watcher(s): {rates}")
+    finally:
+        for watcher in watchers:
+            watcher.done.set()
+    (_, one_reads, one_cpu), (_, _, _), (_, twenty_reads, twenty_cpu) = steps
+    assert 0 < twenty_reads <= 1.5 * one_reads + 0.5, steps
+    assert twenty_cpu <= 3 * one_cpu + 0.05, steps
+    wait_until(lambda: reads() == 0, "the server to stop reading once the watchers left", 30)
