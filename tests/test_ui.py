@@ -601,3 +601,37 @@ def test_twenty_watchers_of_a_run_page_cost_the_server_what_one_costs(server: st
     assert 0 < twenty_reads <= 1.5 * one_reads + 0.5, steps
     assert twenty_cpu <= 3 * one_cpu + 0.05, steps
     wait_until(lambda: reads() == 0, "the server to stop reading once the watchers left", 30)
+
+
+def test_plots_of_a_run_s_finished_partitions_and_of_each_node_s_cpu_and_memory(
+    server: str, browser: Any
+) -> None:
+    """uPlot (bundled in the wheel) draws a run's partitions finished over time, and each node's
+    CPU and memory on the pools page, which gains points while the page is open."""
+    browser.get(server + f"/stages/{STAGE}/runs/counts")
+    wait_until(
+        lambda: browser.execute_script("return document.querySelectorAll('#finished .uplot').length") == 1,
+        "the run's plot to be drawn",
+        30,
+    )
+    legend = browser.execute_script("return document.querySelector('#finished .u-legend').innerText")
+    assert "DONE" in legend
+    assert "FAILED" in legend
+
+    def points(plot: str) -> int:
+        spec = browser.execute_script(f"return document.getElementById('{plot}').dataset.plot")
+        parsed = json.loads(spec)
+        assert sorted(parsed["series"]) == ["0", "1"], "a series per node"
+        return len(parsed["x"])
+
+    browser.get(server + "/pools")
+    wait_until(
+        lambda: browser.execute_script("return document.querySelectorAll('#live-pools .uplot').length") == 2,
+        "the CPU and memory plots to be drawn",
+        30,
+    )
+    wait_until(lambda: points(f"cpu-{POOL}") >= 3, "the CPU plot to gain points while the page is open", 30)
+    assert points(f"memory-{POOL}") >= 3
+    status, style = get(server + "/static/uPlot.iife.min.js")
+    assert status == 200
+    assert len(style) > 40_000

@@ -109,6 +109,12 @@ class ComputePoolBackend(ABC):
         """Backend-specific facts for ``describe_compute_pool``."""
         return {}
 
+    def node_processes(self) -> dict[int, list[int]] | None:
+        """The ids of each alive node's root processes on this machine (a local node's raylet),
+        by node index: the web view adds up their process trees' CPU and memory. None when the
+        nodes are not processes of this machine (the default)."""
+        return None
+
     def importable_on_nodes(self, modules: Sequence[str]) -> dict[str, bool] | None:
         """Whether the pool's nodes can import each top-level module of ``modules`` (driver);
         None when this backend cannot tell without starting work on the nodes (the default)."""

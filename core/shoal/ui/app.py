@@ -323,9 +323,16 @@ def create_app(*, token: str | None = None, csrf: str | None = None) -> Any:
             _endpoint(lambda r: views.partition(*_names(r, "stage", "run", "partition"))),
         ),
     ]
+    from pathlib import Path
+
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
     middleware = [Middleware(security.AccessToken, token=token)] if token else []
+    static = [Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")]
     app = Starlette(
-        routes=_live_routes(live.Hub()) + _action_routes() + routes + _page_routes(), middleware=middleware
+        routes=_live_routes(live.Hub()) + _action_routes() + static + routes + _page_routes(),
+        middleware=middleware,
     )
     app.state.csrf = csrf or security.new_token()
     return app

@@ -46,7 +46,7 @@ class Subject:
         self.snapshot: Any = None
         self.reads = 0
         self.watchers = 0
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()  # set (and replaced) at each change
         self._task: asyncio.Task[None] | None = None
 
     def _read_once(self) -> Any:
@@ -60,9 +60,9 @@ class Subject:
             snapshot = await asyncio.to_thread(self._read_once)
             self.reads += 1
             if self.version == 0 or snapshot != self.snapshot:
-                async with self._changed:
-                    self.snapshot, self.version = snapshot, self.version + 1
-                    self._changed.notify_all()
+                self.snapshot, self.version = snapshot, self.version + 1
+                changed, self._changed = self._changed, asyncio.Event()
+                changed.set()  # wakes every watcher waiting for this change
             await asyncio.sleep(self.poll_s)
 
     async def watch(self, heartbeat_s: float | None = None) -> AsyncIterator[Any]:
@@ -75,18 +75,16 @@ class Subject:
         seen = 0
         try:
             while True:
-                async with self._changed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wait_past(seen), heartbeat_s)
-                    fresh = self.version > seen
-                    seen, snapshot = self.version, self.snapshot
-                yield snapshot if fresh else None
+                if self.version > seen:  # no await between this test and the wait below
+                    seen = self.version
+                    yield self.snapshot
+                    continue
+                try:
+                    await asyncio.wait_for(self._changed.wait(), heartbeat_s)
+                except TimeoutError:
+                    yield None
         finally:
             self.watchers -= 1
-
-    async def _wait_past(self, version: int) -> None:
-        while self.version <= version:
-            await self._changed.wait()
 
 
 class Hub:

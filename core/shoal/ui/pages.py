@@ -74,7 +74,15 @@ def regions(page: str, context: dict[str, Any]) -> dict[str, str]:
 
 
 def pools_context(params: Any = None) -> dict[str, Any]:
-    return {"pools": [views.pool(p["name"]) for p in views.pools()]}
+    """Every pool, with its nodes' CPU and memory of the last minute (``usage``, for local pools)."""
+    from shoal.ui.usage import pool_usage
+
+    pools = []
+    for listed in views.pools():
+        pool = views.pool(listed["name"])
+        pool["usage"] = pool_usage(pool["name"]) if pool.get("state") == "ACTIVE" else None
+        pools.append(pool)
+    return {"pools": pools}
 
 
 def pools_page(request: Any) -> Any:

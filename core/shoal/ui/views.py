@@ -203,11 +203,45 @@ def run(stage_name: str, run_id: str) -> dict[str, Any]:
 
 
 def run_and_partitions(stage_name: str, run_id: str, **paging: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """:func:`run` and a page of :func:`partitions` (``paging``: its keywords) from one read of
-    the run's partitions (a run's page shows both)."""
+    """:func:`run` (with ``"finished"``: :func:`finished_over_time`) and a page of
+    :func:`partitions` (``paging``: its keywords) from one read of the run's partitions (a run's
+    page shows them all)."""
     handle = _run(stage_name, run_id)
     details = handle.partition_details
-    return _summary(handle, details), _page(details, **paging)
+    summary = _summary(handle, details)
+    summary["finished"] = finished_over_time(details)
+    return summary, _page(details, **paging)
+
+
+#: at most this many points in a run's plot
+MAX_POINTS = 500
+
+
+def finished_over_time(details: dict[str, Any]) -> dict[str, list[float]]:
+    """How many partitions had finished DONE, and FAILED (or INTERNAL_ERROR), at each moment one
+    finished: ``{"t": [seconds since the first start], "done": [...], "failed": [...]}``, at most
+    :data:`MAX_POINTS` points (the last one always kept)."""
+    started = [d.started_at for d in details.values() if d.started_at is not None]
+    ended = sorted(
+        (d.ended_at, d.status.value)
+        for d in details.values()
+        if d.ended_at is not None and d.status.value in ("DONE", "FAILED", "INTERNAL_ERROR")
+    )
+    series: dict[str, list[float]] = {"t": [], "done": [], "failed": []}
+    if not started or not ended:
+        return series
+    origin, done, failed = min(started), 0, 0
+    points = []
+    for at, status in ended:
+        done, failed = (done + 1, failed) if status == "DONE" else (done, failed + 1)
+        points.append((round(at - origin, 3), done, failed))
+    step = max(1, math.ceil(len(points) / MAX_POINTS))
+    kept = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
+    for at, done, failed in kept:
+        series["t"].append(at)
+        series["done"].append(done)
+        series["failed"].append(failed)
+    return series
 
 
 def _summary(handle: Any, details: dict[str, Any]) -> dict[str, Any]:

@@ -336,6 +336,14 @@ class LocalPoolBackend(ComputePoolBackend):
                 )
         return result
 
+    def node_processes(self) -> dict[int, list[int]]:
+        state = self._load()
+        return {
+            int(key): [int(pid) for pid in node.get("raylet_pids", [])]
+            for key, node in state.get("nodes", {}).items()
+            if self._node_alive(node)
+        }
+
     def node_logs_dirs(self) -> dict[str, str]:
         """Ray log folder of each alive node, by node id."""
         state = self._load()
