@@ -41,9 +41,12 @@ class LocalBackend:
         self.nodes_up.remove(index)
 
 
-def with_backend(monkeypatch: pytest.MonkeyPatch, backend: Any, idle_indexes: list[int]) -> None:
+def with_backend(
+    monkeypatch: pytest.MonkeyPatch, backend: Any, idle_indexes: list[int], waiting: list[str] | None = None
+) -> None:
     monkeypatch.setattr("shoal.pools.api.get_backend", lambda name: backend)
     monkeypatch.setattr(idle, "idle_nodes", lambda b: [n for n in b.nodes() if n.index in idle_indexes])
+    monkeypatch.setattr(idle, "_jobs_waiting", lambda pool: list(waiting or []))
 
 
 def test_idle_nodes_stop_highest_first_and_never_below_min_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,3 +70,13 @@ def test_a_pool_on_an_existing_ray_cluster_is_refused(monkeypatch: pytest.Monkey
     with_backend(monkeypatch, RayBackend(), idle_indexes=[])
     with pytest.raises(ConfigError, match="runs on an existing Ray cluster"):
         idle.stop_idle_nodes("existing")
+
+
+def test_nothing_stops_while_a_job_waits_for_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.errors import PoolBusyError
+
+    backend = LocalBackend([0, 1])
+    with_backend(monkeypatch, backend, idle_indexes=[1], waiting=["TRAIN_ABC"])
+    with pytest.raises(PoolBusyError, match=r"job\(s\) waiting for nodes \(TRAIN_ABC\)"):
+        idle.stop_idle_nodes("elastic")
+    assert backend.stopped == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from shoal.ui.live import Hub
+from shoal.ui.live import Final, Hub
 
 POLL_S = 0.01
 
@@ -131,3 +131,25 @@ def test_a_watcher_gets_none_as_a_heartbeat_while_nothing_changes() -> None:
     assert got[0] == {"count": "0"}
     assert got[1:3] == [None, None]
     assert got[-1] == {"count": "1"}
+
+
+def test_a_final_snapshot_is_sent_and_then_nothing_is_read() -> None:
+    async def scenario() -> tuple[list[Any], int, list[dict[str, Any]]]:
+        hub, reads, got = Hub(POLL_S), [], []
+
+        def read() -> Any:
+            reads.append(1)
+            return Final({"status": "DONE"}) if len(reads) >= 2 else {"status": "RUNNING"}
+
+        stream = hub.watch("job", read, heartbeat_s=0.05)
+        for _ in range(6):  # two snapshots, then heartbeats only
+            got.append(await anext(stream))
+        stats = hub.stats()
+        await stream.aclose()
+        return got, len(reads), stats
+
+    got, reads, stats = asyncio.run(scenario())
+    assert got[:2] == [{"status": "RUNNING"}, {"status": "DONE"}]
+    assert got[2:] == [None] * 4
+    assert reads == 2
+    assert stats[0]["final"] is True

@@ -92,12 +92,16 @@ def test_a_bind_other_than_loopback_needs_the_token_it_printed(open_to_all: tupl
         assert request(base + path + "?token=wrong" + token[:5])[0] == 401, path
     status, _, headers = request(base + "/api/pools?token=" + token)
     assert status == 200
+    name = f"shoal_ui_token_{base.rsplit(':', 1)[1]}"  # one cookie per port: two views never mix
     cookie = headers.get("set-cookie", "")
-    assert cookie.startswith(f"shoal_ui_token={token};")
+    assert cookie.startswith(f"{name}={token};")
     assert "HttpOnly" in cookie
     assert "SameSite=Strict" in cookie
-    assert request(base + "/pools", headers={"Cookie": f"shoal_ui_token={token}"})[0] == 200
-    assert request(base + "/pools", headers={"Cookie": "shoal_ui_token=" + "x" * len(token)})[0] == 401
+    assert request(base + "/pools", headers={"Cookie": f"{name}={token}"})[0] == 200
+    assert request(base + "/pools", headers={"Cookie": f"{name}=" + "x" * len(token)})[0] == 401
+    assert (
+        request(base + "/pools", headers={"Host": "anything.example", "Cookie": f"{name}={token}"})[0] == 200
+    )
 
 
 def csrf_of(base: str, headers: dict[str, str] | None = None) -> str:
@@ -134,5 +138,24 @@ def test_an_action_needs_a_post_with_the_csrf_token(loopback: str) -> None:
     assert (status, body) == (404, '{"error":"no compute pool \'NOPE\'"}')
 
 
-def test_a_loopback_bind_needs_no_access_token(loopback: str) -> None:
+def test_a_loopback_bind_needs_no_access_token_but_answers_only_loopback_names(loopback: str) -> None:
     assert request(loopback + "/api/pools")[0] == 200
+    port = loopback.rsplit(":", 1)[1]
+    assert request(loopback + "/api/pools", headers={"Host": f"localhost:{port}"})[0] == 200
+    # a site whose name was pointed at 127.0.0.1 (DNS rebinding) cannot read the view
+    status, body, _ = request(loopback + "/pools", headers={"Host": f"rebound.example:{port}"})
+    assert status == 400
+    assert "Invalid host header" in body
+
+
+def test_an_action_from_another_site_is_refused(loopback: str) -> None:
+    csrf = csrf_of(loopback)
+    status, body, _ = request(
+        loopback + "/actions/jobs/no_such_job/cancel",
+        data=b"",
+        headers={"X-CSRF-Token": csrf, "Origin": "http://elsewhere.example"},
+    )
+    assert status == 403
+    assert "must come from the view's own pages" in body
+    same_site = {"X-CSRF-Token": csrf, "Origin": loopback}
+    assert request(loopback + "/actions/jobs/no_such_job/cancel", data=b"", headers=same_site)[0] == 404

@@ -124,5 +124,10 @@ class ArtifactsExistError(ConfigError):
         self.run_id = run_id
 
 
+class PoolBusyError(ShoalError, RuntimeError):
+    """The pool has jobs that the operation would break: jobs that have not ended (stop, drop),
+    or jobs waiting for nodes (stopping its idle nodes)."""
+
+
 class JobCancelledError(ShoalError, RuntimeError):
     """The job was cancelled: it has no result."""

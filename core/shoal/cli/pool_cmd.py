@@ -8,12 +8,7 @@ import click
 
 from shoal.cli.output import emit_json, format_option, iso_utc, print_fields, print_table, progress
 from shoal.cli.params import KeyValue, key_values
-from shoal.errors import ShoalError
-
-
-class PoolBusyError(ShoalError):
-    """Jobs that have not ended run on the pool to stop or drop (exit code 1)."""
-
+from shoal.errors import PoolBusyError
 
 POOL_COLUMNS = (
     "name",

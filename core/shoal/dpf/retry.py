@@ -7,8 +7,10 @@ and the old run's own input files in SQL mode (they stay in the old run's folder
 must be kept until the retry ends). The old run's partitions that succeeded are not touched.
 
 The new run's definition names the old one (``retry_of``); the old run lists its retries in
-``_shoal/retries.json``, appended under the run's id lock. Everything is checked before anything
-is written: a run still in progress, one with no failed partition, or a taken run id is refused.
+``_shoal/retries.json``, appended under the run's id lock before the new run is launched (and taken
+out again if the launch fails). Everything is checked before anything is written: a run still in
+progress, one whose earlier retry is still in progress, one with no failed partition, or a taken
+run id is refused.
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ def retry_failed(run: DPFRun, run_id: str | None = None) -> DPFRun:
             f"DPF run {run.run_id!r} is still in progress; wait for it to end (or cancel it) before "
             f"retrying its failed partitions"
         )
+    running = [r for r in retries_of(run) if _in_progress(run, r)]
+    if running:
+        raise RunConflictError(
+            f"DPF run {run.run_id!r} is being retried by run {running[0]!r}, still in progress; wait "
+            f"for it (its failed partitions can be retried in turn)"
+        )
     failed = {pid for pid, d in run.partition_details.items() if d.status in RETRIED}
     if not failed:
         raise ConfigError(f"DPF run {run.run_id!r} has no FAILED or INTERNAL_ERROR partition to retry")
@@ -83,7 +91,30 @@ def retry_failed(run: DPFRun, run_id: str | None = None) -> DPFRun:
             "spec": spec.to_dict(),
             "retry_of": run.run_id,
         }
-        launch(stage, new_id, retried)
-    with _claimed(stage, run.run_id, "overwrite"):  # one writer of the old run's list at a time
-        layout.write_json(stage, layout.internal(run.run_id, RETRIES_FILE), [*retries_of(run), new_id])
+        _link(run, new_id, add=True)  # before the launch: a retry is never started unlinked
+        try:
+            launch(stage, new_id, retried)
+        except BaseException:
+            _link(run, new_id, add=False)
+            raise
     return type(run)(stage, new_id)
+
+
+def _link(run: DPFRun, new_id: str, *, add: bool) -> None:
+    """Add ``new_id`` to (or take it from) the old run's list of retries."""
+    from shoal.dpf.dpf import _claimed
+
+    with _claimed(run._stage, run.run_id, "overwrite"):  # one writer of the old run's list at a time
+        found = [r for r in retries_of(run) if r != new_id]
+        layout.write_json(
+            run._stage, layout.internal(run.run_id, RETRIES_FILE), found + ([new_id] if add else [])
+        )
+
+
+def _in_progress(run: DPFRun, run_id: str) -> bool:
+    from shoal.errors import RecordError, RunNotFoundError
+
+    try:
+        return type(run).restore_from(run_id, run.stage_name).status == RunStatus.IN_PROGRESS
+    except (RunNotFoundError, RecordError):
+        return False

@@ -11,7 +11,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from shoal.errors import ConfigError
+from shoal.errors import ConfigError, PoolBusyError
+
+
+def _jobs_waiting(pool: str) -> list[str]:
+    """The jobs of ``pool`` that have not started running yet (PENDING)."""
+    from shoal.jobs.listing import job_summaries
+
+    return [s.name for s in job_summaries(0) if s.compute_pool == pool and s.status == "PENDING"]
 
 
 def idle_nodes(backend: Any) -> list[Any]:
@@ -49,6 +56,12 @@ def stop_idle_nodes(name: str) -> list[int]:
         )
     if not backend.is_running():
         return []
+    waiting = _jobs_waiting(backend.record.name)
+    if waiting:  # a node started for them looks idle until their reservation lands
+        raise PoolBusyError(
+            f"compute pool {backend.record.name} has job(s) waiting for nodes ({', '.join(waiting[:5])}); "
+            f"its idle nodes may be theirs: stop them once those jobs run"
+        )
     alive = len(backend.nodes())
     stopped = []
     for node in sorted(idle_nodes(backend), key=lambda n: -n.index):

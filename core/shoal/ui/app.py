@@ -160,16 +160,20 @@ def _page_routes() -> list[Any]:
 async def _events(snapshots: Any, seen: str) -> Any:
     """Server-sent events: one ``regions`` event per snapshot, but not a first one whose
     fingerprint is ``seen`` (the page already shows it)."""
+    import contextlib
     import json
 
     first = True
-    async for snapshot in snapshots:
-        if snapshot is None:  # nothing new: a keep-alive, which fails once the browser went away
-            yield ": keep-alive\n\n"
-            continue
-        if not (first and live.digest(snapshot) == seen):
-            yield f"event: regions\ndata: {json.dumps(snapshot)}\n\n"
-        first = False
+    async with contextlib.aclosing(snapshots):  # its watcher leaves as soon as this stream ends
+        async for snapshot in snapshots:
+            if snapshot is None:  # nothing new: a keep-alive, which fails once the browser went away
+                yield ": keep-alive\n\n"
+                continue
+            if isinstance(snapshot, live.ReadFailed):  # shown as text, apart from the regions
+                yield f"event: failure\ndata: {json.dumps(snapshot['error'])}\n\n"
+            elif not (first and live.digest(snapshot) == seen):
+                yield f"event: regions\ndata: {json.dumps(snapshot)}\n\n"
+            first = False
 
 
 def _live_routes(hub: live.Hub) -> list[Any]:
@@ -182,12 +186,15 @@ def _live_routes(hub: live.Hub) -> list[Any]:
         async def endpoint(request: Any) -> Any:
             path, params = dict(request.path_params), dict(request.query_params)
             seen = params.pop("seen", "")
+            params.pop("token", None)
             key = (page, request.url.path, tuple(sorted(params.items())))
 
             csrf = request.app.state.csrf
 
-            def read() -> dict[str, str]:  # once per poll for every watcher of this key
-                return pages.regions(page, {**context(path, params), "csrf": csrf})
+            def read() -> Any:  # once per poll for every watcher of this key
+                found = {**context(path, params), "csrf": csrf}
+                regions = pages.regions(page, found)
+                return live.Final(regions) if pages.settled(page, found) else regions
 
             return StreamingResponse(
                 _events(hub.watch(key, read, live.HEARTBEAT_S), seen),
@@ -211,22 +218,26 @@ def _live_routes(hub: live.Hub) -> list[Any]:
     ]
 
 
-def _action(do: Callable[[dict[str, str]], actions.Outcome]) -> Callable[[Any], Any]:
-    """An action's endpoint: refuse without the CSRF token (403), run ``do`` in a thread, answer
-    with its outcome (a page, or JSON when asked for)."""
+def _action(name: str, *keys: str) -> Callable[[Any], Any]:
+    """An action's endpoint: refuse without the CSRF token or from another origin (403), run the
+    action ``name`` on the path parameters ``keys`` in a process of its own
+    (:func:`shoal.ui.actions.run_isolated`), answer with its outcome (a page, or JSON)."""
     import asyncio
 
     from starlette.responses import JSONResponse, PlainTextResponse
 
     async def endpoint(request: Any) -> Any:
+        if not security.same_origin(request):
+            return PlainTextResponse("403: an action must come from the view's own pages", status_code=403)
         if not security.same(await security.csrf_given(request), request.app.state.csrf):
             return PlainTextResponse(
                 "403: an action needs the view's CSRF token: press its button on the view's own page",
                 status_code=403,
             )
         wants_json = "application/json" in request.headers.get("accept", "")
+        arguments = [str(request.path_params[key]) for key in keys]
         try:
-            outcome = await asyncio.to_thread(do, dict(request.path_params))
+            outcome = await asyncio.to_thread(actions.run_isolated, name, arguments)
         except views.NotFound as exc:
             if wants_json:
                 return JSONResponse({"error": str(exc)}, status_code=404)
@@ -264,14 +275,10 @@ def _action_routes() -> list[Any]:
 
     run = "/actions/stages/{stage}/runs/{run}"
     return [
-        Route("/actions/jobs/{id}/cancel", _action(lambda p: actions.cancel_job(p["id"])), methods=["POST"]),
-        Route(run + "/cancel", _action(lambda p: actions.cancel_run(p["stage"], p["run"])), methods=["POST"]),
-        Route(run + "/retry", _action(lambda p: actions.retry_run(p["stage"], p["run"])), methods=["POST"]),
-        Route(
-            "/actions/pools/{name}/stop-idle-nodes",
-            _action(lambda p: actions.stop_idle_nodes(p["name"])),
-            methods=["POST"],
-        ),
+        Route("/actions/jobs/{id}/cancel", _action("cancel_job", "id"), methods=["POST"]),
+        Route(run + "/cancel", _action("cancel_run", "stage", "run"), methods=["POST"]),
+        Route(run + "/retry", _action("retry_run", "stage", "run"), methods=["POST"]),
+        Route("/actions/pools/{name}/stop-idle-nodes", _action("stop_idle_nodes", "name"), methods=["POST"]),
     ]
 
 
@@ -325,10 +332,16 @@ def create_app(*, token: str | None = None, csrf: str | None = None) -> Any:
     ]
     from pathlib import Path
 
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.routing import Mount
     from starlette.staticfiles import StaticFiles
 
-    middleware = [Middleware(security.AccessToken, token=token)] if token else []
+    # bound to loopback, only loopback names may be asked for: a page of another site whose name
+    # was pointed at 127.0.0.1 (DNS rebinding) is refused; off loopback, the token guards it
+    hosts = ["*"] if token else list(security.LOOPBACK_NAMES)
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=hosts)]
+    if token:
+        middleware.append(Middleware(security.AccessToken, token=token))
     static = [Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")]
     app = Starlette(
         routes=_live_routes(live.Hub()) + _action_routes() + static + routes + _page_routes(),

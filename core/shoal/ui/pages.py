@@ -67,6 +67,29 @@ def _live(request: Any, template: str, section: str, page: str, context: dict[st
     return _render(request, template, section, live_url=live_url, **context)
 
 
+#: a job that ended this long ago has its last log lines and result in place
+SETTLED_AFTER_S = 5.0
+
+
+def settled(page: str, context: dict[str, Any]) -> bool:
+    """True when what ``page`` shows will not change any more: a job that ended at least
+    :data:`SETTLED_AFTER_S` ago, a run that ended (its live stream then stops reading)."""
+    import time
+    from datetime import datetime
+
+    if page == "job":
+        job = context["job"]
+        ended = job.get("completed_time")
+        if job.get("status") not in ("DONE", "FAILED", "CANCELLED", "INTERNAL_ERROR") or not ended:
+            return False
+        return (
+            time.time() - datetime.fromisoformat(ended.replace("Z", "+00:00")).timestamp() >= SETTLED_AFTER_S
+        )
+    if page == "run":
+        return bool(context["run"]["status"] != "IN_PROGRESS")
+    return False
+
+
 def regions(page: str, context: dict[str, Any]) -> dict[str, str]:
     """The live regions of ``page`` (a key of :data:`LIVE_REGIONS`) rendered from ``context``."""
     env = templates().env

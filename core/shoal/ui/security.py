@@ -3,12 +3,16 @@
 * **Access token.** Bound to any address but loopback, the view needs a token: generated at
   start-up (:func:`new_token`), printed once by ``shoal ui`` in the URL it serves
   (``?token=...``), and required on every request, from the query or, after the first visit, from
-  the ``HttpOnly``, ``SameSite=Strict`` cookie the server sets then. A request without it, or with
-  a wrong one, gets 401. Tokens are compared in constant time (``hmac.compare_digest``).
+  the ``HttpOnly``, ``SameSite=Strict`` cookie the server sets then (``shoal_ui_token_<port>``).
+  A request without it, or with a wrong one, gets 401. Tokens are compared in constant time
+  (``hmac.compare_digest``).
 * **CSRF token.** Every action is a ``POST`` that carries the server's CSRF token (a form field
   ``csrf``, or the ``X-CSRF-Token`` header); pages put it in their forms. A ``POST`` without it or
   with another gets 403. Another site's page can send a ``POST`` to the view but cannot read a
   page of it to learn the token, so it cannot act, also on a loopback bind with no access token.
+  A ``POST`` whose ``Origin`` is another site is refused too, and a view bound to loopback answers
+  only loopback ``Host`` names, so a site whose name was pointed at 127.0.0.1 (DNS rebinding)
+  cannot read its pages either.
 
 :class:`AccessToken` is plain ASGI middleware, so the live pages' streams pass through it
 untouched.
@@ -23,6 +27,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 COOKIE = "shoal_ui_token"
+#: the only ``Host`` names a view bound to loopback answers (DNS rebinding is refused)
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
@@ -43,6 +49,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def cookie_name(scope: Scope) -> str:
+    """The token's cookie, one per port: cookies are not kept apart by port, two views are."""
+    server = scope.get("server") or ("", 0)
+    return f"{COOKIE}_{server[1]}"
+
+
+def same_origin(request: Any) -> bool:
+    """A ``POST`` whose ``Origin`` (sent by browsers) names this server, or that has none."""
+    from urllib.parse import urlsplit
+
+    origin = request.headers.get("origin")
+    if not origin:
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def same(given: str | None, expected: str) -> bool:
@@ -66,7 +88,8 @@ class AccessToken:
 
         request = Request(scope)
         in_query = request.query_params.get("token")
-        if not same(in_query if in_query is not None else request.cookies.get(COOKIE), self.token):
+        cookie_key = cookie_name(scope)
+        if not same(in_query if in_query is not None else request.cookies.get(cookie_key), self.token):
             refused = PlainTextResponse(
                 "401: this view needs its access token; open the URL that shoal ui printed when it "
                 "started (it ends with ?token=...)",
@@ -77,7 +100,7 @@ class AccessToken:
         if in_query is None:
             await self.app(scope, receive, send)
             return
-        cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()
+        cookie = f"{cookie_key}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()
 
         async def send_with_cookie(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":

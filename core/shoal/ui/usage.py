@@ -39,6 +39,8 @@ class NodeUsage:
                 self._samples.setdefault((pool, index), deque(maxlen=self.keep)).append((now, cpu, rss))
             for key in [k for k in self._samples if k[0] == pool and k[1] not in roots]:
                 del self._samples[key]  # a node that stopped
+            for pid in [p for p, seen in self._cpu_seen.items() if seen[1] < now - 60]:
+                del self._cpu_seen[pid]  # a process not seen for a minute is gone
             return {index: list(self._samples[(pool, index)]) for index in sorted(roots)}
 
     def _tree(self, pids: list[int], now: float) -> tuple[float, int]:
@@ -77,7 +79,8 @@ def pool_usage(name: str) -> dict[str, Any] | None:
     if not roots:
         return None
     samples = USAGE.sample(name, roots)
-    times = [t for t, _, _ in samples[min(samples)]] if samples else []
+    longest = max(samples.values(), key=len, default=[])
+    times = [t for t, _, _ in longest]  # every node's samples are taken at these times
     series: dict[str, Any] = {"t": times, "cpu": {}, "memory_gib": {}}
     for index, points in samples.items():
         # a node started later has fewer samples: pad its start so every series spans the times
