@@ -553,7 +553,7 @@ def main() -> None:
         began = time.monotonic()
         from shoal.jobs import JobStatus, remote
 
-        warm_up = remote(POOL)(_warm_up)()
+        warm_up = remote(POOL, stage_name="bench_jobs")(_warm_up)()
         if warm_up.wait(timeout=300) != JobStatus.DONE:
             raise SystemExit(f"the warm-up job on the pool did not end DONE: {warm_up.status}")
         print(

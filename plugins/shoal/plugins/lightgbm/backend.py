@@ -58,7 +58,8 @@ class LightGBMBackend(TabularBackend):
             reference = shared_reference(features, params, names, rank.rank)
         train_set = lightgbm.Dataset(
             features, label=label, feature_name=names, params=params, reference=reference
-        )
+        ).construct()
+        del features  # binned now: LightGBM let go of the float32 rows (free_raw_data), and so do we
         valid_sets, valid_names = [train_set], ["train"]
         if evaluation is not None:
             valid_sets.append(lightgbm.Dataset(evaluation[0], label=evaluation[1], reference=train_set))
