@@ -550,18 +550,18 @@ def main() -> None:
         began = time.monotonic()
         shoal.create_compute_pool(POOL, min_nodes=2, max_nodes=2, cpus_per_node=1)
         print(f"2-node local pool (1 CPU per node) started in {time.monotonic() - began:.1f} s", flush=True)
-        began = time.monotonic()
-        from shoal.jobs import JobStatus, remote
+        try:  # the pool is dropped whatever fails from here on
+            began = time.monotonic()
+            from shoal.jobs import JobStatus, remote
 
-        warm_up = remote(POOL, stage_name="bench_jobs")(_warm_up)()
-        if warm_up.wait(timeout=300) != JobStatus.DONE:
-            raise SystemExit(f"the warm-up job on the pool did not end DONE: {warm_up.status}")
-        print(
-            f"a first, empty job readied the pool's service, node agents and warm interpreters in "
-            f"{time.monotonic() - began:.1f} s (what the first job on a new pool waits for)",
-            flush=True,
-        )
-        try:
+            warm_up = remote(POOL, stage_name="bench_jobs")(_warm_up)()
+            if warm_up.wait(timeout=300) != JobStatus.DONE:
+                raise SystemExit(f"the warm-up job on the pool did not end DONE: {warm_up.status}")
+            print(
+                f"a first, empty job readied the pool's service, node agents and warm interpreters in "
+                f"{time.monotonic() - began:.1f} s (what the first job on a new pool waits for)",
+                flush=True,
+            )
             for framework in ("xgboost", "lightgbm"):
                 results[framework, "shoal"] = shoal_fit(framework, source, test, names, options.rounds)
                 print(f"{framework} shoal: {results[framework, 'shoal']}", flush=True)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,6 +20,7 @@ import pandas as pd
 import pytest
 
 from pool_helpers import pool_in_new_home
+from ui_helpers import start_ui
 from waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -126,33 +124,9 @@ def work(home: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def server(home: Path, work: dict[str, Any]) -> Iterator[str]:
     """``shoal ui`` on a free port of 127.0.0.1, stopped (by its pid) at the end."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    shoal = Path(sys.executable).parent / "shoal"
-    process = subprocess.Popen(
-        [str(shoal), "ui", "--port", str(port)],
-        env={**os.environ, "SHOAL_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        assert process.poll() is None, f"shoal ui exited: {process.stderr.read() if process.stderr else ''}"
-        try:
-            return get(base + "/api/pools")[0] == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(answers, "shoal ui to answer /api/pools", 60)
+    for base, process in start_ui(home):
         SERVER_PIDS[base] = process.pid
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def get(url: str) -> tuple[int, Any]:

@@ -4,25 +4,14 @@ go over HTTP from 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from waiting import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from ui_helpers import start_ui
 
 
 def request(
@@ -37,33 +26,6 @@ def request(
             return response.status, response.read().decode(), dict(response.headers)
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(), dict(error.headers)
-
-
-def start_ui(home: Path, host: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    shoal = Path(sys.executable).parent / "shoal"
-    process = subprocess.Popen(
-        [str(shoal), "ui", "--host", host, "--port", str(port)],
-        env={**os.environ, "SHOAL_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        assert process.poll() is None, f"shoal ui exited: {process.stderr.read() if process.stderr else ''}"
-        try:
-            return request(base + "/pools")[0] in (200, 401)
-        except OSError:
-            return False
-
-    try:
-        wait_until(answers, f"shoal ui on {host} to answer", 60)
-        yield base, process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
