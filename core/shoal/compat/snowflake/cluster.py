@@ -48,6 +48,7 @@ def scale_cluster(
     ``is_async`` and ``options`` (``rollback_after_seconds``, ``block_until_min_cluster_size``)
     are accepted; scaling a local pool always completes before this returns."""
     from shoal.pools import records
+    from shoal.pools.idle import idle_nodes
 
     if not isinstance(expected_cluster_size, int) or expected_cluster_size < 1:
         raise ValueError(f"expected_cluster_size must be a positive integer, got {expected_cluster_size!r}")
@@ -70,7 +71,7 @@ def scale_cluster(
     deadline = time.monotonic() + RELEASE_WAIT_S
     while True:
         left = len(backend.nodes())
-        for node in sorted(_idle_nodes(backend), key=lambda n: -n.index)[: left - expected_cluster_size]:
+        for node in sorted(idle_nodes(backend), key=lambda n: -n.index)[: left - expected_cluster_size]:
             backend.stop_node(node.index)
         left = len(backend.nodes())
         if left <= expected_cluster_size or time.monotonic() >= deadline:
@@ -99,12 +100,6 @@ def _holders(pool: str) -> str:
         return f"its other nodes were still held after {RELEASE_WAIT_S:.0f} s"
     names = ", ".join(f"{s.name} ({s.status}{', this job' if s.name == mine else ''})" for s in running[:10])
     return f"its other nodes run job(s) {names}"
-
-
-def _idle_nodes(backend: Any) -> list[Any]:
-    from shoal.pools.idle import idle_nodes
-
-    return idle_nodes(backend)
 
 
 def get_nodes() -> list[dict[str, Any]]:
