@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -58,15 +59,15 @@ def listening_addresses(pids: list[int]) -> set[str]:
     return addresses
 
 
-def pool_in_new_home(home: Path, pool: str, nodes: int) -> Iterator[Path]:
-    """Module fixtures: point SHOAL_HOME at ``home``, start a ``nodes``-node local pool, yield the
-    home, then drop the pool (``yield from`` it)."""
+def pool_in_new_home(home: Path, pool: str, nodes: int, **options: Any) -> Iterator[Path]:
+    """Module fixtures: point SHOAL_HOME at ``home``, start a ``nodes``-node local pool (``options``
+    go to ``create_compute_pool``), yield the home, then drop the pool (``yield from`` it)."""
     import shoal
 
     earlier = os.environ.get("SHOAL_HOME")
     os.environ["SHOAL_HOME"] = str(home)
     try:
-        shoal.create_compute_pool(pool, min_nodes=nodes, max_nodes=nodes)
+        shoal.create_compute_pool(pool, min_nodes=nodes, max_nodes=nodes, **options)
         yield home
     finally:
         os.environ["SHOAL_HOME"] = str(home)

@@ -152,3 +152,15 @@ def test_snowpark_uses_without_snowpark_name_the_extra_and_start_nothing(
     assert error.startswith(f"{what} needs snowflake.snowpark"), error
     assert error.endswith("run: pip install 'shoal[snowpark]'"), error
     assert home == "[]", "no Snowpark service was started"
+
+
+def test_bayes_opt_without_optuna_names_the_extra_and_writes_nothing(tmp_path: Path) -> None:
+    setup = "from shoal import tune"
+    call = (
+        "tune.Tuner(print, {'x': tune.uniform(0, 1)}, tune.TunerConfig('loss', 'min', "
+        "tune.BayesOpt(), num_trials=2)).run()"
+    )
+    error, home = error_without("optuna", setup, call, tmp_path / "home")
+    assert error.startswith("the tuner's BayesOpt needs optuna, which is not installed"), error
+    assert error.endswith("run: pip install 'shoal[tune]'"), error
+    assert home == "[]", "no stage, pool or job was written"

@@ -65,6 +65,7 @@ def test_wheel_holds_one_shoal_tree(wheel: Path) -> None:
         "dashboard",
         "notebook",
         "ui",
+        "tune",
         "all",
     } <= extras
     required = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]

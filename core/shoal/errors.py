@@ -131,3 +131,14 @@ class PoolBusyError(ShoalError, RuntimeError):
 
 class JobCancelledError(ShoalError, RuntimeError):
     """The job was cancelled: it has no result."""
+
+
+class TuningError(ShoalError, RuntimeError):
+    """A tuning run found nothing: every trial failed, or the search itself failed.
+
+    ``run_id`` and ``stage_name`` say where its records are (``TunerResults.restore_from``)."""
+
+    def __init__(self, message: str, *, run_id: str | None = None, stage_name: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.stage_name = stage_name

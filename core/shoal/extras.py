@@ -32,6 +32,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "starlette": "ui",
     "uvicorn": "ui",
     "jinja2": "ui",
+    "optuna": "tune",
 }
 
 #: what Ray's dashboard imports beyond ``ray[data]`` (``ray.dashboard.optional_deps``); the

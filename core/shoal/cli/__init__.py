@@ -37,6 +37,7 @@ SUBCOMMANDS = {
     "status": ("shoal.cli.status_cmd", "status"),
     "snowpark": ("shoal.cli.status_cmd", "snowpark"),
     "ui": ("shoal.cli.ui_cmd", "ui"),
+    "tune": ("shoal.cli.tune_cmd", "tune"),
 }
 
 

@@ -16,34 +16,17 @@ Runs anywhere: the driver (partitioning, DPFRun), the run scheduler and partitio
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from shoal.dpf.entities import ExecutionOptions
 from shoal.dpf.folders import folder_of
-
-T = TypeVar("T", bound="_JsonSpec")
+from shoal.json_spec import JsonSpec
 
 OutcomeStatus = Literal["DONE", "FAILED"]
 
-
-class _JsonSpec:
-    """``to_dict``/``from_dict`` and ``to_json``/``from_json`` for flat frozen dataclasses."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
-
-    @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    @classmethod
-    def from_json(cls: type[T], text: str) -> T:
-        return cls.from_dict(json.loads(text))
+#: the specs' codec, shared with the tuner's records (:mod:`shoal.json_spec`)
+_JsonSpec = JsonSpec
 
 
 def _normalise_input(spec: PartitionInput | TaskSpec) -> None:
