@@ -277,3 +277,12 @@ def test_sql_that_programs_use_to_set_up_and_split_their_data(home: Path) -> Non
     assert result["split_disjoint"]
     assert result["split_covers"] == 400
     assert 0.6 < result["train_share"] < 0.95
+
+
+def test_the_reference_tuner_in_a_three_instance_remote_job(home: Path) -> None:
+    result = run_script("tuner_in_remote_job.py", home)
+    assert result["status"] == "DONE"
+    assert result["trials"] == 6
+    assert result["statuses"] == ["DONE"]
+    assert result["best_rmse"] < result["worst_rmse"]
+    assert result["model"] == "XGBRegressor"

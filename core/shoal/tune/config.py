@@ -57,7 +57,11 @@ class TunerConfig:
       nodes' resources hold);
     * ``resource_per_trial``: what one trial reserves, e.g. ``{"CPU": 2}`` (default one CPU);
       a trial that trains with a distributed estimator reserves its workers on top of it;
-    * ``early_stopping``: :class:`ASHA` to stop trials that fall behind (beyond the reference).
+    * ``early_stopping``: :class:`ASHA` to stop trials that fall behind (beyond the reference);
+    * ``persist_data_in_object_store`` and ``uses_snowflake_trainer``: the reference's switches,
+      accepted for its scripts. shoal always sends ``dataset_map`` to the cluster once, through
+      Ray's object store, and a trial's distributed estimator always reserves its own workers
+      (docs/decisions.md).
     """
 
     metric: str
@@ -67,6 +71,8 @@ class TunerConfig:
     max_concurrent_trials: int | None = None
     resource_per_trial: Mapping[str, float] | None = None
     early_stopping: ASHA | None = None
+    persist_data_in_object_store: bool = False
+    uses_snowflake_trainer: bool = False
 
     def resources(self) -> dict[str, float]:
         """What one trial reserves, with the default filled in."""

@@ -82,7 +82,7 @@ class TunerResults:
         self.run_id = run.run_id
         self.stage_name = stage_name
         self.trials = list(trials)
-        self.results = results_frame(self.trials)
+        self._results = results_frame(self.trials)
         best = best_trial(self.trials, run.metric, run.mode)
         self.best_trial_id = best.trial_id if best is not None else None
         self._best_model: Any = None
@@ -94,6 +94,11 @@ class TunerResults:
         while the run goes on or after it ended)."""
         store = RunStore(stage_name, run_id)
         return cls(store.read_run(), store.read_trials(), stage_name)
+
+    @property
+    def results(self) -> Any:
+        """One row per trial (pandas DataFrame; see the module docstring)."""
+        return self._results
 
     @property
     def status(self) -> str:

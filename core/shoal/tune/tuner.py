@@ -255,7 +255,9 @@ def tune_on_job_nodes(
     trials = store.read_trials()
     best = best_trial(trials, plan.metric, plan.mode)
     if best is None:
-        first = next((t.error for t in trials if t.error), "no trial ran")
+        first = next(
+            (t.error.strip().splitlines()[-1] for t in trials if t.error and t.error.strip()), "no trial ran"
+        )
         message = (
             f"all {len(trials)} trial(s) failed or reported no {plan.metric!r}; the first error: {first}"
         )

@@ -12,7 +12,8 @@
   with a ``ray.io/node-id`` label selector;
 * a trial never retries (``max_failures=0``): a failed trial is recorded and the others go on.
 
-Each trial runs :class:`shoal.tune.trial.TrialRun` in its Ray Tune actor. A callback logs every
+Each trial runs :class:`shoal.tune.trial.TrialRun` in its Ray Tune actor, with the tuning job's
+plugin manager installed first (as training workers do). A callback logs every
 trial that ends (with how many have) to the job's log, and tells the tuner how each ended.
 Ray Tune's own experiment folder is a temporary folder on the job's head node, removed after;
 what lasts is on the run's stage.
@@ -33,11 +34,18 @@ from shoal.tune.trial import TrialJob, TrialRun
 from shoal.tune.tuner import TrialEnd, TunePlan
 
 
-def _trainable(config: dict[str, Any], job: TrialJob) -> None:
-    """A Ray Tune function trainable: one trial (runs in the trial's actor)."""
+def _trainable(config: dict[str, Any], job_blob: bytes, manifest: bytes) -> None:
+    """A Ray Tune function trainable: one trial (runs in the trial's actor). The caller's plugin
+    manager (and compatibility layer) is installed before the job is unpickled, as in a training
+    worker: the user's function may use the reference's modules."""
+    import cloudpickle
     import ray
     from ray import tune
 
+    from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
+
+    install_worker_plugin_manager(cloudpickle.loads(manifest))
+    job: TrialJob = cloudpickle.loads(job_blob)
     trial_id = str(tune.get_context().get_trial_id())
     TrialRun(
         job,
@@ -105,7 +113,10 @@ def _resources(plan: TunePlan, node_ids: list[str]) -> Any:
     return tune.PlacementGroupFactory([bundle], bundle_label_selector=selector)
 
 
-def _callback(plan: TunePlan, ends: list[TrialEnd]) -> Any:
+UNKNOWN_ERROR = "the trial's process failed"
+
+
+def _callback(plan: TunePlan, ends: list[TrialEnd], paths: dict[str, str]) -> Any:
     from ray.tune import Callback
 
     class RecordEnds(Callback):
@@ -113,6 +124,7 @@ def _callback(plan: TunePlan, ends: list[TrialEnd]) -> Any:
 
         def _ended(self, trial: Any, error: str | None) -> None:
             ends.append(TrialEnd(trial.trial_id, trial_number(trial.trial_id), dict(trial.config), error))
+            paths[trial.trial_id] = str(trial.path)
             value = (trial.last_result or {}).get(plan.metric)
             print(  # the job's log: progress of a search that may take hours
                 f"shoal tune: run {plan.run_id}: trial {trial.trial_id} {'failed' if error else 'ended'} "
@@ -128,7 +140,7 @@ def _callback(plan: TunePlan, ends: list[TrialEnd]) -> Any:
             error = None
             with contextlib.suppress(Exception):  # the trial's own record has its error anyway
                 error = trial.get_error()
-            self._ended(trial, str(error).strip() if error else "the trial's process failed")
+            self._ended(trial, str(error).strip() if error else UNKNOWN_ERROR)
 
     return RecordEnds()
 
@@ -137,9 +149,13 @@ class RayTuneExecutor:
     """Runs a plan's trials with Ray Tune on the job's nodes (the cluster this process joined)."""
 
     def run(self, plan: TunePlan, job: TrialJob, node_ids: list[str]) -> list[TrialEnd]:
+        import cloudpickle
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler
 
+        from shoal.plugin_manager import get_plugin_manager
+
+        manifest = cloudpickle.dumps(get_plugin_manager().manifest())
         search, samples, concurrency = _search(plan)
         scheduler = None
         if plan.early_stopping is not None:
@@ -151,10 +167,14 @@ class RayTuneExecutor:
                 reduction_factor=stop.reduction_factor,
             )
         ends: list[TrialEnd] = []
+        paths: dict[str, str] = {}  # trial id -> its folder, where Ray Tune's result says it failed
         folder = tempfile.mkdtemp(prefix="shoal-tune-")
         try:
             tuner = tune.Tuner(
-                tune.with_resources(tune.with_parameters(_trainable, job=job), _resources(plan, node_ids)),
+                tune.with_resources(
+                    tune.with_parameters(_trainable, job_blob=cloudpickle.dumps(job), manifest=manifest),
+                    _resources(plan, node_ids),
+                ),
                 param_space=ray_space(plan),
                 tune_config=tune.TuneConfig(
                     metric=plan.metric,
@@ -169,11 +189,28 @@ class RayTuneExecutor:
                     name=plan.run_id,
                     storage_path=folder,
                     failure_config=tune.FailureConfig(max_failures=0),
-                    callbacks=[_callback(plan, ends)],
+                    callbacks=[_callback(plan, ends, paths)],
                     verbose=0,
                 ),
             )
-            tuner.fit()
+            grid = tuner.fit()
+            return _with_errors(ends, paths, grid)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        return ends
+
+
+def _with_errors(ends: list[TrialEnd], paths: dict[str, str], grid: Any) -> list[TrialEnd]:
+    """``ends`` with each failure Ray Tune knew no text for at the time told by the exception
+    its result holds (a trial that failed before its own code ran: its function did not unpickle,
+    its process died)."""
+    import traceback
+
+    errors = {str(result.path): result.error for result in grid if result.error is not None}
+    settled = []
+    for end in ends:
+        error = errors.get(paths.get(end.trial_id, ""))
+        if end.error == UNKNOWN_ERROR and error is not None:
+            text = "".join(traceback.format_exception(error)).strip()
+            end = TrialEnd(end.trial_id, end.number, end.params, text)
+        settled.append(end)
+    return settled

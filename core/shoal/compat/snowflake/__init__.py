@@ -10,8 +10,8 @@ Three ways to turn it on:
 Covered: ``snowflake.ml.modeling.distributors`` (``xgboost``, ``lightgbm``, ``pytorch``,
 ``distributed_partition_function``, ``many_model`` and their sub-modules),
 ``snowflake.ml.data``, ``snowflake.ml.jobs``, ``snowflake.ml.runtime_cluster``, the legacy
-``snowflake.ml.modeling.pytorch`` and, as clear "not supported by shoal" stand-ins,
-``snowflake.ml.modeling.tune`` and ``snowflake.ml.ray``'s stage data sources. See
+``snowflake.ml.modeling.pytorch``, ``snowflake.ml.modeling.tune`` (:mod:`shoal.tune`) and, as
+clear "not supported by shoal" stand-ins, ``snowflake.ml.ray``'s stage data sources. See
 :mod:`shoal.compat.snowflake.modules` for every name, and docs/snowflake-compat.md.
 
 When the real snowflake-ml-python is installed, only the modules it lacks are added, and the
@@ -85,6 +85,12 @@ class _LazyModule(types.ModuleType):
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self.__dict__.get("_shoal_names", {})))
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickled by name, as cloudpickle pickles a plain module: a function that uses a reference
+        module (``tune.get_tuner_context()``) reaches a job's or a trial's process, where the
+        layer is installed too and the import finds the same module."""
+        return importlib.import_module, (self.__name__,)
 
 
 class _Loader(importlib.abc.Loader):

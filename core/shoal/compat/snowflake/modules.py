@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shoal.compat.snowflake.stubs import unsupported_class, unsupported_function
+from shoal.compat.snowflake.stubs import unsupported_class
 
 D = "snowflake.ml.modeling.distributors"
 DPF_ = f"{D}.distributed_partition_function"
@@ -90,49 +90,26 @@ JOBS = {
         "MLJobDefinition",
     )
 }
-TUNE_WHY = "hyper-parameter search is not part of shoal"
-TUNE_INSTEAD = "Ray Tune (ray.tune.Tuner) on the pool, inside a shoal job"
 TUNE = {
-    "Tuner": unsupported_class("snowflake.ml.modeling.tune.Tuner", TUNE_WHY, TUNE_INSTEAD, methods=("run",)),
-    "TunerConfig": unsupported_class(
-        "snowflake.ml.modeling.tune.TunerConfig",
-        TUNE_WHY,
-        TUNE_INSTEAD,
-        attributes=(
-            "max_concurrent_trials",
-            "metric",
-            "mode",
-            "num_trials",
-            "persist_data_in_object_store",
-            "resource_per_trial",
-            "search_alg",
-            "uses_snowflake_trainer",
-        ),
-    ),
-    "TunerContext": unsupported_class(
-        "snowflake.ml.modeling.tune.TunerContext",
-        TUNE_WHY,
-        TUNE_INSTEAD,
-        methods=("get_dataset_map", "get_hyper_params", "report"),
-    ),
-    "TunerResults": unsupported_class(
-        "snowflake.ml.modeling.tune.TunerResults",
-        TUNE_WHY,
-        TUNE_INSTEAD,
-        attributes=("best_model", "best_result", "results"),
-    ),
-    "get_tuner_context": unsupported_function(
-        "snowflake.ml.modeling.tune.get_tuner_context", TUNE_WHY, TUNE_INSTEAD
-    ),
-    **{
-        name: unsupported_class(f"snowflake.ml.modeling.tune.{name}", TUNE_WHY, "ray.tune's search spaces")
-        for name in ("SamplingFunction", "Uniform", "LogUniform", "RandInt")
-    },
+    name: f"shoal.tune:{name}"
+    for name in (
+        "Tuner",
+        "TunerConfig",
+        "TunerContext",
+        "TunerResults",
+        "get_tuner_context",
+        "SamplingFunction",
+        "Uniform",
+        "LogUniform",
+        "RandInt",
+        "uniform",
+        "loguniform",
+        "randint",
+        "search",
+    )
 }
 TUNE_SEARCH = {
-    name: unsupported_class(
-        f"snowflake.ml.modeling.tune.search.{name}", TUNE_WHY, "ray.tune's search algorithms"
-    )
+    name: f"shoal.tune.search:{name}"
     for name in ("SearchAlgorithm", "GridSearch", "RandomSearch", "BayesOpt")
 }
 RAY_IO_WHY = "Ray Data sources over Snowflake stages need a Snowflake account"
