@@ -111,6 +111,14 @@ shoal.create_stage("CODE", exist_ok=True).put("project", "project")
 holdout = sales.sample(40, random_state=1)
 X = sales[["PRICE", "PROMO"]].to_numpy()
 """,
+    "docs/tune.md": POOL
+    + """
+import numpy as np, pandas as pd
+rng = np.random.default_rng(3)
+frame = pd.DataFrame(rng.random((600, 2)), columns=["A", "B"])
+frame["Y"] = np.sin(6 * frame["A"]) + frame["B"]
+train_df, test_df = frame[:450], frame[450:].reset_index(drop=True)
+""",
     "docs/snowflake-compat.md": """
 import pathlib
 pathlib.Path("train.py").write_text(
@@ -136,6 +144,7 @@ WITH_RAY = {
     "docs/mmt.md",
     "docs/pools.md",
     "docs/training.md",
+    "docs/tune.md",
 }
 
 TEARDOWN = """
