@@ -1,5 +1,6 @@
 """Benchmark: 16 trials through shoal's Tuner next to the same 16 trials through Ray Tune used
-directly, on the same 2-node local pool (2 CPUs per node), in one run.
+directly (from a plain driver, and inside a shoal job), on the same 2-node local pool (2 CPUs per
+node), in one run.
 
     .venv/bin/python bench/tune_trials.py [--repeats 3] [--rows 100000] [--rounds 100]
 
@@ -13,7 +14,10 @@ Each trial trains XGBoost (``xgboost.train``, 1 thread, ``--rounds`` rounds, his
   ends when ``best_model`` is loaded;
 * Ray Tune: this process joins the pool's Ray cluster and runs ``ray.tune.Tuner`` with the same
   trainable work, the rows through ``tune.with_parameters``, one CPU a trial, actors reused, and
-  the booster in a checkpoint; the time ends when the best result's booster is loaded.
+  the booster in a checkpoint; the time ends when the best result's booster is loaded;
+* Ray Tune in a shoal job: the same ``ray.tune.Tuner`` call, made inside a job submitted to the
+  pool (``shoal.jobs.remote``), timed from the submit to the job's result: what shoal's tuner
+  costs beyond Ray Tune where both run in the same place.
 
 Both use Ray Tune's basic variant generator with all 16 points and as many trials at once as
 the 4 CPUs hold. The repeats alternate (Ray Tune, shoal, Ray Tune, shoal, ...) and the ratio
@@ -127,6 +131,31 @@ def run_ray_tune(frame: pd.DataFrame, rounds: int, storage: Path, name: str) -> 
     return seconds, float(best.metrics["rmse"]), first
 
 
+def run_ray_tune_in_a_job(
+    pool: str, frame: pd.DataFrame, rounds: int, name: str
+) -> tuple[float, float, float]:
+    from shoal.jobs import remote
+
+    called = time.time()
+    started = time.monotonic()
+    job = remote(pool, stage_name="bench_jobs", target_instances=2)(_ray_tune_job)(frame, rounds, name)
+    error, first_at = job.result(timeout=600)
+    return time.monotonic() - started, error, first_at - called
+
+
+def _ray_tune_job(frame: pd.DataFrame, rounds: int, name: str) -> tuple[float, float]:
+    """In the job: Ray Tune on the job's cluster; the best RMSE and the first trial's start time."""
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-tune-"))
+    try:
+        fit_called = time.time()
+        _, error, first = run_ray_tune(frame, rounds, folder, name)
+        return error, fit_called + first
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _warm_up() -> int:
     return 1
 
@@ -138,7 +167,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=100)
     options = parser.parse_args()
     frame = make_rows(options.rows)
-    times: dict[str, list[float]] = {"ray": [], "shoal": []}
+    times: dict[str, list[float]] = {"ray": [], "ray_job": [], "shoal": []}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SHOAL_HOME"] = str(Path(tmp) / "home")
         import shoal
@@ -163,6 +192,13 @@ def main() -> None:
                     f"best RMSE {error:.4f})",
                     flush=True,
                 )
+                seconds, error, first = run_ray_tune_in_a_job(POOL, frame, options.rounds, f"rayjob{repeat}")
+                times["ray_job"].append(seconds)
+                print(
+                    f"Ray Tune in a shoal job, repeat {repeat + 1}: {seconds:.2f} s (first trial after "
+                    f"{first:.2f} s; best RMSE {error:.4f})",
+                    flush=True,
+                )
                 seconds, error, first = run_shoal(frame, options.rounds, f"shoal{repeat}")
                 times["shoal"].append(seconds)
                 print(
@@ -173,11 +209,14 @@ def main() -> None:
         finally:
             shoal.drop_compute_pool(POOL)
     ray_median, shoal_median = statistics.median(times["ray"]), statistics.median(times["shoal"])
+    job_median = statistics.median(times["ray_job"])
     print()
     print(f"16 trials ({options.rows} rows x 10, {options.rounds} rounds each), median of {options.repeats}:")
     print(f"  Ray Tune used directly  {ray_median:7.2f} s")
+    print(f"  Ray Tune in a shoal job {job_median:7.2f} s")
     print(f"  shoal Tuner             {shoal_median:7.2f} s")
     print(f"  shoal / Ray Tune        {shoal_median / ray_median:7.2f}x   (target <= 1.2x)")
+    print(f"  shoal / Ray Tune in a shoal job {shoal_median / job_median:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from shoal.tune.trial import TrialJob, TrialRun
 from shoal.tune.tuner import TrialEnd, TunePlan
 
 
-def _trainable(config: dict[str, Any], job_blob: bytes, manifest: bytes) -> None:
+def _trainable(config: dict[str, Any], job_blob: bytes, manifest: str) -> None:
     """A Ray Tune function trainable: one trial (runs in the trial's actor). The caller's plugin
     manager (and compatibility layer) is installed before the job is unpickled, as in a training
     worker: the user's function may use the reference's modules."""
@@ -42,9 +42,10 @@ def _trainable(config: dict[str, Any], job_blob: bytes, manifest: bytes) -> None
     import ray
     from ray import tune
 
+    from shoal.plugin_manager import PluginManifest
     from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
 
-    install_worker_plugin_manager(cloudpickle.loads(manifest))
+    install_worker_plugin_manager(PluginManifest.from_json(manifest))
     job: TrialJob = cloudpickle.loads(job_blob)
     trial_id = str(tune.get_context().get_trial_id())
     TrialRun(
@@ -155,7 +156,7 @@ class RayTuneExecutor:
 
         from shoal.plugin_manager import get_plugin_manager
 
-        manifest = cloudpickle.dumps(get_plugin_manager().manifest())
+        manifest = get_plugin_manager().manifest().to_json()
         search, samples, concurrency = _search(plan)
         scheduler = None
         if plan.early_stopping is not None:
