@@ -24,6 +24,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "multihost: starts a Ray cluster of several hosts in network namespaces (needs root; "
+        "tests/netns_cluster.py)",
+    )
+
+
 def _shuffle_seed(config: pytest.Config) -> int | None:
     value = config.getoption("--shuffle")
     if value in (None, ""):

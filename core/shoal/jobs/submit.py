@@ -35,6 +35,7 @@ from shoal.pools.api import get_backend
 from shoal.pools.connect import connect
 from shoal.stages import Stage, create_stage, get_stage
 from shoal.stages.names import IDENTIFIER_RE
+from shoal.stages.reach import check_stage_reaches_nodes
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def submit_payload(
     check_plugins_reach_nodes(pool.name, payload.top_level_modules())
     backend = get_backend(pool.name)
     stage = _stage_for(stage_name)
+    check_stage_reaches_nodes(stage, backend, pool.name)
     job_name = f"{base}_{secrets.token_hex(4)}"
     job_dir = job_name
     record = records.JobRecord(

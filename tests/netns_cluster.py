@@ -1,0 +1,163 @@
+"""A Ray cluster whose nodes are separate hosts on a private network, on this one machine.
+
+Each host is a Linux network namespace with its own address on a bridge the harness makes
+(veth pairs: ``10.77.<n>.10``, ``.11``, ...; the bridge, in the machine's own namespace, is
+``.1``), its own working folder (``TMPDIR``, ``HOME`` and Ray's ``--temp-dir``, under a short
+root: Ray's socket paths must fit in 107 bytes), and its Ray node started with Ray's own
+``ray start``, as on VMs. Connections stay between the addresses the
+harness gave. Everything it made (namespaces, links, processes, folders) is removed by
+:meth:`NetnsCluster.down`, which the fixtures call also when a test fails.
+
+It needs root (network namespaces): :func:`netns_refusal` says why it cannot run, for a skip.
+
+Runs in the test process (the harness) and, through ``ip netns exec``, on the hosts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+    return done
+
+
+def netns_refusal() -> str | None:
+    """None when this process can make network namespaces, else why not."""
+    if os.geteuid() != 0:
+        return "network namespaces need root (CI runs as root)"
+    probe = f"shoalprobe{os.getpid()}"
+    done = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"`ip netns add` is refused here: {done.stderr.strip()}"
+    _ip("netns", "del", probe, check=False)
+    return None
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    netns: str
+    address: str
+    folder: Path
+
+
+@dataclass
+class NetnsCluster:
+    """``count`` hosts on one bridge; :meth:`start_ray` starts a Ray node on each."""
+
+    root: Path
+    count: int
+    tag: str = field(default_factory=lambda: f"s{os.getpid() % 10000}")
+    hosts: list[Host] = field(default_factory=list)
+    bridge: str = ""
+
+    @property
+    def subnet(self) -> str:
+        return f"10.77.{os.getpid() % 200 + 20}"
+
+    @property
+    def bridge_address(self) -> str:
+        return f"{self.subnet}.1"
+
+    def up(self) -> NetnsCluster:
+        self.bridge = f"{self.tag}br"
+        _ip("link", "add", self.bridge, "type", "bridge")
+        _ip("addr", "add", f"{self.bridge_address}/24", "dev", self.bridge)
+        _ip("link", "set", self.bridge, "up")
+        for index in range(self.count):
+            netns, outer, inner = f"{self.tag}h{index}", f"{self.tag}v{index}", f"{self.tag}i{index}"
+            address = f"{self.subnet}.{10 + index}"
+            _ip("netns", "add", netns)
+            folder = self.root / f"host{index}"
+            folder.mkdir(parents=True)
+            self.hosts.append(Host(f"host{index}", netns, address, folder))
+            _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+            _ip("link", "set", inner, "netns", netns)
+            _ip("link", "set", outer, "master", self.bridge)
+            _ip("link", "set", outer, "up")
+            _ip("netns", "exec", netns, "ip", "addr", "add", f"{address}/24", "dev", inner)
+            _ip("netns", "exec", netns, "ip", "link", "set", inner, "up")
+            _ip("netns", "exec", netns, "ip", "link", "set", "lo", "up")
+            _ip("netns", "exec", netns, "ip", "route", "add", "default", "via", self.bridge_address)
+        return self
+
+    def env_of(self, host: Host, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of a process on ``host``: its own folders, nothing of the caller's Ray."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SHOAL_"))}
+        return {**env, "TMPDIR": str(host.folder), "HOME": str(host.folder), **(extra or {})}
+
+    def run(
+        self, host: Host, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``args`` on ``host`` (in its namespace, from its folder) and wait for it."""
+        return subprocess.run(
+            ["ip", "netns", "exec", host.netns, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=host.folder,
+            env=self.env_of(host, env),
+        )
+
+    def start_ray(self, resources: dict[str, float], cpus: int = 1) -> str:
+        """A Ray head on the first host and a node on each other one; the head's address."""
+        common = [f"--num-cpus={cpus}", "--disable-usage-stats", f"--resources={json.dumps(resources)}"]
+        head = self.hosts[0]
+        address = f"{head.address}:6379"
+        for host in self.hosts:
+            role = (
+                ["--head", "--port=6379", "--include-dashboard=false"]
+                if host is head
+                else [f"--address={address}"]
+            )
+            done = self.run(
+                host, RAY, "start", *role, f"--node-ip-address={host.address}",
+                f"--temp-dir={host.folder / 'r'}", *common,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"ray start on {host.name} failed:\n{done.stdout}\n{done.stderr}")
+        return address
+
+    def pids(self) -> list[int]:
+        """The live processes on the hosts (zombies, which only wait to be reaped, left out)."""
+        import psutil
+
+        found: list[int] = []
+        for host in self.hosts:
+            for pid in _ip("netns", "pids", host.netns, check=False).stdout.split():
+                try:
+                    if psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE:
+                        found.append(int(pid))
+                except psutil.NoSuchProcess:
+                    continue
+        return found
+
+    def down(self) -> None:
+        """Stop every process on the hosts (by pid), then remove the namespaces and the bridge."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in self.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 10
+            while self.pids() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        for host in self.hosts:
+            _ip("netns", "del", host.netns, check=False)
+        if self.bridge:
+            _ip("link", "del", self.bridge, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
