@@ -40,6 +40,8 @@ def netns_refusal() -> str | None:
     """None when this process can make network namespaces, else why not."""
     if os.geteuid() != 0:
         return "network namespaces need root (CI runs as root)"
+    if shutil.which("ip") is None:
+        return "the ip command (Debian's iproute2) is not installed; bash .ci/dev test installs it as root"
     probe = f"shoalprobe{os.getpid()}"
     done = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if done.returncode != 0:
