@@ -131,19 +131,9 @@ def run_training(
         min_instances=target if scaling.num_nodes is not None else 1,
         name=name,
     )
-    try:
-        return job.result()
-    except RuntimeError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, (TrainingError, ConfigError)):
-            cause.add_note(
-                f"(training job {job.id} on compute pool {pool.name}; logs: shoal job logs {job.id})"
-            )
-            raise cause from cause.__cause__
-        raise
-    except KeyboardInterrupt:
-        job.cancel()
-        raise
+    from shoal.jobs.handoff import wait_for_payload
+
+    return wait_for_payload(job, (TrainingError, ConfigError), "training", pool.name)
 
 
 def train_on_job_nodes(

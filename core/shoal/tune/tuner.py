@@ -187,20 +187,10 @@ class Tuner:
             name=f"tune_{plan.run_id}",
         )
         log.info("tuning run %s: job %s on compute pool %s", plan.run_id, submitted.id, pool.name)
-        try:
-            return submitted.result()
-        except RuntimeError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, (TuningError, ConfigError)):
-                cause.add_note(
-                    f"(tuning job {submitted.id} on compute pool {pool.name}; "
-                    f"logs: shoal job logs {submitted.id})"
-                )
-                raise cause from cause.__cause__
-            raise
-        except KeyboardInterrupt:
-            submitted.cancel()
-            raise
+        from shoal.jobs.handoff import wait_for_payload
+
+        results: TunerResults = wait_for_payload(submitted, (TuningError, ConfigError), "tuning", pool.name)
+        return results
 
 
 def _check_dataset_map(dataset_map: Mapping[str, Any] | None) -> dict[str, Any]:
