@@ -25,9 +25,6 @@ from shoal.json_spec import JsonSpec
 
 OutcomeStatus = Literal["DONE", "FAILED"]
 
-#: the specs' codec, shared with the tuner's records (:mod:`shoal.json_spec`)
-_JsonSpec = JsonSpec
-
 
 def _normalise_input(spec: PartitionInput | TaskSpec) -> None:
     """JSON gives lists where the specs hold tuples; a spec without a folder (written before
@@ -41,7 +38,7 @@ def _normalise_input(spec: PartitionInput | TaskSpec) -> None:
 
 
 @dataclass(frozen=True)
-class PartitionInput(_JsonSpec):
+class PartitionInput(JsonSpec):
     """One partition: its id, its position, and the stage files (``@stage/path``) with its rows.
 
     ``record_batches`` is ``[first, count]`` when the partition is a run of record batches of its
@@ -61,7 +58,7 @@ class PartitionInput(_JsonSpec):
 
 
 @dataclass(frozen=True)
-class RunSpec(_JsonSpec):
+class RunSpec(JsonSpec):
     """A run as its scheduler and workers see it."""
 
     run_id: str
@@ -84,7 +81,7 @@ class RunSpec(_JsonSpec):
 
 
 @dataclass(frozen=True)
-class TaskSpec(_JsonSpec):
+class TaskSpec(JsonSpec):
     """One partition attempt, as handed to a worker."""
 
     partition_id: str
@@ -117,7 +114,7 @@ class BatchSpec:
 
 
 @dataclass(frozen=True)
-class TaskOutcome(_JsonSpec):
+class TaskOutcome(JsonSpec):
     """What one attempt of one partition came to, reported by the worker that ran it."""
 
     index: int

@@ -18,6 +18,7 @@ Runs anywhere: the driver, the tuning job and the trials.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -110,8 +111,9 @@ class RunStore:
         self.stage_name = stage_name
         self.run_id = check_run_id(run_id)
 
-    @property
+    @functools.cached_property
     def stage(self) -> Any:
+        """The stage, looked up in the catalog once per store (a trial writes its files many times)."""
         from shoal.stages import get_stage
 
         return get_stage(self.stage_name)
@@ -155,7 +157,7 @@ class RunStore:
             TrialRecord.from_json(stage.read_text(path))
             for path in stage.list(f"{self.run_id}/trials", TRIAL_FILE)
         ]
-        return sorted(records, key=lambda r: (r.number, r.trial_id))
+        return in_search_order(records)
 
     def write_log(self, trial_id: str, text: str) -> None:
         self.stage.write_text(self._trial_path(trial_id, LOG_FILE), text)
@@ -170,6 +172,11 @@ class RunStore:
 
     def read_model(self, trial_id: str) -> bytes:
         return bytes(self.stage.read_bytes(self._trial_path(trial_id, MODEL_FILE)))
+
+
+def in_search_order(trials: Any) -> list[TrialRecord]:
+    """``trials`` in the order the search made them (its counter, then the id)."""
+    return sorted(trials, key=lambda r: (r.number, r.trial_id))
 
 
 def list_runs(stage_name: str = DEFAULT_STAGE) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +26,12 @@ from typing import Any
 from shoal.errors import ConfigError
 
 
-class SamplingFunction:
+class SamplingFunction(ABC):
     """A distribution a hyper-parameter is drawn from (the reference's base class)."""
 
-    def check(self, name: str) -> None:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
+    @abstractmethod
+    def check(self, name: str) -> None:
+        """Raise ConfigError when the distribution's bounds are not valid for ``name``."""
 
 
 @dataclass(frozen=True)

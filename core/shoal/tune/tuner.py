@@ -35,6 +35,7 @@ from shoal.tune.records import (
     TrialRecord,
     TrialStatus,
     describe_space,
+    in_search_order,
     plain,
 )
 from shoal.tune.results import TunerResults, best_trial
@@ -229,7 +230,8 @@ def tune_on_job_nodes(
     from shoal.jobs.context import JobContext
 
     store = RunStore(job.stage_name, plan.run_id)
-    store.write_run(replace(store.read_run(), status="RUNNING", job_id=os.environ.get("SHOAL_JOB_ID")))
+    run = replace(store.read_run(), status="RUNNING", job_id=os.environ.get("SHOAL_JOB_ID"))
+    store.write_run(run)
     if executor is None:
         from shoal.runtime.tune_runner import RayTuneExecutor
 
@@ -237,12 +239,9 @@ def tune_on_job_nodes(
     try:
         ends = executor.run(plan, job, list(JobContext.current().node_ids))
     except BaseException as exc:
-        store.write_run(
-            replace(store.read_run(), status="FAILED", ended_at=clock(), message=f"the search failed: {exc}")
-        )
+        store.write_run(replace(run, status="FAILED", ended_at=clock(), message=f"the search failed: {exc}"))
         raise
-    settle_trials(store, ends, clock(), job)
-    trials = store.read_trials()
+    trials = settle_trials(store, ends, clock(), job)
     best = best_trial(trials, plan.metric, plan.mode)
     if best is None:
         first = next(
@@ -251,7 +250,7 @@ def tune_on_job_nodes(
         message = (
             f"all {len(trials)} trial(s) failed or reported no {plan.metric!r}; the first error: {first}"
         )
-        store.write_run(replace(store.read_run(), status="FAILED", ended_at=clock(), message=message))
+        store.write_run(replace(run, status="FAILED", ended_at=clock(), message=message))
         raise TuningError(
             f"tuning run {plan.run_id}: {message.splitlines()[0]} (shoal tune show {plan.run_id} "
             f"--stage-name {job.stage_name})",
@@ -262,34 +261,34 @@ def tune_on_job_nodes(
     message = f"{failed} of {len(trials)} trial(s) failed" if failed else ""
     if failed:
         log.warning("tuning run %s: %s (shoal tune show %s)", plan.run_id, message, plan.run_id)
-    store.write_run(
-        replace(
-            store.read_run(), status="DONE", ended_at=clock(), best_trial_id=best.trial_id, message=message
-        )
-    )
-    return TunerResults.restore_from(plan.run_id, job.stage_name)
+    run = replace(run, status="DONE", ended_at=clock(), best_trial_id=best.trial_id, message=message)
+    store.write_run(run)
+    return TunerResults(run, trials, job.stage_name)
 
 
-def settle_trials(store: RunStore, ends: list[TrialEnd], now: float, job: TrialJob) -> None:
+def settle_trials(store: RunStore, ends: list[TrialEnd], now: float, job: TrialJob) -> list[TrialRecord]:
     """Trials the search ended but that could not say so themselves: one stopped early (still
     RUNNING: STOPPED, or DONE when it had made all its reports), one whose process failed before
     or after its own record (FAILED with the search's error), one that never started its record
-    (written now, FAILED)."""
+    (written now, FAILED). Returns every trial's record, settled, in the search's order."""
     recorded = {t.trial_id: t for t in store.read_trials()}
     for end in ends:
         trial = recorded.get(end.trial_id)
         if trial is None:
-            store.write_trial(
-                TrialRecord(
-                    trial_id=end.trial_id,
-                    number=end.number,
-                    status="FAILED",
-                    params=plain(end.params),
-                    started_at=now,
-                    ended_at=now,
-                    error=end.error or "the trial ended before it could start",
-                )
+            trial = TrialRecord(
+                trial_id=end.trial_id,
+                number=end.number,
+                status="FAILED",
+                params=plain(end.params),
+                started_at=now,
+                ended_at=now,
+                error=end.error or "the trial ended before it could start",
             )
         elif trial.status == "RUNNING":
             ended: TrialStatus = "FAILED" if end.error else job.ended_by_scheduler(trial.reports)
-            store.write_trial(replace(trial, status=ended, error=end.error, ended_at=now))
+            trial = replace(trial, status=ended, error=end.error, ended_at=now)
+        else:
+            continue
+        store.write_trial(trial)
+        recorded[trial.trial_id] = trial
+    return in_search_order(recorded.values())
