@@ -167,8 +167,9 @@ def import_baseline_mb(framework: str) -> float:
     import subprocess
     import sys
 
-    code = (
-        f"import ray, pyarrow.parquet, numpy, {framework}, shoal.runtime.train_worker, "
+    code = (  # with scikit-learn hidden while the framework imports, as a rank's preload does
+        f"import sys; sys.modules['sklearn'] = None; import {framework}; del sys.modules['sklearn']; "
+        f"import ray, pyarrow.parquet, numpy, shoal.runtime.train_worker, "
         f"shoal.plugins.{framework}.backend, psutil; print(psutil.Process().memory_info().rss)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

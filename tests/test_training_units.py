@@ -334,3 +334,28 @@ def test_a_ranks_result_passes_through_the_driver_pickled_and_becomes_the_value_
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("probe_model", None)
+
+
+def test_a_preload_imports_the_framework_with_its_optional_packages_hidden_then_unhides_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from shoal.train.preload import hidden_packages, import_in_background
+
+    (tmp_path / "probe_optional.py").write_text("VALUE = 7\n")
+    (tmp_path / "probe_framework.py").write_text(
+        "try:\n    import probe_optional\n    HAS_OPTIONAL = True\n"
+        "except ImportError:\n    HAS_OPTIONAL = False\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("probe_optional", "probe_framework"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import_in_background(["probe_framework"], hidden=["probe_optional"]).wait(timeout=30)
+    assert sys.modules["probe_framework"].HAS_OPTIONAL is False
+    assert "probe_optional" not in sys.modules, "unhidden once the framework is imported"
+    import probe_optional  # type: ignore[import-not-found]
+
+    assert probe_optional.VALUE == 7
+    with hidden_packages(["probe_optional"]):  # already imported: not hidden
+        assert sys.modules["probe_optional"] is probe_optional

@@ -57,6 +57,9 @@ class EstimatorBackend(ABC):
     #: (:mod:`shoal.train.preload`)
     worker_modules: tuple[str, ...] = ()
     driver_modules: tuple[str, ...] = ()
+    #: optional packages ``worker_modules`` import when installed that training never uses,
+    #: hidden while the worker preloads them (:func:`shoal.train.preload.hidden_packages`)
+    worker_imports_hidden: tuple[str, ...] = ()
 
     @property
     def scaling(self) -> ScalingRequest:

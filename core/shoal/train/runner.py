@@ -249,7 +249,11 @@ def _train_shards(
 
     preload = import_in_background(backend.driver_modules)  # for backend.start, while workers start
     group = RayTrainWorkerGroup(
-        plan, ports_per_worker=backend.ports_per_worker, name=name, preload=backend.worker_modules
+        plan,
+        ports_per_worker=backend.ports_per_worker,
+        name=name,
+        preload=backend.worker_modules,
+        preload_hidden=backend.worker_imports_hidden,
     )
     try:
         slots = group.start()

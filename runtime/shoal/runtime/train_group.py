@@ -55,9 +55,11 @@ class RayTrainWorkerGroup:
         ports_per_worker: int = 1,
         name: str = "train",
         preload: Sequence[str] = (),
+        preload_hidden: Sequence[str] = (),
     ) -> None:
         self.plan = plan
         self.preload = tuple(preload)  # modules each worker imports as soon as it starts
+        self.preload_hidden = tuple(preload_hidden)  # packages hidden while it does
         self.ports_per_worker = max(ports_per_worker, 1)
         self.group_id = f"{name}-{uuid.uuid4().hex[:8]}"
         self.slots: list[WorkerSlot] = []
@@ -102,7 +104,7 @@ class RayTrainWorkerGroup:
                     scheduling_strategy=PlacementGroupSchedulingStrategy(
                         placement_group=self._pg, placement_group_bundle_index=index
                     ),
-                ).remote(self.group_id, index, manifest, self.preload)
+                ).remote(self.group_id, index, manifest, self.preload, self.preload_hidden)
             )
         infos = ray.get([a.describe.remote(self.ports_per_worker) for a in self._actors], timeout=120)
         self.slots = [

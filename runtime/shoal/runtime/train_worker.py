@@ -69,11 +69,19 @@ class TrainWorker:
     """Ray actor body: ``describe`` once, ``start_on_rank0`` on rank 0 when the backend has
     one, then ``run`` once."""
 
-    def __init__(self, group_id: str, rank: int, manifest_hex: str, preload: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        group_id: str,
+        rank: int,
+        manifest_hex: str,
+        preload: tuple[str, ...] = (),
+        preload_hidden: tuple[str, ...] = (),
+    ) -> None:
         from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
         from shoal.train.preload import import_in_background
 
-        self._preload = import_in_background(preload)  # while the driver readies the rendezvous
+        # while the driver readies the rendezvous
+        self._preload = import_in_background(preload, preload_hidden)
         install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(manifest_hex)))
         self.rank = rank
         self.group_id = group_id

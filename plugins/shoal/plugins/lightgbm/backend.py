@@ -27,6 +27,7 @@ NETWORK_TIMEOUT_MIN = 10
 class LightGBMBackend(TabularBackend):
     default_objective = "regression"
     worker_modules = ("lightgbm",)
+    worker_imports_hidden = ("sklearn",)  # 0.9 s of the import; training uses none of it
 
     def start(self, slots: Sequence[WorkerSlot]) -> dict[str, Any]:
         machines = ",".join(f"{slot.address}:{slot.ports[0]}" for slot in sorted(slots, key=lambda s: s.rank))

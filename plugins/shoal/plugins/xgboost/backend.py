@@ -35,6 +35,7 @@ COLLECTIVE_TIMEOUT_S = 600
 class XGBoostBackend(TabularBackend):
     default_objective = "reg:squarederror"
     worker_modules = ("xgboost",)
+    worker_imports_hidden = ("sklearn",)  # 0.9 s of the import; training uses none of it
     _tracker: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
