@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from conftest import REPO_ROOT
 
@@ -36,3 +37,14 @@ def run_python(code: str, *args: str, timeout: float = 60) -> subprocess.Complet
     return subprocess.run(
         python_command(code, *args), capture_output=True, text=True, env=python_env(), timeout=timeout
     )
+
+
+def hide_package(monkeypatch: Any, package: str) -> None:
+    """Make ``package`` look not installed for the rest of a test (``import`` raises ImportError),
+    and forget the fsspec file system classes fsspec already loaded from it."""
+    from fsspec.registry import _registry
+
+    monkeypatch.setitem(sys.modules, package, None)
+    for protocol, cls in list(_registry.items()):
+        if cls.__module__.split(".")[0] == package:
+            monkeypatch.delitem(_registry, protocol)

@@ -8,7 +8,6 @@ stages.
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import os
 import re
@@ -32,7 +31,7 @@ from shoal.plugins.local_stage import LocalStageBackend
 from shoal.stages import TEMP_PREFIX, Stage, create_stage, list_stages
 from shoal.stages.gc import sweep_temp_files
 from shoal.testing import temporary_plugin
-from stage_helpers import catalog_file, run_python
+from stage_helpers import catalog_file, hide_package, run_python
 
 
 def _memory_fs() -> Any:
@@ -435,9 +434,10 @@ def test_drop_of_a_managed_stage_does_not_follow_links_out(tmp_path: Path) -> No
         ("sftp://host/x", "paramiko", "pip install paramiko"),
     ],
 )
-def test_missing_optional_package_says_what_to_install(url: str, package: str, command: str) -> None:
-    if importlib.util.find_spec(package) is not None:
-        pytest.skip(f"{package} is installed here")
+def test_missing_optional_package_says_what_to_install(
+    url: str, package: str, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hide_package(monkeypatch, package)  # installed or not
     with pytest.raises(ConfigError, match=f"needs the package '{package}'.*{re.escape(command)}"):
         create_stage("remote", url)
     assert list_stages() == []

@@ -13,7 +13,7 @@ import pytest
 import shoal.stages as stages
 from shoal.errors import ConfigError, StageExistsError, StageNotFoundError
 from shoal.stages import Stage, StageInfo, create_stage, drop_stage, get_stage, list_stages, resolve_location
-from stage_helpers import catalog_file, home, python_command, python_env, run_python
+from stage_helpers import catalog_file, hide_package, home, python_command, python_env, run_python
 from waiting import wait_until
 
 # -- create / get ------------------------------------------------------------------------------
@@ -74,7 +74,8 @@ def test_relative_path_is_refused_before_the_catalog_changes() -> None:
     assert list_stages() == []
 
 
-def test_unknown_scheme_is_refused_before_the_catalog_changes() -> None:
+def test_unknown_scheme_is_refused_before_the_catalog_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_package(monkeypatch, "s3fs")
     create_stage("keep")
     before = catalog_file().read_bytes()
     with pytest.raises(
@@ -266,3 +267,4 @@ def test_catalog_updates_leave_no_temporary_files() -> None:
     drop_stage("b")
     leftovers = sorted(p.name for p in (home() / "catalog").iterdir())
     assert leftovers == ["stages.json", "stages.json.lock"]
+

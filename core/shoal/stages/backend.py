@@ -114,6 +114,15 @@ class StageBackend(ABC):
     def open_read(self, path: str) -> BinaryIO:
         """Open the file at ``path`` for binary reading."""
 
+    def read_whole(self, path: str) -> bytes:
+        """The whole content of the file at ``path``, as one consistent version of it.
+
+        The default reads :meth:`open_read` to the end. Backends where a file can be replaced
+        while a reader streams it (object stores: a read in ranges fails once the object it
+        started on is gone) override this with one request for the whole file."""
+        with self.open_read(path) as handle:
+            return handle.read()
+
     @abstractmethod
     def open_write(self, path: str) -> AtomicWriter:
         """Open ``path`` for an atomic binary write, creating parent folders as needed."""

@@ -21,7 +21,7 @@ import glob
 import io
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Literal, overload
 
 from shoal.errors import ConfigError, PluginError, StageFileNotFoundError, StagePathError
@@ -194,12 +194,8 @@ class Stage:
         if not normalized:
             raise StagePathError(f"Cannot open the root of stage {self.name}; name a file inside it.")
         if mode in ("rb", "r"):
-            try:
+            with self._reading(normalized):
                 raw = self.backend.open_read(normalized)
-            except FileNotFoundError as exc:
-                raise self._missing(normalized) from exc
-            except IsADirectoryError as exc:
-                raise StagePathError(f"{self.location(normalized)} is a folder, not a file.") from exc
             return raw if mode == "rb" else io.TextIOWrapper(raw, encoding="utf-8")
         if self.backend.kind(normalized) == "dir":
             raise StagePathError(f"{self.location(normalized)} is a folder; cannot write a file there.")
@@ -214,15 +210,27 @@ class Stage:
                 f"Cannot write {self.location(path)}: a folder on its path is a file ({exc})."
             ) from exc
 
+    @contextlib.contextmanager
+    def _reading(self, path: str) -> Iterator[None]:
+        """Turn a backend's missing file or folder in place of a file into the stage's errors."""
+        try:
+            yield
+        except FileNotFoundError as exc:
+            raise self._missing(path) from exc
+        except IsADirectoryError as exc:
+            raise StagePathError(f"{self.location(path)} is a folder, not a file.") from exc
+
     def read_bytes(self, path: str) -> bytes:
-        """The content of the file at ``path``."""
-        with self.open(path, "rb") as handle:
-            return handle.read()
+        """The content of the file at ``path``, as one version of it when it is being replaced."""
+        normalized = self._path(path)
+        if not normalized:
+            raise StagePathError(f"Cannot read the root of stage {self.name}; name a file inside it.")
+        with self._reading(normalized):
+            return self.backend.read_whole(normalized)
 
     def read_text(self, path: str) -> str:
         """The content of the file at ``path``, decoded as UTF-8."""
-        with self.open(path, "r") as handle:
-            return handle.read()
+        return self.read_bytes(path).decode("utf-8")
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically (replacing any earlier file)."""
@@ -260,6 +268,8 @@ class Stage:
     def read_bytes_from(self, path: str, offset: int) -> bytes:
         """The content of the file at ``path`` from byte ``offset`` on (``b""`` past its end):
         how a follower reads only what a growing log added since its last read."""
+        if self.backend.local_path("") is None:  # an object store: a log is replaced whole
+            return self.read_bytes(path)[offset:]
         with self.open(path, "rb") as handle:
             try:
                 handle.seek(offset)

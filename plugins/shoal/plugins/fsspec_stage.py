@@ -123,6 +123,19 @@ class FsspecStageBackend(StageBackend):
         handle: BinaryIO = self.fs.open(full, "rb")
         return handle
 
+    def read_whole(self, path: str) -> bytes:
+        """One request for the whole object: a file that is replaced while it is read (a run's
+        state, a log written again whole) comes back as one version, never as a failed read
+        (s3fs reads an open file in ranges, each bound to the version it opened)."""
+        full = self._full(path)
+        try:
+            data: bytes = self.fs.cat_file(full)
+        except FileNotFoundError:
+            if self.fs.isdir(full):
+                raise IsADirectoryError(full) from None
+            raise
+        return data
+
     def open_write(self, path: str) -> AtomicWriter:
         final = self._full(path)
         local_tmp = temp_path(tempfile.gettempdir())
