@@ -2,10 +2,15 @@
 
 Each host is a Linux network namespace with its own address on a bridge the harness makes
 (veth pairs: ``10.77.<n>.10``, ``.11``, ...; the bridge, in the machine's own namespace, is
-``.1``), its own working folder (``TMPDIR``, ``HOME`` and Ray's ``--temp-dir``, under a short
-root: Ray's socket paths must fit in 107 bytes), and its Ray node started with Ray's own
-``ray start``, as on VMs. Connections stay between the addresses the
-harness gave. Everything it made (namespaces, links, processes, folders) is removed by
+``.1``), its own working folder (``TMPDIR`` and ``HOME``, under a short root: Ray's socket paths
+must fit in 107 bytes), and its Ray node started with Ray's own ``ray start``, as on VMs. Every
+process on a host runs in a mount namespace of its own (``ip netns exec`` makes one) where Ray's
+temp folder, one path on every host as ``/tmp/ray`` is on VMs, is the host's own folder (a bind
+mount). Unlike VMs, the hosts share one process table: Ray's driver looks for "its" raylet with
+``ps`` and would take the head's, which is why shoal's job launcher names its node to Ray
+(``shoal.runtime.job_launcher``). Connections stay between the addresses the harness gave.
+:meth:`NetnsCluster.start_s3` serves S3 (moto's server) on the bridge, for stages
+that every host reaches. Everything it made (namespaces, links, processes, folders) is removed by
 :meth:`NetnsCluster.down`, which the fixtures call also when a test fails.
 
 It needs root (network namespaces): :func:`netns_refusal` says why it cannot run, for a skip.
@@ -67,6 +72,8 @@ class NetnsCluster:
     tag: str = field(default_factory=lambda: f"s{os.getpid() % 10000}")
     hosts: list[Host] = field(default_factory=list)
     bridge: str = ""
+    s3_server: subprocess.Popen[bytes] | None = None
+    s3_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def subnet(self) -> str:
@@ -77,6 +84,7 @@ class NetnsCluster:
         return f"{self.subnet}.1"
 
     def up(self) -> NetnsCluster:
+        self.ray_temp.mkdir(parents=True, exist_ok=True)  # the mount point, empty in this namespace
         self.bridge = f"{self.tag}br"
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{self.bridge_address}/24", "dev", self.bridge)
@@ -86,7 +94,7 @@ class NetnsCluster:
             address = f"{self.subnet}.{10 + index}"
             _ip("netns", "add", netns)
             folder = self.root / f"host{index}"
-            folder.mkdir(parents=True)
+            (folder / "r").mkdir(parents=True)
             self.hosts.append(Host(f"host{index}", netns, address, folder))
             _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
             _ip("link", "set", inner, "netns", netns)
@@ -101,14 +109,36 @@ class NetnsCluster:
     def env_of(self, host: Host, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a process on ``host``: its own folders, nothing of the caller's Ray."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SHOAL_"))}
-        return {**env, "TMPDIR": str(host.folder), "HOME": str(host.folder), **(extra or {})}
+        return {**env, **self.s3_env, "TMPDIR": str(host.folder), "HOME": str(host.folder), **(extra or {})}
+
+    @property
+    def ray_temp(self) -> Path:
+        """Ray's temp folder on every host: the mount point of each host's own ``r`` folder."""
+        return Path(f"/tmp/shoal-mh-{self.tag}")
+
+    def on_host(self, host: Host, *args: str) -> list[str]:
+        """The command that runs ``args`` on ``host``: in its network namespace, with its own
+        folder mounted on :attr:`ray_temp` (in the mount namespace ``ip netns exec`` makes)."""
+        mount = 'mount --bind "$0" "$1" && shift && exec "$@"'
+        return [
+            "ip",
+            "netns",
+            "exec",
+            host.netns,
+            "sh",
+            "-c",
+            mount,
+            str(host.folder / "r"),
+            str(self.ray_temp),
+            *args,
+        ]
 
     def run(
         self, host: Host, *args: str, env: dict[str, str] | None = None, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``args`` on ``host`` (in its namespace, from its folder) and wait for it."""
+        """Run ``args`` on ``host`` (in its namespaces, from its folder) and wait for it."""
         return subprocess.run(
-            ["ip", "netns", "exec", host.netns, *args],
+            self.on_host(host, *args),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -129,11 +159,44 @@ class NetnsCluster:
             )
             done = self.run(
                 host, RAY, "start", *role, f"--node-ip-address={host.address}",
-                f"--temp-dir={host.folder / 'r'}", *common,
+                f"--temp-dir={self.ray_temp}", *common,
             )  # fmt: skip
             if done.returncode != 0:
                 raise RuntimeError(f"ray start on {host.name} failed:\n{done.stdout}\n{done.stderr}")
         return address
+
+    def start_s3(self) -> dict[str, str]:
+        """moto's S3 server on the bridge (this machine's side of the private network); the
+        environment that points s3fs (botocore) at it, for the hosts and the callers."""
+        import socket
+
+        with socket.socket() as probe:  # a free port on the bridge address
+            probe.bind((self.bridge_address, 0))
+            port = probe.getsockname()[1]
+        log = open(self.root / "moto.log", "wb")  # noqa: SIM115 - kept open for the server's life
+        self.s3_server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("moto_server")), "-H", self.bridge_address, "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection((self.bridge_address, port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or self.s3_server.poll() is not None:
+                    raise RuntimeError(
+                        f"moto's S3 server did not start; see {self.root / 'moto.log'}"
+                    ) from None
+                time.sleep(0.2)
+        self.s3_env = {
+            "AWS_ENDPOINT_URL_S3": f"http://{self.bridge_address}:{port}",
+            "AWS_ACCESS_KEY_ID": "shoal-test",
+            "AWS_SECRET_ACCESS_KEY": "shoal-test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        return self.s3_env
 
     def pids(self) -> list[int]:
         """The live processes on the hosts (zombies, which only wait to be reaped, left out)."""
@@ -150,7 +213,15 @@ class NetnsCluster:
         return found
 
     def down(self) -> None:
-        """Stop every process on the hosts (by pid), then remove the namespaces and the bridge."""
+        """Stop every process on the hosts (by pid) and the S3 server, then remove the namespaces,
+        the bridge and the folders."""
+        if self.s3_server is not None:
+            self.s3_server.terminate()
+            try:
+                self.s3_server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.s3_server.kill()
+                self.s3_server.wait(timeout=10)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in self.pids():
                 with contextlib.suppress(ProcessLookupError):
@@ -163,3 +234,5 @@ class NetnsCluster:
         if self.bridge:
             _ip("link", "del", self.bridge, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.ray_temp.rmdir()

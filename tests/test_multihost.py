@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,7 @@ def cluster() -> Iterator[NetnsCluster]:
     hosts = NetnsCluster(Path(tempfile.mkdtemp(prefix="sh", dir="/tmp")), 3)  # short: Ray's socket paths
     try:
         hosts.up()
+        hosts.start_s3()  # before the Ray nodes: their workers inherit where S3 is
         hosts.start_ray({f"shoal_pool_{POOL}": 1})
         yield hosts
     finally:
@@ -109,3 +111,81 @@ def test_a_three_instance_job_gets_one_node_on_each_host(cluster: NetnsCluster) 
     )
     assert seen["status"].endswith("DONE"), seen
     assert sorted(seen["nodes"]) == sorted(host.address for host in cluster.hosts)  # type: ignore[arg-type]
+
+
+S3_POOL = f"{POOL}3"
+DRIVER = Path(__file__).with_name("multihost_driver.py")
+
+
+def drive(cluster: NetnsCluster, scenario: str, *args: str) -> dict[str, Any]:
+    """Run a scenario of tests/multihost_driver.py on the head host (a fresh process each time),
+    in the head host's workspace; what it found."""
+    head = cluster.hosts[0]
+    done = cluster.run(
+        head, sys.executable, str(DRIVER), scenario, *args, env={"SHOAL_HOME": str(head.folder / "shoal")}
+    )
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+@pytest.fixture(scope="module")
+def s3_pool(cluster: NetnsCluster) -> str:
+    """The bucket ``runs`` on moto's S3 server, the stage S3RUNS at ``s3://runs/shoal`` and the pool
+    MH3 (no shared file system) in the head host's workspace; the pool's name."""
+    drive(cluster, "setup", S3_POOL, f"{cluster.hosts[0].address}:6379")
+    return S3_POOL
+
+
+def test_a_three_instance_job_keeps_its_payload_logs_and_result_on_an_s3_stage(
+    cluster: NetnsCluster, s3_pool: str
+) -> None:
+    """No shared file system declared: the stage is S3 (moto's server on the bridge)."""
+    seen = drive(cluster, "job", s3_pool)
+    assert seen["status"].endswith("DONE"), seen
+    assert sorted(seen["nodes"]) == sorted(host.address for host in cluster.hosts)
+    assert "hello from the head of the job" in seen["logs"]
+    assert any(key.startswith(f"shoal/{seen['job']}/") for key in seen["keys"]), seen["keys"]
+
+
+def test_dpf_runs_in_sql_and_stage_mode_keep_inputs_artifacts_and_logs_on_the_s3_stage(
+    cluster: NetnsCluster, s3_pool: str
+) -> None:
+    """SQL mode: a table of the head host's DuckDB warehouse, partitioned there; stage mode: one
+    partition per parquet file put on the S3 stage. Everything is read back from S3."""
+    seen = drive(cluster, "dpf", s3_pool)
+    assert seen["sql"].endswith("SUCCESS"), seen
+    assert seen["files"].endswith("SUCCESS"), seen
+    assert {k: v["sum"] for k, v in seen["sql_seen"].items()} == seen["expected"]
+    by_file = {k.removeprefix("inputs/").removesuffix(".parquet"): v for k, v in seen["file_seen"].items()}
+    assert {k: v["sum"] for k, v in by_file.items()} == seen["expected"]
+    ran_on = {v["host"] for v in [*seen["sql_seen"].values(), *seen["file_seen"].values()]}
+    assert ran_on <= {host.address for host in cluster.hosts}, ran_on
+    assert len(ran_on) >= 2, ran_on
+    for partition, text in seen["sql_logs"].items():
+        assert f"partition {partition} done" in text, text
+    artifacts = [key for key in seen["keys"] if key.endswith("/seen.pkl")]
+    assert len([key for key in artifacts if key.startswith("shoal/sql_mode/")]) == 6, artifacts
+    assert len([key for key in artifacts if key.startswith("shoal/stage_mode/")]) == 6, artifacts
+    assert "shoal/inputs/S3.parquet" in seen["keys"]
+
+
+def test_many_model_training_on_the_s3_stage_is_read_back_by_a_fresh_process(
+    cluster: NetnsCluster, s3_pool: str
+) -> None:
+    assert drive(cluster, "mmt", s3_pool)["status"].endswith("SUCCESS")
+    assert drive(cluster, "mmt_read_back", s3_pool) == {
+        "north": [1.0, 1.0],
+        "south": [2.0, 1.0],
+        "east": [3.0, 1.0],
+    }
+
+
+def test_xgboost_trains_over_two_hosts_from_files_on_the_s3_stage(
+    cluster: NetnsCluster, s3_pool: str
+) -> None:
+    """Each host has one CPU: the two ranks of 1 CPU each run on two hosts, and read their own
+    row groups of the stage's files from S3."""
+    seen = drive(cluster, "xgboost", s3_pool)
+    assert seen["ours"] < 0.2, seen
+    assert seen["ours"] <= seen["single"] * 1.1, seen

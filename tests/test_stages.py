@@ -268,3 +268,25 @@ def test_catalog_updates_leave_no_temporary_files() -> None:
     leftovers = sorted(p.name for p in (home() / "catalog").iterdir())
     assert leftovers == ["stages.json", "stages.json.lock"]
 
+
+def test_a_job_on_other_hosts_resolves_stage_names_through_the_submitters_catalog(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from shoal.stages.catalog import CALLER_STAGES_VAR, catalog_for_jobs
+
+    create_stage("runs", "memory://bucket/runs")
+    create_stage("both", "memory://bucket/submitter")
+    create_stage("secret", "memory://user:hunter2@bucket/x")
+    sent = catalog_for_jobs()
+    assert "hunter2" not in sent, "a URL with a password stays out of the job's environment"
+    # the job's host: a workspace of its own, with one stage of the same name
+    monkeypatch.setenv("SHOAL_HOME", str(tmp_path / "other_host"))
+    create_stage("both", "memory://bucket/host")
+    monkeypatch.setenv(CALLER_STAGES_VAR, sent)
+    assert get_stage("@RUNS").url == "memory://bucket/runs"
+    assert get_stage("both").url == "memory://bucket/host", "the host's own catalog wins"
+    with pytest.raises(StageNotFoundError):
+        get_stage("secret")
+    monkeypatch.delenv(CALLER_STAGES_VAR)
+    with pytest.raises(StageNotFoundError):
+        get_stage("runs")

@@ -34,6 +34,7 @@ from shoal.pools import records as pool_records
 from shoal.pools.api import get_backend
 from shoal.pools.connect import connect
 from shoal.stages import Stage, create_stage, get_stage
+from shoal.stages.catalog import CALLER_STAGES_VAR, catalog_for_jobs
 from shoal.stages.names import IDENTIFIER_RE
 from shoal.stages.reach import check_stage_reaches_nodes
 
@@ -224,6 +225,9 @@ def submit_payload(
             "target_instances": target,
             "min_instances": minimum,
         }
+        shared = bool(getattr(backend, "shares_filesystem", False))
+        if not shared:  # the nodes' workspaces are their own: a @STAGE name means the caller's stage
+            session_env[CALLER_STAGES_VAR] = catalog_for_jobs()
         spec = JobSpec(
             **common,
             created_time=record.created_time,
@@ -237,7 +241,7 @@ def submit_payload(
                 args=list(payload.args),
                 worker_env=session_env,
                 user_env_names=sorted(env),
-                shared_filesystem=bool(getattr(backend, "shares_filesystem", False)),
+                shared_filesystem=shared,
                 plugin_manifest=cloudpickle.dumps(get_plugin_manager().manifest()).hex(),
                 pip_requirements=requirements,
             ),

@@ -13,6 +13,13 @@ File format (version 1)::
 
 Runs on the driver, and on workers that resolve stage names (workers of a local compute pool
 share the driver's ``SHOAL_HOME``).
+
+A job's processes on other hosts have a workspace, and a catalog, of their own. So that a
+``@STAGE`` name means the same in a job as where it was submitted, the submitter sends its
+catalog along to pools whose nodes do not share its file system (:func:`catalog_for_jobs`, in the
+variable :data:`CALLER_STAGES_VAR` of the job's processes and Ray workers), and :func:`read_catalog`
+there adds the stages the local catalog does not have. Stages whose URL holds a password are left
+out: Ray's runtime-env agent logs the variables it sets.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from shoal.workspace import workspace_dir
 
 CATALOG_VERSION = 1
 CATALOG_FILE = "stages.json"
+#: The submitter's catalog, in a job's processes (the catalog file's JSON).
+CALLER_STAGES_VAR = "SHOAL_CALLER_STAGES"
 LOCK_TIMEOUT_SECONDS = 60.0
 
 
@@ -91,13 +100,32 @@ def _encode(entries: dict[str, StageInfo]) -> str:
 
 
 def read_catalog() -> dict[str, StageInfo]:
-    """Every stage in the catalog, by canonical name (read from disk now; no lock needed)."""
+    """Every stage in the catalog, by canonical name (read from disk now; no lock needed); in a
+    job, the submitter's stages over the local ones."""
     path = catalog_path()
     try:
-        raw = path.read_text(encoding="utf-8")
+        entries = _decode(path, path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
-    return _decode(path, raw)
+        entries = {}
+    caller = os.environ.get(CALLER_STAGES_VAR)
+    if caller:
+        for name, info in _decode(Path(f"${CALLER_STAGES_VAR}"), caller).items():
+            entries.setdefault(name, info)
+    return entries
+
+
+def catalog_for_jobs() -> str:
+    """The catalog as a job's processes get it in :data:`CALLER_STAGES_VAR`: every stage whose
+    URL holds no password."""
+    from urllib.parse import urlsplit
+
+    def has_password(url: str) -> bool:
+        try:
+            return urlsplit(url).password is not None
+        except ValueError:
+            return True
+
+    return _encode({name: info for name, info in read_catalog().items() if not has_password(info.url)})
 
 
 def lookup(name: str) -> StageInfo | None:

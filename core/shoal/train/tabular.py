@@ -120,7 +120,12 @@ class TabularEstimator(ABC):
         callbacks: list[Any] | None = None,
         *,
         compute_pool: str | None = None,
+        stage_name: str | None = None,
     ) -> None:
+        """``compute_pool`` and ``stage_name`` (shoal's own): where a ``fit`` outside a job runs,
+        and the stage its training job keeps its payload, logs and result on (default: the
+        managed stage ``SHOAL_TRAINING``; on a pool whose nodes are on several hosts, a stage on an
+        object store, docs/pools.md)."""
         self.n_estimators = 100 if n_estimators is None else int(n_estimators)
         if self.n_estimators < 1:
             raise ConfigError(f"n_estimators must be at least 1, got {n_estimators}")
@@ -129,6 +134,7 @@ class TabularEstimator(ABC):
         self.scaling_config = scaling_config or TabularScalingConfig()
         self.callbacks = list(callbacks or [])
         self.compute_pool = compute_pool
+        self.stage_name = stage_name
         self._booster: Any = None
         self._eval_results: dict[str, dict[str, list[float]]] = {}
 
@@ -192,6 +198,7 @@ class TabularEstimator(ABC):
             inputs,
             {"input_cols": features, "label_col": label_col, "verbose_eval": verbose_eval},
             compute_pool=self.compute_pool,
+            stage_name=self.stage_name,
             name=name,
             user_code=self.callbacks,
         )

@@ -25,6 +25,10 @@ from shoal.jobs.job import FINISHED_BANNER, STARTED_BANNER
 from shoal.jobs.payload import SESSION_MARKER
 from shoal.jobs.spec import LaunchSpec
 
+#: The address of the Ray node whose agent started the payload (set by the node agent).
+NODE_IP_VAR = "SHOAL_NODE_IP"
+_LOOPBACK = ("127.", "localhost", "::1")
+
 
 def _connect_ray(spec: LaunchSpec, requirements: str | None = None) -> Any:
     """Connect to the pool and make later ``ray.init`` calls in the payload reuse the connection."""
@@ -51,9 +55,17 @@ def _connect_ray(spec: LaunchSpec, requirements: str | None = None) -> Any:
         runtime_env["working_dir"] = spec.app_dir
         if spec.pip_requirements:
             runtime_env["pip"] = list(spec.pip_requirements)  # Ray installs and caches them per node
+    # The driver joins Ray through the node its agent runs on. Left to itself, Ray picks a raylet
+    # that `ps` shows on this machine, the head's first: on a machine that runs several nodes of
+    # one cluster at different addresses (network namespaces, containers sharing the process
+    # table) the driver would then announce the head's address, and results sent to it would
+    # never arrive. Local pools run every node at 127.0.0.1, where Ray resolves a loopback
+    # address to the machine's own: nothing to name there.
+    node_ip = os.environ.get(NODE_IP_VAR, "")
     ray.init(
         address=os.environ["RAY_ADDRESS"],
         runtime_env=runtime_env,
+        _node_ip_address=None if not node_ip or node_ip.startswith(_LOOPBACK) else node_ip,
         log_to_driver=False,  # each node agent builds its instance's log (shoal.runtime.job_logs)
         namespace=spec.namespace,
     )

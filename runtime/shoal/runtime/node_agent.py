@@ -220,6 +220,12 @@ class NodeAgent:
         return code
 
     def _start_payload(self, spec_json: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        import ray
+
+        from shoal.runtime.job_launcher import NODE_IP_VAR
+
+        # the payload's driver joins Ray through this node (shoal.runtime.job_launcher)
+        env = {**env, NODE_IP_VAR: ray.util.get_node_ip_address()}
         spec_path = self._folder() / "spec.json"
         _write_private(spec_path, spec_json.encode())
         log_path = self._payload_out  # the log pump merges it into instance 0's log

@@ -39,6 +39,7 @@ class LightGBMEstimator(TabularEstimator):
         callbacks: list[Any] | None = None,
         *,
         compute_pool: str | None = None,
+        stage_name: str | None = None,
     ) -> None:
         super().__init__(
             n_estimators,
@@ -47,6 +48,7 @@ class LightGBMEstimator(TabularEstimator):
             scaling_config or LightGBMScalingConfig(),
             callbacks,
             compute_pool=compute_pool,
+            stage_name=stage_name,
         )
 
     def predict(self, data: Any) -> Any:

@@ -40,6 +40,7 @@ class XGBEstimator(TabularEstimator):
         callbacks: list[Any] | None = None,
         *,
         compute_pool: str | None = None,
+        stage_name: str | None = None,
         external_memory: bool | None = None,
     ) -> None:
         """``external_memory`` (shoal's own): each rank pages its quantised rows to its scratch
@@ -52,6 +53,7 @@ class XGBEstimator(TabularEstimator):
             scaling_config or XGBScalingConfig(),
             callbacks,
             compute_pool=compute_pool,
+            stage_name=stage_name,
         )
         self.external_memory = external_memory
 
