@@ -147,11 +147,15 @@ class NetnsCluster:
         )
 
     def start_ray(self, resources: dict[str, float], cpus: int = 1) -> str:
-        """A Ray head on the first host and a node on each other one; the head's address."""
+        """A Ray head on the first host, then a node on each other one (those at once); the
+        head's address."""
+        from concurrent.futures import ThreadPoolExecutor
+
         common = [f"--num-cpus={cpus}", "--disable-usage-stats", f"--resources={json.dumps(resources)}"]
         head = self.hosts[0]
         address = f"{head.address}:6379"
-        for host in self.hosts:
+
+        def start(host: Host) -> None:
             role = (
                 ["--head", "--port=6379", "--include-dashboard=false"]
                 if host is head
@@ -163,6 +167,10 @@ class NetnsCluster:
             )  # fmt: skip
             if done.returncode != 0:
                 raise RuntimeError(f"ray start on {host.name} failed:\n{done.stdout}\n{done.stderr}")
+
+        start(head)
+        with ThreadPoolExecutor(len(self.hosts)) as starting:
+            list(starting.map(start, self.hosts[1:]))  # raises the first failure
         return address
 
     def start_s3(self) -> dict[str, str]:
@@ -222,11 +230,11 @@ class NetnsCluster:
             except subprocess.TimeoutExpired:
                 self.s3_server.kill()
                 self.s3_server.wait(timeout=10)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        for sig, grace_s in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 10.0)):  # nothing here keeps state
             for pid in self.pids():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + grace_s
             while self.pids() and time.monotonic() < deadline:
                 time.sleep(0.2)
         for host in self.hosts:
