@@ -101,7 +101,7 @@ def _encode(entries: dict[str, StageInfo]) -> str:
 
 def read_catalog() -> dict[str, StageInfo]:
     """Every stage in the catalog, by canonical name (read from disk now; no lock needed); in a
-    job, the submitter's stages over the local ones."""
+    job on a host of its own, with the submitter's stages that the local catalog lacks."""
     path = catalog_path()
     try:
         entries = _decode(path, path.read_text(encoding="utf-8"))
