@@ -27,6 +27,11 @@ def cluster() -> Iterator[NetnsCluster]:
     why = netns_refusal()
     if why:
         pytest.skip(why)
+    import ray
+
+    # a connection to a pool an earlier module dropped: Ray ends this process (exit code 1, no
+    # output) once its cluster has been unreachable for a minute, mid-way through this module
+    ray.shutdown()
     hosts = NetnsCluster(Path(tempfile.mkdtemp(prefix="sh", dir="/tmp")), 3)  # short: Ray's socket paths
     try:
         hosts.up()

@@ -16,6 +16,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 
+#: In a payload's environment: the address of the Ray node whose agent started it, which its
+#: driver joins Ray through (``shoal.runtime.node_agent`` sets it, ``shoal.runtime.job_launcher``
+#: reads it).
+NODE_IP_VAR = "SHOAL_NODE_IP"
+
 
 @dataclass(frozen=True)
 class JobIdentity:

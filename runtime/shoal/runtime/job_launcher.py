@@ -23,10 +23,8 @@ from typing import Any
 
 from shoal.jobs.job import FINISHED_BANNER, STARTED_BANNER
 from shoal.jobs.payload import SESSION_MARKER
-from shoal.jobs.spec import LaunchSpec
+from shoal.jobs.spec import NODE_IP_VAR, LaunchSpec
 
-#: The address of the Ray node whose agent started the payload (set by the node agent).
-NODE_IP_VAR = "SHOAL_NODE_IP"
 _LOOPBACK = ("127.", "localhost", "::1")
 
 

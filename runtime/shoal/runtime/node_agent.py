@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from shoal.jobs.job import FINISHED_BANNER
+from shoal.jobs.spec import NODE_IP_VAR
 from shoal.runtime.job_logs import InstanceLogCollector, LogPump, append_local
 from shoal.stages import Stage
 
@@ -42,7 +43,10 @@ class NodeAgent:
     """Ray actor body; created by the pool service with ``num_cpus=0``, pinned to its node."""
 
     def __init__(self, launcher_env: dict[str, str] | None = None) -> None:
+        import ray
+
         self._launcher_env = {**os.environ, **(launcher_env or {})}
+        self._node_ip = str(ray.util.get_node_ip_address())
         self.instance_id = -1
         self.stage: Stage | None = None
         self.job_dir = ""
@@ -220,12 +224,7 @@ class NodeAgent:
         return code
 
     def _start_payload(self, spec_json: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        import ray
-
-        from shoal.runtime.job_launcher import NODE_IP_VAR
-
-        # the payload's driver joins Ray through this node (shoal.runtime.job_launcher)
-        env = {**env, NODE_IP_VAR: ray.util.get_node_ip_address()}
+        env = {**env, NODE_IP_VAR: self._node_ip}  # the payload's driver joins Ray through this node
         spec_path = self._folder() / "spec.json"
         _write_private(spec_path, spec_json.encode())
         log_path = self._payload_out  # the log pump merges it into instance 0's log
