@@ -284,6 +284,7 @@ def _collective_rank(framework: str, rank: int, part: Any, names: list[str], rou
         "num_machines": 2,
         "machines": machines,
         "local_listen_port": ports[rank],
+        "force_row_wise": True,  # as shoal's 1-thread ranks do (histogram_layout): the faster floor
     }
     lgb_booster = lightgbm.train(params, lightgbm.Dataset(features, label=label), num_boost_round=rounds)
     return lgb_booster.model_to_string().encode() if rank == 0 else None

@@ -115,6 +115,7 @@ def test_lightgbm_across_two_nodes_matches_a_single_process_model() -> None:
     # cuts are one process's), and the histograms are global: the model is one process's
     assert ours == pytest.approx(single_rmse, rel=0.01), (ours, single_rmse)
     assert len(estimator.get_eval_results()["eval"]["l2"]) == 40
+    assert "[force_row_wise: 1]" in booster.model_to_string(), "a 1-thread rank builds histograms row-wise"
 
 
 def test_ten_rows_over_two_workers_predict_what_one_process_predicts() -> None:

@@ -262,6 +262,16 @@ def test_a_ranks_bin_sample_is_drawn_without_replacement_and_keeps_row_order() -
     assert sample_rows(features, 600, seed=7) is features, "asked for more than there are: all"
 
 
+def test_a_data_parallel_rank_with_few_threads_builds_histograms_row_wise_unless_the_user_chose() -> None:
+    from shoal.plugins.lightgbm.backend import ROW_WISE_MAX_THREADS, histogram_layout
+
+    assert histogram_layout({}, 1) == {"force_row_wise": True}
+    assert histogram_layout({}, ROW_WISE_MAX_THREADS) == {"force_row_wise": True}
+    assert histogram_layout({}, ROW_WISE_MAX_THREADS + 1) == {}, "many threads: LightGBM's own choice"
+    assert histogram_layout({"force_col_wise": True}, 1) == {}, "the user's layout stands"
+    assert histogram_layout({"force_row_wise": True}, 1) == {}
+
+
 class _Call:
     """A fake actor method: ``.remote(...)`` calls the board at once and returns the result."""
 
