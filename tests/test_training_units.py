@@ -165,6 +165,54 @@ def test_a_shard_becomes_one_float32_matrix_filled_batch_by_batch(monkeypatch: p
     assert [len(b[0]) for b in batches] == [1024, 1024, 1024, 1024, 904]
 
 
+def test_one_pass_reads_every_label_and_only_the_picked_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.plugins.lightgbm.bins import pick_rows
+    from shoal.train import tabular_data
+
+    monkeypatch.setattr(tabular_data, "BATCH_BYTES", 4 * 2 * 1024)  # 1,024-row batches: picks span several
+    frame = pd.DataFrame({"A": np.arange(5000), "B": np.arange(5000) * 0.5, "Y": np.arange(5000) * 2.0})
+    shard = DataConnector.from_dataframe(frame)
+    picks = pick_rows(5000, 300, seed=3)
+    rows, label = tabular_data.read_picked_rows(shard, ["A", "B"], "Y", picks)
+    np.testing.assert_array_equal(rows, frame[["A", "B"]].to_numpy(np.float32)[picks])
+    np.testing.assert_array_equal(label, frame["Y"].to_numpy())
+    every, _ = tabular_data.read_picked_rows(shard, ["A", "B"], "Y", pick_rows(5000, 5000, seed=3))
+    assert every.shape == (5000, 2), "a sample as large as the shard is the whole shard"
+
+
+def test_lightgbm_bins_a_streamed_shard_as_it_bins_the_same_rows_in_one_matrix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lightgbm
+
+    from shoal.plugins.lightgbm.rows import ShardRows
+    from shoal.train import tabular_data
+
+    monkeypatch.setattr(tabular_data, "BATCH_BYTES", 4 * 3 * 1000)  # 1,000-row batches, LightGBM asks 1,024
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.uniform(size=(5000, 3)).astype(np.float32), columns=["A", "B", "C"])
+    frame["Y"] = frame["A"] * 2 + frame["B"]
+    shard, names = DataConnector.from_dataframe(frame), ["A", "B", "C"]
+    matrix = frame[names].to_numpy()
+    params = {"objective": "regression", "verbosity": -1, "num_threads": 1}
+    reference = lightgbm.Dataset(matrix[:2000], params=params).construct()
+    streamed = ShardRows(shard, names, 5000)
+    streamed.batch_size = 1024
+    from_rows = lightgbm.Dataset(streamed, label=frame["Y"], params=params, reference=reference).construct()
+    from_matrix = lightgbm.Dataset(matrix, label=frame["Y"], params=params, reference=reference).construct()
+    models = [lightgbm.train(params, data, num_boost_round=5) for data in (from_rows, from_matrix)]
+    np.testing.assert_array_equal(models[0].predict(matrix), models[1].predict(matrix))
+
+    again = ShardRows(shard, names, 5000)
+    assert again[0:10].shape == (10, 3)
+    with pytest.raises(IndexError, match="front to back"):
+        again[0:10]
+    short = ShardRows(shard, names, 6000)
+    short[0:5000]
+    with pytest.raises(RuntimeError, match="holds 6000 rows but only 5000 were read"):
+        short[5000:6000]
+
+
 def test_xgboosts_iterator_builds_the_same_model_in_memory_and_paged_to_disk(tmp_path: Path) -> None:
     import xgboost
 

@@ -5,8 +5,11 @@ The tabular backends never build a pandas frame or a whole Arrow table of a shar
 * :func:`iter_matrices` yields ``(features, label)`` one Arrow batch at a time (about
   :data:`BATCH_BYTES` of features each: 8 MB kept a rank's peak lowest, measured against 4, 16,
   32 and 64 MB), for XGBoost's data iterator;
-* :func:`read_matrix` fills one preallocated C-ordered float32 matrix batch by batch, for
-  LightGBM, whose ``Dataset`` wants the rows at once: the peak is the matrix plus one batch.
+* :func:`read_matrix` fills one preallocated C-ordered float32 matrix batch by batch, for a
+  ``Dataset`` that wants the rows at once: the peak is the matrix plus one batch;
+* :func:`read_picked_rows` reads the shard once for the labels and a few chosen rows (LightGBM's
+  bin sample), so that LightGBM's ranks can then stream the rows (``ShardRows``) and never hold
+  the shard as floats.
 
 Each batch read counts as progress (:func:`shoal.train.progress.report_progress`), so a large
 shard that takes minutes to load is not taken for a hung rank.
@@ -112,3 +115,25 @@ def read_matrix(shard: Any, input_cols: list[str], label_col: str | None) -> tup
     if not label_col:
         return features, None
     return features, np.concatenate(labels) if labels else np.empty(0, dtype=np.float32)
+
+
+def read_picked_rows(shard: Any, input_cols: list[str], label_col: str, picks: Any) -> tuple[Any, Any]:
+    """``(rows, label)``: the features of the rows numbered ``picks`` (sorted; None for all) and
+    the label of every row, read batch by batch."""
+    import numpy as np
+
+    chosen: list[Any] = []
+    labels: list[Any] = []
+    start = 0
+    for batch in _batches(shard, input_cols, label_col, None, shard.source.num_rows()):
+        stop = start + batch.num_rows
+        labels.append(label_of(batch, label_col))
+        if picks is None:
+            chosen.append(to_matrix(batch, input_cols))
+        else:
+            first, last = np.searchsorted(picks, [start, stop])
+            if last > first:
+                chosen.append(to_matrix(batch.take(picks[first:last] - start), input_cols))
+        start = stop
+    rows = np.concatenate(chosen) if chosen else np.empty((0, len(input_cols)), dtype=np.float32)
+    return rows, np.concatenate(labels) if labels else np.empty(0, dtype=np.float32)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shoal.plugins.lightgbm.bins import shared_reference
+from shoal.plugins.lightgbm.bins import pick_rows, reference_from, sample_plan, shared_reference
 from shoal.train.backend import TrainTask
 from shoal.train.progress import report_progress
 from shoal.train.ranks import RankInfo, WorkerSlot
@@ -52,7 +52,6 @@ class LightGBMBackend(TabularBackend):
     def train(self, rank: RankInfo, task: TrainTask, setup: Any) -> Any:
         import lightgbm
 
-        (features, label), evaluation = self.arrays(task)
         params: dict[str, Any] = {
             "objective": self.objective,
             "num_threads": max(int(rank.cpus), 1),
@@ -69,15 +68,14 @@ class LightGBMBackend(TabularBackend):
                 time_out=NETWORK_TIMEOUT_MIN,
                 pre_partition=True,
             )
-            params.update(histogram_layout(params, params["num_threads"]))
-        names = list(task.options["input_cols"])
-        reference = None
-        if setup["num_machines"] > 1:  # every rank bins with the same cuts, from all ranks' rows
-            reference = shared_reference(features, params, names, rank.rank)
-        train_set = lightgbm.Dataset(
-            features, label=label, feature_name=names, params=params, reference=reference
-        ).construct()
-        del features  # binned now: LightGBM let go of the float32 rows (free_raw_data), and so do we
+            params.update(histogram_layout(params, int(params["num_threads"])))
+        train_set = self._train_set(rank, task, params, distributed=setup["num_machines"] > 1)
+        evaluation = None
+        if "eval" in task.shards:
+            from shoal.train.tabular_data import read_matrix
+
+            input_cols, label_col = self.columns(task)
+            evaluation = read_matrix(task.shards["eval"].get_shard(), input_cols, label_col)
         valid_sets, valid_names = [train_set], ["train"]
         if evaluation is not None:
             valid_sets.append(lightgbm.Dataset(evaluation[0], label=evaluation[1], reference=train_set))
@@ -102,6 +100,38 @@ class LightGBMBackend(TabularBackend):
             for name, metrics in history.items()
         }
         return (booster, history) if rank.rank == 0 else None
+
+    def _train_set(
+        self, rank: RankInfo, task: TrainTask, params: dict[str, Any], *, distributed: bool
+    ) -> Any:
+        """Worker: this rank's constructed training ``Dataset``.
+
+        Distributed, from a shard that can count its rows: one pass reads the labels and this
+        rank's part of the shared bin sample, then LightGBM bins the rows as a second pass streams
+        them (:class:`~shoal.plugins.lightgbm.rows.ShardRows`), so the rank never holds its shard
+        as floats. Otherwise one float32 matrix, dropped once LightGBM has binned it."""
+        import lightgbm
+
+        from shoal.train.tabular_data import read_matrix, read_picked_rows
+
+        input_cols, label_col = self.columns(task)
+        shard = task.shards["train"].get_shard()
+        rows = shard.source.num_rows() if distributed else None
+        if rows is not None:
+            from shoal.plugins.lightgbm.rows import ShardRows
+
+            count, seed = sample_plan(rows, params, rank.rank)
+            sample, label = read_picked_rows(shard, input_cols, label_col, pick_rows(rows, count, seed))
+            reference = reference_from(sample, params, input_cols)
+            del sample
+            data: Any = ShardRows(shard, input_cols, rows)
+        else:
+            data, label = read_matrix(shard, input_cols, label_col)
+            reference = shared_reference(data, params, input_cols, rank.rank) if distributed else None
+        # binned once constructed: LightGBM lets go of the float rows (free_raw_data), and so do we
+        return lightgbm.Dataset(
+            data, label=label, feature_name=input_cols, params=params, reference=reference
+        ).construct()
 
 
 def _round_progress(env: Any) -> None:

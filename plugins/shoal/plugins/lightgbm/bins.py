@@ -29,29 +29,47 @@ NOT_FOR_BINNING = frozenset(
 )
 
 
+def pick_rows(rows: int, count: int, seed: int) -> Any:
+    """Sorted numbers of ``count`` of ``rows`` rows drawn at random without replacement, or None
+    (all rows) when ``count`` is not fewer."""
+    import numpy as np
+
+    if count >= rows:
+        return None
+    picked = np.random.default_rng(seed).choice(rows, size=count, replace=False)
+    picked.sort()
+    return picked
+
+
 def sample_rows(features: Any, count: int, seed: int) -> Any:
     """``count`` rows of ``features`` drawn at random without replacement (all when fewer),
     in their original order."""
-    import numpy as np
-
-    rows = features.shape[0]
-    if count >= rows:
-        return features
-    picked = np.random.default_rng(seed).choice(rows, size=count, replace=False)
-    picked.sort()
-    return features[picked]
+    picked = pick_rows(features.shape[0], count, seed)
+    return features if picked is None else features[picked]
 
 
-def shared_reference(features: Any, params: dict[str, Any], feature_names: list[str], rank: int) -> Any:
-    """The ``lightgbm.Dataset`` every rank bins with: built from a sample of every rank's rows."""
-    import lightgbm
-
+def sample_plan(rows: int, params: dict[str, Any], rank: int) -> tuple[int, int]:
+    """``(count, seed)`` of this rank's part of the bin sample: ``bin_construct_sample_cnt`` rows
+    in all, shared out in proportion to the ranks' rows (gathered from every rank)."""
     wanted = int(params.get("bin_construct_sample_cnt", DEFAULT_SAMPLE_ROWS))
-    counts = all_gather(int(features.shape[0]))
+    counts = all_gather(int(rows))
     total = max(sum(counts), 1)
     share = -(-wanted * counts[rank] // total)  # this rank's part of the sample, rounded up
-    seed = int(params.get("data_random_seed", 1)) * 1_000_003 + rank
-    samples = all_gather(sample_rows(features, share, seed))
+    return share, int(params.get("data_random_seed", 1)) * 1_000_003 + rank
+
+
+def reference_from(sample: Any, params: dict[str, Any], feature_names: list[str]) -> Any:
+    """The ``lightgbm.Dataset`` every rank bins with, from this rank's ``sample`` rows and every
+    other rank's (gathered)."""
+    import lightgbm
+
+    samples = all_gather(sample)
     bin_params = {key: value for key, value in params.items() if key not in NOT_FOR_BINNING}
     # a list of arrays, as gathered: LightGBM reads them in turn, without a concatenated copy
     return lightgbm.Dataset(samples, feature_name=feature_names, params=bin_params).construct()
+
+
+def shared_reference(features: Any, params: dict[str, Any], feature_names: list[str], rank: int) -> Any:
+    """The reference ``Dataset`` for a rank whose rows are one matrix, ``features``."""
+    count, seed = sample_plan(features.shape[0], params, rank)
+    return reference_from(sample_rows(features, count, seed), params, feature_names)
