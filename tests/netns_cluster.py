@@ -2,12 +2,14 @@
 
 Each host is a Linux network namespace with its own address on a bridge the harness makes
 (veth pairs: ``10.77.<n>.10``, ``.11``, ...; the bridge, in the machine's own namespace, is
-``.1``), its own working folder (``TMPDIR`` and ``HOME``, under a short root: Ray's socket paths
-must fit in 107 bytes), and its Ray node started with Ray's own ``ray start``, as on VMs. Every
-process on a host runs in a mount namespace of its own (``ip netns exec`` makes one) where Ray's
-temp folder, one path on every host as ``/tmp/ray`` is on VMs, is the host's own folder (a bind
-mount). Unlike VMs, the hosts share one process table: Ray's driver looks for "its" raylet with
-``ps`` and would take the head's, which is why shoal's job launcher names its node to Ray
+``.1``), and its Ray node is started with Ray's own ``ray start``, as on VMs. Every process on a
+host runs in a mount namespace of its own (``ip netns exec`` makes one) where the host's own
+working folder is mounted at one path, the same on every host (:attr:`NetnsCluster.host_root`:
+``HOME``, ``TMPDIR`` and Ray's temp folder, as ``/tmp/ray`` is on VMs; short, since Ray's socket
+paths must fit in 107 bytes), and the folder that holds every host's real folder is covered by an
+empty tmpfs: a process on a host sees its own disk and no other host's, as on VMs. Unlike VMs,
+the hosts share one process table: Ray's driver looks for "its" raylet with ``ps`` and would
+take the head's, which is why shoal's job launcher names its node to Ray
 (``shoal.runtime.job_launcher``). Connections stay between the addresses the harness gave.
 :meth:`NetnsCluster.start_s3` serves S3 (moto's server) on the bridge, for stages
 that every host reaches. Everything it made (namespaces, links, processes, folders) is removed by
@@ -84,7 +86,7 @@ class NetnsCluster:
         return f"{self.subnet}.1"
 
     def up(self) -> NetnsCluster:
-        self.ray_temp.mkdir(parents=True, exist_ok=True)  # the mount point, empty in this namespace
+        self.host_root.mkdir(parents=True, exist_ok=True)  # the mount point, empty in this namespace
         self.bridge = f"{self.tag}br"
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{self.bridge_address}/24", "dev", self.bridge)
@@ -107,19 +109,29 @@ class NetnsCluster:
         return self
 
     def env_of(self, host: Host, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """The environment of a process on ``host``: its own folders, nothing of the caller's Ray."""
+        """The environment of a process on ``host``: its own folder, nothing of the caller's Ray."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SHOAL_"))}
-        return {**env, **self.s3_env, "TMPDIR": str(host.folder), "HOME": str(host.folder), **(extra or {})}
+        home = str(self.host_root)
+        return {**env, **self.s3_env, "TMPDIR": home, "HOME": home, **(extra or {})}
+
+    @property
+    def host_root(self) -> Path:
+        """Where every host sees its own working folder (and only its own): one path on all."""
+        return Path(f"/tmp/shoal-mh-{self.tag}")
 
     @property
     def ray_temp(self) -> Path:
-        """Ray's temp folder on every host: the mount point of each host's own ``r`` folder."""
-        return Path(f"/tmp/shoal-mh-{self.tag}")
+        """Ray's temp folder, on every host its own."""
+        return self.host_root / "r"
 
     def on_host(self, host: Host, *args: str) -> list[str]:
-        """The command that runs ``args`` on ``host``: in its network namespace, with its own
-        folder mounted on :attr:`ray_temp` (in the mount namespace ``ip netns exec`` makes)."""
-        mount = 'mount --bind "$0" "$1" && shift && exec "$@"'
+        """The command that runs ``args`` on ``host``: in its network namespace and a mount
+        namespace of its own (``ip netns exec`` makes one), where the host's folder is mounted on
+        :attr:`host_root` and every host's real folder is hidden under an empty tmpfs."""
+        private = (
+            'mount --bind "$0" "$1" && mount -t tmpfs -o size=64k,mode=0700 hidden "$2" '
+            '&& cd "$1" && shift 2 && exec "$@"'
+        )
         return [
             "ip",
             "netns",
@@ -127,9 +139,10 @@ class NetnsCluster:
             host.netns,
             "sh",
             "-c",
-            mount,
-            str(host.folder / "r"),
-            str(self.ray_temp),
+            private,
+            str(host.folder),
+            str(self.host_root),
+            str(self.root),
             *args,
         ]
 
@@ -243,4 +256,4 @@ class NetnsCluster:
             _ip("link", "del", self.bridge, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
         with contextlib.suppress(OSError):
-            self.ray_temp.rmdir()
+            self.host_root.rmdir()
