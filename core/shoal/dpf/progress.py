@@ -31,8 +31,8 @@ from typing import Any
 from shoal.dpf import layout
 from shoal.dpf.entities import PartitionRecord, RunStatus
 from shoal.errors import RecordError, StageFileNotFoundError
+from shoal.localfiles import write_atomically
 from shoal.stages import Stage
-from shoal.stages.localfiles import replace_quickly
 
 FLUSH_EVERY_S = 0.5
 HEARTBEAT_EVERY_S = 2.0
@@ -66,7 +66,7 @@ def write_state(stage: Stage, run_id: str, *, durable: bool = True, **state: Any
     text = json.dumps({"run_id": run_id, **state}, sort_keys=True)
     local = None if durable else stage.backend.local_path(_state_path(run_id))
     if local is not None and os.path.isdir(os.path.dirname(local)):
-        replace_quickly(local, text.encode())
+        write_atomically(local, text, durable=False)
     else:
         stage.write_text(_state_path(run_id), text)
 

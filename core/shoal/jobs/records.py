@@ -9,14 +9,13 @@ Runs on the driver.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from shoal.errors import RecordError, ShoalError
 from shoal.jobs import index
+from shoal.localfiles import write_atomically
 from shoal.workspace import workspace_dir
 
 
@@ -51,10 +50,7 @@ def canonical_job_id(job_id: str) -> str:
 
 
 def save(record: JobRecord) -> None:
-    fd, tmp = tempfile.mkstemp(dir=_folder(), prefix=".tmp-")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(asdict(record), handle, indent=2)
-    os.replace(tmp, _folder() / f"{record.name}.json")
+    write_atomically(_folder() / f"{record.name}.json", json.dumps(asdict(record), indent=2))
     index.put(_folder(), record.name, record.created_time, asdict(record))
 
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from shoal.errors import ConfigError, RecordError, ShoalError
+from shoal.localfiles import write_atomically
 from shoal.workspace import shoal_home
 
 log = logging.getLogger(__name__)
@@ -77,13 +76,6 @@ def pool_dir(name: str) -> Path:
     return path
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def save(record: PoolRecord, *, exist_ok: bool = False) -> None:
     """Record a new pool; an existing one is an error unless ``exist_ok``."""
     folder = pools_root() / record.name
@@ -93,7 +85,7 @@ def save(record: PoolRecord, *, exist_ok: bool = False) -> None:
             f"shoal.drop_compute_pool({record.name!r})."
         )
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / "pool.json", record.to_json())
+    write_atomically(folder / "pool.json", record.to_json())
 
 
 def new_record(

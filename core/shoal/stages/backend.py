@@ -22,10 +22,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Literal
 
+from shoal.localfiles import TEMP_PREFIX
+
 PathKind = Literal["file", "dir"]
 
-#: Files whose name starts with this prefix are in-flight atomic writes; listings skip them.
-TEMP_PREFIX = ".shoal-tmp-"
+__all__ = ["TEMP_PREFIX", "AtomicWriter", "PathKind", "StageBackend"]
 
 
 class AtomicWriter(io.RawIOBase):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,7 +36,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from shoal.errors import ConfigError, StageError
-from shoal.stages.localfiles import fsync_path
+from shoal.localfiles import write_atomically
 from shoal.workspace import workspace_dir
 
 CATALOG_VERSION = 1
@@ -133,21 +132,6 @@ def lookup(name: str) -> StageInfo | None:
     return read_catalog().get(name)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_path(str(path.parent), directory=True)  # make the rename durable
-
-
 @contextlib.contextmanager
 def edit() -> Iterator[dict[str, StageInfo]]:
     """Lock the catalog and yield its entries as a dict to change in place.
@@ -169,6 +153,6 @@ def edit() -> Iterator[dict[str, StageInfo]]:
         before = dict(entries)
         yield entries
         if entries != before:
-            _write_atomically(path, _encode(entries))
+            write_atomically(path, _encode(entries))
     finally:
         lock.release()

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Literal, overload
 
 from shoal.errors import ConfigError, PluginError, StageFileNotFoundError, StagePathError
+from shoal.localfiles import COPY_BUFFER, write_local_atomically
 from shoal.stages.backend import TEMP_PREFIX, AtomicWriter, StageBackend
-from shoal.stages.localfiles import COPY_BUFFER, write_local_atomically
 from shoal.stages.names import format_location
 from shoal.stages.paths import basename, is_temp_path, join_path, normalize_path, relative_to, url_scheme
 from shoal.stages.patterns import compile_pattern

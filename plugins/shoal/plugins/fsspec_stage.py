@@ -28,8 +28,8 @@ from shoal.contributions import StageBackendSpec
 from shoal.errors import ConfigError
 from shoal.extras import EXTRA_OF_MODULE, install_hint
 from shoal.hookspecs import hookimpl
+from shoal.localfiles import discard_temp, open_temp, temp_path
 from shoal.stages.backend import TEMP_PREFIX, AtomicWriter, PathKind, StageBackend
-from shoal.stages.localfiles import discard_temp, open_temp, temp_path
 from shoal.stages.paths import is_temp_path, url_scheme
 
 #: Scheme -> (fsspec protocol, package to install).

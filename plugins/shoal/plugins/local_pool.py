@@ -35,6 +35,7 @@ from shoal.contributions import ComputePoolBackendSpec
 from shoal.errors import ConfigError, ShoalError
 from shoal.extras import DASHBOARD_MODULES, require
 from shoal.hookspecs import hookimpl
+from shoal.localfiles import write_atomically
 from shoal.pools.backend import ComputePoolBackend, PoolNode, ProgressCallback, check_known_options
 from shoal.pools.connect import LOOPBACK_ENV
 from shoal.pools.families import resolve_family
@@ -93,9 +94,7 @@ class LocalPoolBackend(ComputePoolBackend):
         return {}
 
     def _save(self, state: dict[str, Any]) -> None:
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-        os.replace(tmp, self._state_file)
+        write_atomically(self._state_file, json.dumps(state, indent=2, sort_keys=True), durable=False)
 
     # -- processes -----------------------------------------------------------------------
 

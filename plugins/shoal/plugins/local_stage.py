@@ -20,8 +20,8 @@ from typing import BinaryIO
 from shoal.contributions import StageBackendSpec
 from shoal.errors import StagePathError
 from shoal.hookspecs import hookimpl
+from shoal.localfiles import commit_temp, discard_temp, open_temp, temp_path
 from shoal.stages.backend import TEMP_PREFIX, AtomicWriter, PathKind, StageBackend
-from shoal.stages.localfiles import commit_temp, discard_temp, open_temp, temp_path
 from shoal.stages.paths import file_url_to_path, is_within
 
 log = logging.getLogger(__name__)

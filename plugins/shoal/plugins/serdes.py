@@ -27,14 +27,8 @@ import cloudpickle
 
 from shoal.contributions import ModelSerdeSpec
 from shoal.hookspecs import hookimpl
+from shoal.localfiles import atomic_path, write_atomically
 from shoal.serde import ModelSerde
-
-
-def _atomic_write_bytes(file_path: str, data: bytes) -> None:
-    tmp = f"{file_path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, file_path)
 
 
 class PickleSerde(ModelSerde):
@@ -45,7 +39,7 @@ class PickleSerde(ModelSerde):
         return "model.pkl"
 
     def write(self, model: Any, file_path: str) -> None:
-        _atomic_write_bytes(file_path, cloudpickle.dumps(model))
+        write_atomically(file_path, cloudpickle.dumps(model), durable=False)
 
     def read(self, file_path: str) -> Any:
         with open(file_path, "rb") as handle:
@@ -62,9 +56,10 @@ class TorchSerde(ModelSerde):
     def write(self, model: Any, file_path: str) -> None:
         import torch
 
-        tmp = f"{file_path}.tmp-{os.getpid()}"
-        torch.save(model, tmp)
-        os.replace(tmp, file_path)
+        # a file object: torch names its archive after a path's file name, and a temporary
+        # file's name (".shoal-tmp-...") is not one torch accepts
+        with atomic_path(file_path, durable=False) as tmp, open(tmp, "wb") as handle:
+            torch.save(model, handle)
 
     def read(self, file_path: str) -> Any:
         import torch
@@ -136,7 +131,7 @@ class XGBoostSerde(ModelSerde):
             attributes = document.setdefault("learner", {}).setdefault("attributes", {})
             attributes[self.CLASS_ATTR] = _class_path(model)
             attributes[self.ATTRS_ATTR] = json.dumps(_adhoc_attributes(model, fresh, exclude))
-            _atomic_write_bytes(file_path, json.dumps(document).encode("utf-8"))
+            write_atomically(file_path, json.dumps(document), durable=False)
 
     @staticmethod
     def _load(path: str, class_path: str) -> Any:
@@ -195,7 +190,7 @@ class LightGBMSerde(ModelSerde):
         line = self.MARKER + json.dumps(meta) + "\n"
         cut = text.rfind("pandas_categorical:")  # LightGBM's Python side reads that line last
         text = text[:cut] + line + text[cut:] if cut >= 0 else text + line
-        _atomic_write_bytes(file_path, text.encode("utf-8"))
+        write_atomically(file_path, text, durable=False)
 
     def read(self, file_path: str) -> Any:
         import lightgbm

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shoal.localfiles import write_atomically
+
 SERVER_FILE = "server.json"
 DATABASES_FOLDER = "databases"
 
@@ -40,12 +42,6 @@ class ActivityClock:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.last = time.monotonic()
         await self.app(scope, receive, send)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def serve(folder: Path, idle_s: float) -> None:
@@ -76,7 +72,7 @@ def serve(folder: Path, idle_s: float) -> None:
         while not server.started and not server.should_exit:
             time.sleep(0.02)
         record = {"pid": os.getpid(), "port": port, "started_at": time.time()}
-        _write_atomically(folder / SERVER_FILE, json.dumps(record))
+        write_atomically(folder / SERVER_FILE, json.dumps(record))
         while not server.should_exit:
             if time.monotonic() - clock.last > idle_s:
                 server.should_exit = True
