@@ -141,3 +141,37 @@ def test_a_failing_contribution_plugin_is_named() -> None:
     assert "failed in shoal_model_serdes()" in message
     assert "BrokenSerdes" in message
     assert "no serde table" in message
+
+
+class CountedSerdes:
+    """Counts how often its contribution hook is called."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def shoal_model_serdes(self) -> list[ModelSerdeSpec]:
+        self.calls += 1
+        return [ModelSerdeSpec(name="counted_serde", factory=dict)]
+
+
+def test_contributions_are_collected_once_until_a_plugin_comes_or_goes() -> None:
+    counted = CountedSerdes()
+    with fresh_plugin_manager(plugins=[counted]) as pm:
+        for _ in range(3):
+            assert "counted_serde" in hooks.model_serdes()
+        assert hooks.get_model_serde("counted_serde").name == "counted_serde"
+        assert counted.calls == 1, "collected once, then served from the manager"
+
+        name = pm.register_plugin(ExtraSerde())
+        assert "extra_serde" in hooks.model_serdes()
+        assert counted.calls == 2, "a new plugin: collected again"
+
+        assert name is not None
+        pm.unregister_plugin(name)
+        assert "extra_serde" not in hooks.model_serdes()
+        assert counted.calls == 3, "a plugin gone: collected again"
+
+        pm.block(name)  # blocking unregisters through pluggy, and forgets too
+        hooks.model_serdes()
+        assert counted.calls == 4

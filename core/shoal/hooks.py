@@ -93,10 +93,23 @@ def _call_each(pm: ShoalPluginManager, hook_name: str, kwargs: dict[str, Any]) -
 
 
 def collect_with_origin(kind: str, pm: ShoalPluginManager | None = None) -> list[tuple[Contribution, str]]:
-    """Call ``shoal_<kind>`` on every plugin; return ``(spec, plugin name)`` pairs, validated."""
+    """Call ``shoal_<kind>`` on every plugin; return ``(spec, plugin name)`` pairs, validated.
+
+    The pairs are kept on the manager (``pm.contributions``) until a plugin is registered or
+    unregistered: the hook is called once per kind, not on every ``Stage()`` or lookup."""
     if kind not in CONTRIBUTION_TYPES:
         raise ValueError(f"unknown contribution kind {kind!r}; choose one of {sorted(CONTRIBUTION_TYPES)}")
     pm = pm or get_plugin_manager()
+    cache = getattr(pm, "contributions", None)
+    if cache is not None and kind in cache:
+        return list(cache[kind])
+    pairs = _collect(kind, pm)
+    if cache is not None:
+        cache[kind] = tuple(pairs)
+    return pairs
+
+
+def _collect(kind: str, pm: ShoalPluginManager) -> list[tuple[Contribution, str]]:
     expected = CONTRIBUTION_TYPES[kind]
     pairs: list[tuple[Contribution, str]] = []
     for plugin_name, results in _call_each(pm, f"shoal_{kind}", {}):

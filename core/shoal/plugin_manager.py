@@ -154,6 +154,9 @@ class ShoalPluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self._records: dict[str, PluginRecord] = {}
         self._blocked_names: set[str] = set()
+        #: contributions collected per kind (:func:`shoal.hooks.collect_with_origin`); emptied
+        #: whenever a plugin is registered or unregistered
+        self.contributions: dict[str, tuple[tuple[Any, str], ...]] = {}
         if _truthy(os.environ.get(ENV_TRACE)):
             self.trace.root.setwriter(log.debug)
             self.enable_tracing()
@@ -175,6 +178,17 @@ class ShoalPluginManager(pluggy.PluginManager):
         return opts
 
     # -- registration ---------------------------------------------------------------------
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        """pluggy's ``register``; the collected contributions are forgotten."""
+        self.contributions.clear()
+        return super().register(plugin, name)
+
+    def unregister(self, plugin: Any | None = None, name: str | None = None) -> Any | None:
+        """pluggy's ``unregister`` (blocking a plugin goes through it too); the collected
+        contributions are forgotten."""
+        self.contributions.clear()
+        return super().unregister(plugin, name)
 
     def block(self, name: str) -> None:
         """Never register a plugin of this name (built-in or third-party)."""
@@ -229,7 +243,7 @@ class ShoalPluginManager(pluggy.PluginManager):
                 f"{record.describe()}. Uninstall one, or block one with {ENV_BLOCKED}={name}."
             )
         try:
-            registered = super().register(plugin, name)
+            registered = self.register(plugin, name)
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"Plugin {record.describe()} is invalid: {exc}") from exc
         except ValueError as exc:
