@@ -100,8 +100,8 @@ def bench_ray_start_anchor() -> float:
     import subprocess
     import uuid
 
-    from shoal.runtime import processes
-    from shoal.runtime.ports import free_ports
+    from shoal import processes
+    from shoal.ports import free_ports
 
     marker = f"bench-anchor-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "SHOAL_BENCH_ANCHOR": marker, "RAY_AUTH_MODE": "disabled"}

@@ -117,7 +117,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         time.sleep(0.5)
     if not left:
         return
-    from shoal.runtime.processes import terminate
+    from shoal.processes import terminate
 
     lines = "\n".join(f"  {pid}: {command}" for pid, command in sorted(left.items()))
     session.config.get_terminal_writer().line(

@@ -296,7 +296,7 @@ def ended(pid: int) -> bool:
 
 
 def test_cancel_during_the_warm_start_stops_every_process_of_the_job() -> None:
-    from shoal.runtime.processes import marked_processes
+    from shoal.processes import marked_processes
     from shoal.stages import resolve_location
 
     for pause in (0.0, 0.3):  # in the queue, and as the warm interpreter takes the job

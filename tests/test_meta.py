@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,42 @@ def test_core_imports_ray_only_where_its_docstring_says_it_runs_with_ray() -> No
         f"these core modules import ray but their docstring does not say they run on workers, "
         f"inside a job or with Ray: {unexplained}"
     )
+
+
+def _shoal_imports(path: Path) -> Iterator[tuple[str, list[str]]]:
+    """``(module, names)`` of every import of a shoal module in ``path`` (``import x``: no names)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("shoal"):
+            names = [alias.name for alias in node.names]
+            if node.module == "shoal":  # from shoal import runtime / plugins / localfiles
+                yield from ((f"shoal.{name}", []) for name in names)
+            else:
+                yield node.module, names
+        elif isinstance(node, ast.Import):
+            yield from ((alias.name, []) for alias in node.names if alias.name.startswith("shoal"))
+
+
+def test_core_reaches_runtime_only_through_the_executors_module_and_imports_no_plugin() -> None:
+    """The import direction (docs/architecture.md): runtime and plugins build on core; core reaches
+    runtime at one composition point, ``shoal.executors``, and names plugins only as data."""
+    composition_point = REPO_ROOT / "core" / "shoal" / "executors.py"
+    wrong = sorted(
+        f"{path.relative_to(REPO_ROOT)}: {module}"
+        for path in (REPO_ROOT / "core" / "shoal").rglob("*.py")
+        for module, _ in _shoal_imports(path)
+        if module.startswith("shoal.plugins")
+        or (module.startswith("shoal.runtime") and path != composition_point)
+    )
+    assert wrong == [], "core imports runtime (outside shoal/executors.py) or a plugin:\n" + "\n".join(wrong)
+
+
+def test_runtime_imports_only_public_names_of_core() -> None:
+    wrong = sorted(
+        f"{path.relative_to(REPO_ROOT)}: from {module} import {name}"
+        for path in (REPO_ROOT / "runtime").rglob("*.py")
+        for module, names in _shoal_imports(path)
+        if not module.startswith("shoal.runtime")
+        for name in [*names, *module.split(".")]
+        if name.startswith("_") and not name.startswith("__")
+    )
+    assert wrong == [], "runtime uses private names of core:\n" + "\n".join(wrong)

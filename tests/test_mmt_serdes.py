@@ -196,3 +196,19 @@ def test_the_worked_serde_example_in_the_docs_works_through_the_hook(tmp_path: P
         np.testing.assert_allclose(back.predict(np.array([[3.0]])), [7.0])
     finally:
         del sys.modules["linear_json_serde"]
+
+
+def test_the_reference_serde_classes_come_through_the_plugin_system_and_a_blocked_one_says_so() -> None:
+    import shoal.mmt
+    from shoal.plugins import serdes
+    from shoal.testing import fresh_plugin_manager
+
+    assert shoal.mmt.PickleSerde is serdes.PickleSerde
+    assert shoal.mmt.LightGBMSerde is serdes.LightGBMSerde
+    with fresh_plugin_manager(blocked=["serdes"]), pytest.raises(AttributeError) as caught:
+        shoal.mmt.TorchSerde  # noqa: B018 - the attribute's lookup is the test
+    assert "shoal.mmt.TorchSerde is the model serde 'torch', which no plugin provides here" in str(
+        caught.value
+    )
+    with pytest.raises(AttributeError, match="no attribute 'Serde'"):
+        shoal.mmt.Serde  # noqa: B018

@@ -252,7 +252,7 @@ def test_xgboosts_iterator_reads_the_shard_again_for_each_pass(monkeypatch: pyte
 
 
 def test_free_ports_come_from_below_the_ephemeral_range_and_are_distinct() -> None:
-    from shoal.runtime import ports
+    from shoal import ports
 
     found, sockets = ports.free_ports(6, "127.0.0.1")
     try:
@@ -265,7 +265,7 @@ def test_free_ports_come_from_below_the_ephemeral_range_and_are_distinct() -> No
 
 
 def test_free_ports_fall_back_to_the_os_when_the_range_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shoal.runtime import ports
+    from shoal import ports
 
     monkeypatch.setattr(ports, "chosen_range", lambda: range(0))
     found, sockets = ports.free_ports(2, "127.0.0.1")

@@ -38,6 +38,8 @@ DEFAULT_SCHEMA = "PUBLIC"
 ENV_IDLE = "SHOAL_SNOWPARK_IDLE_S"
 DEFAULT_IDLE_S = 1800.0
 START_TIMEOUT_S = 60.0
+#: the running service's address (pid, port), written by ``shoal.runtime.snowpark_server``
+SERVER_FILE = "server.json"
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,7 @@ def _answers(port: int) -> bool:
 
 
 def _running() -> ServiceAddress | None:
-    from shoal.runtime import processes
-    from shoal.runtime.snowpark_server import SERVER_FILE
+    from shoal import processes
 
     try:
         record = json.loads((service_folder() / SERVER_FILE).read_text())
@@ -83,8 +84,6 @@ def service_address() -> ServiceAddress:
     """The running service, started (in its own session, logging to ``snowpark/server.log``)
     when there is none. Several processes asking at once start one: a file lock orders them."""
     from filelock import FileLock
-
-    from shoal.runtime.snowpark_server import SERVER_FILE
 
     require(["fakesnow", "snowflake.snowpark"], "the workspace's Snowpark service")
     found = _running()
@@ -174,7 +173,7 @@ def is_embedded_session(session: Any) -> bool:
 
 def stop_service() -> bool:
     """Stop the workspace's Snowpark service if it runs; True when one was stopped."""
-    from shoal.runtime import processes
+    from shoal import processes
 
     found = _running()
     if found is None:

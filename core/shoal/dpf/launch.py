@@ -21,7 +21,9 @@ def launch(stage: Stage, run_id: str, definition: dict[str, Any]) -> dict[str, A
     """Start (or restart) the run's scheduler; return the run definition with where it runs."""
     from shoal.dpf.progress import write_state
     from shoal.dpf.specs import RunSpec
-    from shoal.runtime.dpf_scheduler import Scheduler, run_scheduler
+    from shoal.executors import dpf_scheduler
+
+    Scheduler, run_scheduler = dpf_scheduler()
 
     spec = RunSpec.from_dict(definition["spec"])
     write_state(stage, run_id, status="IN_PROGRESS", message="starting", heartbeat=time.time(), job_id=None)

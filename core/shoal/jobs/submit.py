@@ -246,9 +246,9 @@ def submit_payload(
                 pip_requirements=requirements,
             ),
         )
-        from shoal.runtime.pool_service import get_or_create
+        from shoal.executors import pool_service
 
-        service = get_or_create(ray, pool.name, backend.connect_env())
+        service = pool_service(ray, pool.name, backend.connect_env())
         ray.get(service.submit.remote(spec), timeout=120)
     except BaseException:
         stage.remove(job_dir, missing_ok=True)

@@ -15,7 +15,7 @@ import os
 from contextlib import ExitStack
 from typing import Any
 
-from shoal.runtime.ports import free_ports
+from shoal.ports import free_ports
 from shoal.train.backend import EstimatorBackend, TrainTask, build_backend
 from shoal.train.ranks import WorkerSlot, rank_infos, set_current
 

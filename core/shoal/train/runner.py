@@ -232,7 +232,7 @@ def _train_shards(
     per_rank: list[dict[str, Any]],
     result_to_caller: bool = False,
 ) -> Any:
-    from shoal.runtime.train_group import RayTrainWorkerGroup
+    from shoal.executors import ray_train_worker_group
     from shoal.train.results import loaded
 
     world = plan.num_workers
@@ -248,7 +248,7 @@ def _train_shards(
     from shoal.train.preload import import_in_background
 
     preload = import_in_background(backend.driver_modules)  # for backend.start, while workers start
-    group = RayTrainWorkerGroup(
+    group = ray_train_worker_group()(
         plan,
         ports_per_worker=backend.ports_per_worker,
         name=name,

@@ -233,9 +233,9 @@ def tune_on_job_nodes(
     run = replace(store.read_run(), status="RUNNING", job_id=os.environ.get("SHOAL_JOB_ID"))
     store.write_run(run)
     if executor is None:
-        from shoal.runtime.tune_runner import RayTuneExecutor
+        from shoal.executors import ray_tune_executor
 
-        executor = RayTuneExecutor()
+        executor = ray_tune_executor()
     try:
         ends = executor.run(plan, job, list(JobContext.current().node_ids))
     except BaseException as exc:

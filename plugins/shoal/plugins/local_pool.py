@@ -208,7 +208,7 @@ class LocalPoolBackend(ComputePoolBackend):
         return process.pid
 
     def _node_pids(self, node: Mapping[str, Any], pool_id: str | None = None) -> set[int]:
-        from shoal.runtime import processes
+        from shoal import processes
 
         pids = processes.session_members(int(node["sid"]))
         if pool_id is not None and "index" in node:
@@ -220,7 +220,7 @@ class LocalPoolBackend(ComputePoolBackend):
         return processes.with_descendants(pids)
 
     def _kill_node(self, node: Mapping[str, Any], pool_id: str | None = None, grace_s: float = 3.0) -> None:
-        from shoal.runtime import processes
+        from shoal import processes
 
         pids = self._node_pids(node, pool_id)
         processes.terminate(
@@ -228,7 +228,7 @@ class LocalPoolBackend(ComputePoolBackend):
         )
 
     def _node_alive(self, node: Mapping[str, Any]) -> bool:
-        from shoal.runtime import processes
+        from shoal import processes
 
         return bool(processes.alive(node.get("raylet_pids", [])))
 
@@ -366,7 +366,7 @@ class LocalPoolBackend(ComputePoolBackend):
                 self._stop_locked(state)
 
     def _stop_locked(self, state: dict[str, Any]) -> None:
-        from shoal.runtime import processes
+        from shoal import processes
 
         if state.get("janitor_sid"):
             self._kill_node({"sid": state["janitor_sid"]}, grace_s=0.5)
@@ -394,7 +394,7 @@ class LocalPoolBackend(ComputePoolBackend):
     @staticmethod
     def _dashboard_of(state: Mapping[str, Any]) -> str | None:
         """The pool's dashboard URL: the head's own, or one started on request while it runs."""
-        from shoal.runtime import processes
+        from shoal import processes
 
         if "dashboard_pid" in state and not processes.alive([state["dashboard_pid"]]):
             return None

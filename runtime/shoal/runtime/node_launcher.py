@@ -34,7 +34,7 @@ import sys
 import time
 from typing import Any
 
-from shoal.runtime.ports import free_ports
+from shoal.ports import free_ports
 
 
 def launch(spec: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ _installed_from: PluginManifest | None = None
 
 def _installed_version(distribution: str) -> str | None:
     if distribution == "shoal":
-        from shoal._version import __version__
+        from shoal import __version__
 
         return __version__
     try:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from shoal.errors import ShoalError
-from shoal.runtime.ports import free_ports
+from shoal.ports import free_ports
 
 START_TIMEOUT_S = 60.0
 
@@ -70,7 +70,7 @@ def start_dashboard(head: Mapping[str, str], env: Mapping[str, str], log_path: P
     it answers, else stop it and raise :class:`DashboardStartError` naming its log."""
     from ray._raylet import GcsClient  # type: ignore[attr-defined]
 
-    from shoal.runtime import processes
+    from shoal import processes
 
     cluster_id = GcsClient(address=head["gcs_address"]).cluster_id.hex()
     ports, sockets = free_ports(1, "127.0.0.1")

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shoal.data.snowpark_service import SERVER_FILE
 from shoal.localfiles import write_atomically
 
-SERVER_FILE = "server.json"
 DATABASES_FOLDER = "databases"
 
 

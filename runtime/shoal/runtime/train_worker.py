@@ -29,7 +29,7 @@ from typing import Any
 
 import cloudpickle
 
-from shoal.runtime.ports import free_ports
+from shoal.ports import free_ports
 from shoal.runtime.train_gather import RankGatherer, board_of
 from shoal.train.gather import set_gatherer
 from shoal.train.progress import report_progress, set_progress_sink
