@@ -16,6 +16,7 @@ from shoal.jobs import results
 from shoal.jobs.lifecycle import JobLifecycle
 from shoal.jobs.spec import JobSpec, LaunchSpec
 from shoal.jobs.status import read_status
+from shoal.plugin_manager import PluginManifest
 from shoal.stages import Stage
 
 
@@ -116,7 +117,7 @@ def make_spec(stage: Stage, target: int = 3, minimum: int = 3, timeout: float = 
         args=[],
         worker_env={"USER_VAR": "1"},
         shared_filesystem=True,
-        plugin_manifest="",
+        plugin_manifest=PluginManifest(plugins=()),
     )
     return JobSpec(
         **common,

@@ -22,11 +22,9 @@ Runs on the driver; workers use it through the runtime bootstrap.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import importlib
 import importlib.metadata
-import json
 import logging
 import os
 import re
@@ -40,6 +38,7 @@ import pluggy
 
 from shoal import hookspecs
 from shoal.errors import PluginError
+from shoal.wire import WireSpec
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ PluginSource = Literal["builtin", "entrypoint", "module", "object"]
 
 
 @dataclass(frozen=True)
-class PluginRecord:
+class PluginRecord(WireSpec):
     """Where a registered plugin came from: enough to rebuild it in another process."""
 
     name: str
@@ -80,8 +79,9 @@ class PluginRecord:
 
 
 @dataclass(frozen=True)
-class PluginManifest:
-    """What a worker needs to rebuild the driver's plugin manager: picklable, small."""
+class PluginManifest(WireSpec):
+    """What a worker needs to rebuild the driver's plugin manager: small, sent as JSON
+    (:mod:`shoal.wire`)."""
 
     plugins: tuple[PluginRecord, ...]
     blocked: tuple[str, ...] = ()
@@ -91,25 +91,6 @@ class PluginManifest:
 
     def names(self) -> list[str]:
         return [p.name for p in self.plugins]
-
-    def to_json(self) -> str:
-        """Plain JSON (no pickle), for specs sent to other processes."""
-        return json.dumps(
-            {
-                "plugins": [dataclasses.asdict(p) for p in self.plugins],
-                "blocked": list(self.blocked),
-                "compat": list(self.compat),
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> PluginManifest:
-        data = json.loads(text)
-        return cls(
-            plugins=tuple(PluginRecord(**p) for p in data["plugins"]),
-            blocked=tuple(data.get("blocked", ())),
-            compat=tuple(data.get("compat", ())),
-        )
 
 
 def _truthy(value: str | None) -> bool:

@@ -7,7 +7,7 @@
 - :class:`TaskSpec` / :class:`BatchSpec`: the partitions handed to one worker call;
 - :class:`TaskOutcome`: what a worker reports for one partition attempt.
 
-All are frozen dataclasses with ``to_json``/``from_json`` (plain JSON, no pickle); the user's
+All are frozen dataclasses sent as JSON (:mod:`shoal.wire`, no pickle); the user's
 function is the only pickle of a run, stored once at ``_shoal/function.pkl``.
 
 Runs anywhere: the driver (partitioning, DPFRun), the run scheduler and partition workers.
@@ -15,13 +15,12 @@ Runs anywhere: the driver (partitioning, DPFRun), the run scheduler and partitio
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shoal.dpf.entities import ExecutionOptions
 from shoal.dpf.folders import folder_of
-from shoal.json_spec import JsonSpec
+from shoal.wire import WireSpec
 
 OutcomeStatus = Literal["DONE", "FAILED"]
 
@@ -38,7 +37,7 @@ def _normalise_input(spec: PartitionInput | TaskSpec) -> None:
 
 
 @dataclass(frozen=True)
-class PartitionInput(JsonSpec):
+class PartitionInput(WireSpec):
     """One partition: its id, its position, and the stage files (``@stage/path``) with its rows.
 
     ``record_batches`` is ``[first, count]`` when the partition is a run of record batches of its
@@ -58,7 +57,7 @@ class PartitionInput(JsonSpec):
 
 
 @dataclass(frozen=True)
-class RunSpec(JsonSpec):
+class RunSpec(WireSpec):
     """A run as its scheduler and workers see it."""
 
     run_id: str
@@ -81,7 +80,7 @@ class RunSpec(JsonSpec):
 
 
 @dataclass(frozen=True)
-class TaskSpec(JsonSpec):
+class TaskSpec(WireSpec):
     """One partition attempt, as handed to a worker."""
 
     partition_id: str
@@ -96,25 +95,15 @@ class TaskSpec(JsonSpec):
 
 
 @dataclass(frozen=True)
-class BatchSpec:
+class BatchSpec(WireSpec):
     """Partitions handed to one worker call, run one after the other."""
 
     batch_id: int
     tasks: tuple[TaskSpec, ...] = field(default_factory=tuple)
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {"batch_id": self.batch_id, "tasks": [t.to_dict() for t in self.tasks]}, separators=(",", ":")
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> BatchSpec:
-        data = json.loads(text)
-        return cls(int(data["batch_id"]), tuple(TaskSpec.from_dict(t) for t in data["tasks"]))
-
 
 @dataclass(frozen=True)
-class TaskOutcome(JsonSpec):
+class TaskOutcome(WireSpec):
     """What one attempt of one partition came to, reported by the worker that ran it."""
 
     index: int

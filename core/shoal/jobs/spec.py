@@ -1,4 +1,5 @@
-"""What crosses process boundaries when a job runs, as frozen dataclasses with JSON forms.
+"""What crosses process boundaries when a job runs, as frozen dataclasses sent as JSON
+(:mod:`shoal.wire`).
 
 - :class:`JobSpec`: from the submitting process to the pool's service (one per job);
 - :class:`LaunchSpec`: from the service, through the head node's agent, to the payload
@@ -13,8 +14,10 @@ Built on the driver at submit time; read in the pool service and in the payload 
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+
+from shoal.plugin_manager import PluginManifest
+from shoal.wire import WireSpec
 
 #: In a payload's environment: the address of the Ray node whose agent started it, which its
 #: driver joins Ray through (``shoal.runtime.node_agent`` sets it, ``shoal.runtime.job_launcher``
@@ -23,7 +26,7 @@ NODE_IP_VAR = "SHOAL_NODE_IP"
 
 
 @dataclass(frozen=True)
-class JobIdentity:
+class JobIdentity(WireSpec):
     """What every spec of a job says about it: its names, where it lives, what it asked for."""
 
     job_id: str
@@ -47,7 +50,7 @@ class LaunchSpec(JobIdentity):
     worker_env: dict[str, str]
     #: the nodes see the driver's files (a local pool): ``app/`` goes on PYTHONPATH, not shipped
     shared_filesystem: bool
-    plugin_manifest: str  # hex of the pickled plugin manifest of the submitting process
+    plugin_manifest: PluginManifest  # the submitting process's plugins, rebuilt before the code runs
     app_dir: str = ""  # the local copy of ``@stage/<job>/app``, filled in by the head's agent
     pip_requirements: list[str] = field(default_factory=list)  # installed before the code runs
     namespace: str | None = None
@@ -60,13 +63,6 @@ class LaunchSpec(JobIdentity):
         """This spec once the job has nodes: where its code is, and the instance variables."""
         return replace(self, app_dir=app_dir, worker_env={**self.worker_env, **instance_env})
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> LaunchSpec:
-        return cls(**json.loads(text))
-
 
 @dataclass(frozen=True)
 class JobSpec(JobIdentity):
@@ -77,12 +73,3 @@ class JobSpec(JobIdentity):
     instances_timeout: float  # seconds to wait for min_instances nodes
     env: dict[str, str]  # environment of the payload process
     launch: LaunchSpec
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> JobSpec:
-        data = json.loads(text)
-        data["launch"] = LaunchSpec(**data["launch"])
-        return cls(**data)

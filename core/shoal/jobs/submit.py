@@ -18,8 +18,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import cloudpickle
-
 from shoal.data.job_session import SESSION_VAR
 from shoal.data.job_session import describe as describe_session
 from shoal.errors import ConfigError, StageNotFoundError
@@ -242,7 +240,7 @@ def submit_payload(
                 worker_env=session_env,
                 user_env_names=sorted(env),
                 shared_filesystem=shared,
-                plugin_manifest=cloudpickle.dumps(get_plugin_manager().manifest()).hex(),
+                plugin_manifest=get_plugin_manager().manifest(),
                 pip_requirements=requirements,
             ),
         )

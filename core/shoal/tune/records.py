@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shoal.errors import RunNotFoundError
-from shoal.json_spec import JsonSpec
+from shoal.wire import WireSpec
 
 DEFAULT_STAGE = "SHOAL_TUNE"
 RUN_FILE = "run.json"
@@ -43,7 +43,7 @@ _TRIAL_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 @dataclass(frozen=True)
-class RunRecord(JsonSpec):
+class RunRecord(WireSpec):
     """One tuning run, as the driver submitted it and the tuning job finished it."""
 
     run_id: str
@@ -64,7 +64,7 @@ class RunRecord(JsonSpec):
 
 
 @dataclass(frozen=True)
-class TrialRecord(JsonSpec):
+class TrialRecord(WireSpec):
     """One trial, as written by the trial itself (and settled by the tuning job at the end)."""
 
     trial_id: str

@@ -137,7 +137,6 @@ def main(spec_path: str) -> int:
     from shoal.stages import Stage
 
     spec = LaunchSpec.from_json(Path(spec_path).read_text())
-    import cloudpickle
 
     stage = Stage(spec.stage_name, spec.stage_url, managed=False)
     job_dir = spec.job_dir
@@ -145,7 +144,7 @@ def main(spec_path: str) -> int:
     os.chdir(app_dir)
     sys.path.insert(0, str(app_dir))  # before the plugins: the job may ship their modules
     try:
-        install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(spec.plugin_manifest)))
+        install_worker_plugin_manager(spec.plugin_manifest)
     except PluginError as exc:  # this node lacks a plugin: the job is FAILED, its message says why
         print(f"shoal: {exc}", flush=True)
         results.write_exception(stage, job_dir, exc)

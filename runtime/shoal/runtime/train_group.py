@@ -91,7 +91,7 @@ class RayTrainWorkerGroup:
                 f"could not place the training workers ({wanted}) within {PLACEMENT_TIMEOUT_S:g} s: the "
                 f"nodes' CPUs/GPUs are in use by other tasks; lower num_cpu_per_worker or num_workers"
             )
-        manifest = cloudpickle.dumps(get_plugin_manager().manifest()).hex()
+        manifest = get_plugin_manager().manifest().to_json()
         remote_worker = ray.remote(TrainWorker)
         for index, _ in enumerate(ranks):
             self._actors.append(

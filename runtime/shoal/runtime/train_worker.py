@@ -73,16 +73,17 @@ class TrainWorker:
         self,
         group_id: str,
         rank: int,
-        manifest_hex: str,
+        manifest_json: str,
         preload: tuple[str, ...] = (),
         preload_hidden: tuple[str, ...] = (),
     ) -> None:
+        from shoal.plugin_manager import PluginManifest
         from shoal.runtime.plugin_bootstrap import install_worker_plugin_manager
         from shoal.train.preload import import_in_background
 
         # while the driver readies the rendezvous
         self._preload = import_in_background(preload, preload_hidden)
-        install_worker_plugin_manager(cloudpickle.loads(bytes.fromhex(manifest_hex)))
+        install_worker_plugin_manager(PluginManifest.from_json(manifest_json))
         self.rank = rank
         self.group_id = group_id
         folder = Path(os.environ.get("SHOAL_TRAIN_LOG_DIR") or tempfile.gettempdir())
