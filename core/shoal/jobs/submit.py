@@ -247,7 +247,7 @@ def submit_payload(
         from shoal.executors import pool_service
 
         service = pool_service(ray, pool.name, backend.connect_env())
-        ray.get(service.submit.remote(spec), timeout=120)
+        ray.get(service.submit.remote(spec.to_json()), timeout=120)
     except BaseException:
         stage.remove(job_dir, missing_ok=True)
         records.delete(job_name)

@@ -37,7 +37,9 @@ class PoolService:
         self._thread = threading.Thread(target=self.queue.run_forever, name="shoal-queue", daemon=True)
         self._thread.start()
 
-    def submit(self, spec: JobSpec) -> str:
+    def submit(self, spec_json: str) -> str:
+        """Queue the job of ``spec_json`` (a :class:`JobSpec` on the wire, :mod:`shoal.wire`)."""
+        spec = JobSpec.from_json(spec_json)
         self.queue.submit(supervise(spec, self.agents_for), spec.created_time)
         return spec.job_name
 
