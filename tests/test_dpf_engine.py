@@ -445,7 +445,7 @@ def test_plan_slots() -> None:
 
 
 def test_specs_round_trip_as_json() -> None:
-    spec = RunSpec("r", "S", "file:///x", "sql", ExecutionOptions(max_retries=3).to_dict(), "{}", job_id="j")
+    spec = RunSpec("r", "S", "file:///x", "sql", ExecutionOptions(max_retries=3), "{}", job_id="j")
     assert RunSpec.from_json(spec.to_json()) == spec
     assert spec.execution_options.max_retries == 3
     batch = BatchSpec(7, (TaskSpec("p", 1, 2, ("@s/a",), (3, 1)),))

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 import shoal
+from shoal.dpf.entities import ExecutionOptions
 from shoal.dpf.specs import BatchSpec, PartitionInput, RunSpec, TaskOutcome, TaskSpec
 from shoal.jobs.spec import JobIdentity, JobSpec, LaunchSpec
 from shoal.plugin_manager import PluginManifest, PluginRecord
@@ -60,7 +61,15 @@ EXAMPLES: list[WireSpec] = [
         env={"RAY_ADDRESS": "127.0.0.1:1"},
         launch=LAUNCH,
     ),
-    RunSpec("r1", "RUNS", "file:///tmp/runs", "sql", {"max_retries": 2}, MANIFEST.to_json(), job_id="j1"),
+    RunSpec(
+        "r1",
+        "RUNS",
+        "file:///tmp/runs",
+        "sql",
+        ExecutionOptions(max_retries=2),
+        MANIFEST.to_json(),
+        job_id="j1",
+    ),
     PartitionInput("east", 2, files=("@RUNS/east.parquet",), rows=10, record_batches=(0, 4)),
     TASK,
     BatchSpec(7, (TASK, TaskSpec("west", 3, attempt=0))),
@@ -124,6 +133,14 @@ def test_a_nested_spec_comes_back_typed() -> None:
     batch = BatchSpec.from_json(EXAMPLES[7].to_json())
     assert batch.tasks[0].files == ("@RUNS/east.parquet",), "tuples come back as tuples"
     assert batch.tasks[0].record_batches == (0, 4)
+    run = RunSpec.from_json(EXAMPLES[4].to_json())
+    assert run.execution_options == ExecutionOptions(max_retries=2)
+
+
+def test_a_run_spec_written_with_options_as_a_map_reads_as_typed_options() -> None:
+    """run.json of a run started before the options were typed: the same JSON object."""
+    old = {**json.loads(EXAMPLES[4].to_json()), "options": {"max_retries": 4, "fail_fast": True}}
+    assert RunSpec.from_dict(old).execution_options == ExecutionOptions(max_retries=4, fail_fast=True)
 
 
 def test_a_wrongly_typed_field_is_refused_naming_it() -> None:

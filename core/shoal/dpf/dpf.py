@@ -244,7 +244,7 @@ class DPF:
             stage_name=stage.name,
             stage_url=stage.url,
             mode=mode,
-            options=options.to_dict(),
+            options=options,
             plugin_manifest=get_plugin_manager().manifest().to_json(),
             session_kind=session_kind,
             session_host=f"shoal-session-{stage.name}-{run_id}" if session_kind else None,

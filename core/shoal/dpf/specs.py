@@ -16,7 +16,7 @@ Runs anywhere: the driver (partitioning, DPFRun), the run scheduler and partitio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from shoal.dpf.entities import ExecutionOptions
 from shoal.dpf.folders import folder_of
@@ -64,8 +64,8 @@ class RunSpec(WireSpec):
     stage_name: str
     stage_url: str
     mode: str
-    options: dict[str, Any]
-    plugin_manifest: str  # JSON, see shoal.plugin_manager.manifest_to_json
+    options: ExecutionOptions
+    plugin_manifest: str  # the driver's plugins: PluginManifest.to_json()
     session_kind: str | None = None
     session_host: str | None = None
     job_id: str | None = None
@@ -73,7 +73,7 @@ class RunSpec(WireSpec):
 
     @property
     def execution_options(self) -> ExecutionOptions:
-        return ExecutionOptions(**self.options)
+        return self.options
 
     def with_job(self, job_id: str | None, scheduler_node: str | None = None) -> RunSpec:
         return RunSpec.from_dict({**self.to_dict(), "job_id": job_id, "scheduler_node": scheduler_node})
