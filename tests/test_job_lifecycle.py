@@ -284,3 +284,44 @@ def test_specs_round_trip_through_json(stage: Stage) -> None:
     spec = make_spec(stage)
     assert JobSpec.from_json(spec.to_json()) == spec
     assert LaunchSpec.from_json(spec.launch.to_json()) == spec.launch
+
+
+class PausingStage:
+    """A stage whose status reads, in the thread named ``slow``, wait for ``go`` after reading."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self.read_done = threading.Event()
+        self.go = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stage, name)
+
+    def read_text(self, path: str) -> str:
+        text = self.stage.read_text(path)
+        if threading.current_thread().name == "slow":
+            self.read_done.set()
+            assert self.go.wait(10), "the test never let the slow writer go on"
+        return text
+
+
+def test_a_late_cancel_write_never_lands_on_a_final_status(stage: Stage) -> None:
+    """Two writers in one process (the supervisor's run and cancel threads): the cancel has read
+    RUNNING when the run writes DONE; its write must not replace DONE with CANCELLING."""
+    from shoal.jobs.status import JobStatus, write_status
+
+    write_status(stage, "train_ab12", JobStatus.RUNNING)
+    pausing = PausingStage(stage)
+    slow = threading.Thread(
+        target=write_status, args=(pausing, "train_ab12", JobStatus.CANCELLING), name="slow", daemon=True
+    )
+    slow.start()
+    assert pausing.read_done.wait(10), "the cancel's writer never read the document"
+    final = threading.Thread(target=write_status, args=(stage, "train_ab12", JobStatus.DONE), daemon=True)
+    final.start()
+    final.join(0.5)  # with the writers ordered it waits for the cancel's write; without, it is done
+    pausing.go.set()
+    slow.join(10)
+    final.join(10)
+    assert not slow.is_alive() and not final.is_alive(), "a writer never finished"
+    assert status_of(stage)["status"] == "DONE"

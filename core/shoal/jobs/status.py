@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 STATUS_FILE = "status.json"
 
 log = logging.getLogger(__name__)
+
+#: Writers in one process (the supervisor's run and cancel threads) read, merge and write the
+#: document one at a time: a cancel's write cannot land on top of a final status written between
+#: its read and its write.
+_WRITING = threading.Lock()
 
 
 class JobStatus(StrValueEnum):
@@ -81,22 +87,24 @@ def _current(stage: Stage, job_dir: str) -> dict[str, Any]:
 
 def write_status(stage: Stage, job_dir: str, status: JobStatus | str, **fields: Any) -> dict[str, Any]:
     """Merge ``fields`` and ``status`` into the status document; a terminal status is never replaced."""
-    current = _current(stage, job_dir)
-    if JobStatus(current.get("status", "PENDING")).is_terminal:
+    with _WRITING:
+        current = _current(stage, job_dir)
+        if JobStatus(current.get("status", "PENDING")).is_terminal:
+            return current
+        current.update(fields)
+        current["status"] = JobStatus(status).value
+        current["updated"] = time.time()
+        if JobStatus(status).is_terminal and not current.get("completed_time"):
+            current["completed_time"] = time.time()
+        stage.write_text(f"{job_dir}/{STATUS_FILE}", json.dumps(current, indent=2, sort_keys=True))
         return current
-    current.update(fields)
-    current["status"] = JobStatus(status).value
-    current["updated"] = time.time()
-    if JobStatus(status).is_terminal and not current.get("completed_time"):
-        current["completed_time"] = time.time()
-    stage.write_text(f"{job_dir}/{STATUS_FILE}", json.dumps(current, indent=2, sort_keys=True))
-    return current
 
 
 def add_warning(stage: Stage, job_dir: str, message: str) -> None:
     """Keep ``message`` in the status document's ``warnings`` (whatever the status: a warning
     never changes it): something went wrong that did not end the job, such as a failed cancel."""
-    current = _current(stage, job_dir)
-    current["warnings"] = [*current.get("warnings", []), message]
-    current["updated"] = time.time()
-    stage.write_text(f"{job_dir}/{STATUS_FILE}", json.dumps(current, indent=2, sort_keys=True))
+    with _WRITING:
+        current = _current(stage, job_dir)
+        current["warnings"] = [*current.get("warnings", []), message]
+        current["updated"] = time.time()
+        stage.write_text(f"{job_dir}/{STATUS_FILE}", json.dumps(current, indent=2, sort_keys=True))
