@@ -323,5 +323,6 @@ def test_a_late_cancel_write_never_lands_on_a_final_status(stage: Stage) -> None
     pausing.go.set()
     slow.join(10)
     final.join(10)
-    assert not slow.is_alive() and not final.is_alive(), "a writer never finished"
+    assert not slow.is_alive(), "the cancel's writer never finished"
+    assert not final.is_alive(), "the final writer never finished"
     assert status_of(stage)["status"] == "DONE"
