@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import json
 import pkgutil
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -17,8 +18,9 @@ from shoal.dpf.entities import ExecutionOptions
 from shoal.dpf.specs import BatchSpec, PartitionInput, RunSpec, TaskOutcome, TaskSpec
 from shoal.jobs.spec import JobIdentity, JobSpec, LaunchSpec
 from shoal.plugin_manager import PluginManifest, PluginRecord
+from shoal.train.ranks import RankInfo, WorkerInfo, WorkerSlot
 from shoal.tune.records import RunRecord, TrialRecord
-from shoal.wire import WIRE_VERSION, WireError, WireSpec
+from shoal.wire import WIRE_VERSION, WireError, WireSpec, decode_list, encode_list
 
 MANIFEST = PluginManifest(
     plugins=(PluginRecord("serdes", "shoal", "1.0", "builtin", "shoal.plugins.serdes"),),
@@ -76,6 +78,9 @@ EXAMPLES: list[WireSpec] = [
     TaskOutcome(2, 1, "FAILED", "boom", 1.0, 2.0, node_id="n1", retryable=False),
     RunRecord("t1", "RUNNING", "rmse", "min", "grid", 4, None, {"CPU": 1.0}, {"eta": "[0.1, 0.3]"}, 3.0),
     TrialRecord("t1_00001", 1, "DONE", {"eta": 0.1}, 3.0, metrics={"rmse": 0.5}, reports=2),
+    WorkerInfo("n1", "10.0.0.2", 4242, (20001, 20002), "/tmp/rank0.log"),
+    WorkerSlot(0, 0, 0, "n1", "10.0.0.2", 4242, (20001,), "/tmp/rank0.log"),
+    RankInfo(1, 0, 2, 1, 1, 2, "n2", "10.0.0.3", "10.0.0.2", 20001, (20003,), 1.0, 0.0),
 ]
 
 
@@ -141,6 +146,14 @@ def test_a_run_spec_written_with_options_as_a_map_reads_as_typed_options() -> No
     """run.json of a run started before the options were typed: the same JSON object."""
     old = {**json.loads(EXAMPLES[4].to_json()), "options": {"max_retries": 4, "fail_fast": True}}
     assert RunSpec.from_dict(old).execution_options == ExecutionOptions(max_retries=4, fail_fast=True)
+
+
+def test_a_list_of_specs_travels_as_one_array() -> None:
+    first = WorkerSlot(0, 0, 0, "n1", "10.0.0.2", 4242, (20001,), "/tmp/rank0.log")
+    slots = [first, replace(first, rank=1, pid=4343)]
+    assert decode_list(WorkerSlot, encode_list(slots)) == slots
+    with pytest.raises(WireError, match="a list of WorkerSlot must be a JSON array, not dict"):
+        decode_list(WorkerSlot, "{}")
 
 
 def test_a_wrongly_typed_field_is_refused_naming_it() -> None:

@@ -61,6 +61,22 @@ def from_builtins(cls: type[T], data: Any) -> T:
         raise WireError(f"not a valid {name}: {exc}") from exc
 
 
+def encode_list(specs: Any) -> str:
+    """A sequence of specs as one JSON array (each with the wire version)."""
+    return json.dumps([to_builtins(spec) for spec in specs], separators=(",", ":"))
+
+
+def decode_list(cls: type[T], text: str | bytes) -> list[T]:
+    """The specs of :func:`encode_list`, each a ``cls``."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise WireError(f"a list of {cls.__qualname__} must be JSON: {exc}") from exc
+    if not isinstance(data, list):
+        raise WireError(f"a list of {cls.__qualname__} must be a JSON array, not {type(data).__name__}")
+    return [from_builtins(cls, item) for item in data]
+
+
 class WireSpec:
     """``to_dict``/``from_dict`` and ``to_json``/``from_json`` for a frozen dataclass."""
 

@@ -12,9 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.wire import WireSpec
+
 
 @dataclass(frozen=True)
-class WorkerSlot:
+class WorkerInfo(WireSpec):
+    """What a started training worker tells the driver about itself (``TrainWorker.describe``)."""
+
+    node_id: str
+    address: str
+    pid: int
+    ports: tuple[int, ...]
+    log_path: str
+
+
+@dataclass(frozen=True)
+class WorkerSlot(WireSpec):
     """Where one worker runs, as the driver sees it after the group started."""
 
     rank: int
@@ -28,7 +41,7 @@ class WorkerSlot:
 
 
 @dataclass(frozen=True)
-class RankInfo:
+class RankInfo(WireSpec):
     """Everything a worker needs to join its framework's rendezvous."""
 
     rank: int

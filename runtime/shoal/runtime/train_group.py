@@ -33,9 +33,10 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from shoal.errors import TrainingError
 from shoal.train.control import RankEvent, RankFailed, RankFinished, RankProgressed
-from shoal.train.ranks import RankInfo, WorkerSlot
+from shoal.train.ranks import RankInfo, WorkerInfo, WorkerSlot
 from shoal.train.results import PickledResult
 from shoal.train.scaling import WorkerPlan
+from shoal.wire import encode_list
 
 PLACEMENT_TIMEOUT_S = 60.0
 PROGRESS_EVERY_S = 1.0
@@ -106,17 +107,18 @@ class RayTrainWorkerGroup:
                     ),
                 ).remote(self.group_id, index, manifest, self.preload, self.preload_hidden)
             )
-        infos = ray.get([a.describe.remote(self.ports_per_worker) for a in self._actors], timeout=120)
+        described = ray.get([a.describe.remote(self.ports_per_worker) for a in self._actors], timeout=120)
+        infos = [WorkerInfo.from_json(text) for text in described]
         self.slots = [
             WorkerSlot(
                 rank=index,
                 local_rank=local_rank,
                 node_rank=node_rank,
-                node_id=info["node_id"],
-                address=info["address"],
-                pid=info["pid"],
-                ports=tuple(info["ports"]),
-                log_path=info["log_path"],
+                node_id=info.node_id,
+                address=info.address,
+                pid=info.pid,
+                ports=info.ports,
+                log_path=info.log_path,
             )
             for index, ((node_rank, local_rank, _), info) in enumerate(zip(ranks, infos, strict=True))
         ]
@@ -125,7 +127,7 @@ class RayTrainWorkerGroup:
     def start_on_rank0(self, backend: Any, slots: Sequence[WorkerSlot], setup: Any) -> Any:
         """Run the backend's ``start_on_rank0`` in rank 0's worker (it keeps that backend object
         for its training); return the setup every rank gets."""
-        blobs = (cloudpickle.dumps(backend), cloudpickle.dumps(list(slots)), cloudpickle.dumps(setup))
+        blobs = (cloudpickle.dumps(backend), encode_list(slots), cloudpickle.dumps(setup))
         started = self._actors[0].start_on_rank0.remote(*blobs)
         try:
             return cloudpickle.loads(ray.get(started, timeout=START_TIMEOUT_S))
@@ -143,7 +145,7 @@ class RayTrainWorkerGroup:
         # is a Ray argument, so the object references in its shards travel as Ray tracks them
         backend_blob, setup_blob = cloudpickle.dumps(backend), cloudpickle.dumps(setup)
         self._runs = {
-            actor.run.remote(backend_blob, cloudpickle.dumps(rank), task, setup_blob): index
+            actor.run.remote(backend_blob, rank.to_json(), task, setup_blob): index
             for index, (actor, rank, task) in enumerate(zip(self._actors, ranks, tasks, strict=True))
         }
 

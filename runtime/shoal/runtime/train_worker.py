@@ -33,6 +33,8 @@ from shoal.ports import free_ports
 from shoal.runtime.train_gather import RankGatherer, board_of
 from shoal.train.gather import set_gatherer
 from shoal.train.progress import report_progress, set_progress_sink
+from shoal.train.ranks import RankInfo, WorkerSlot
+from shoal.wire import decode_list
 
 LOG_TAIL_LINES = 20
 STACK_FRAMES = 12
@@ -119,29 +121,33 @@ class TrainWorker:
             parts.extend("  " + line.rstrip() for chunk in stack for line in chunk.splitlines())
         return "\n".join(parts)
 
-    def describe(self, port_count: int) -> dict[str, Any]:
-        """Node id, address, pid, free ports on this node and the log path."""
+    def describe(self, port_count: int) -> str:
+        """This worker's :class:`~shoal.train.ranks.WorkerInfo` (node, address, pid, free ports
+        on this node, log path), on the wire."""
         import ray
 
-        ports, self._sockets = free_ports(port_count)
-        return {
-            "node_id": str(ray.get_runtime_context().get_node_id()),
-            "address": ray.util.get_node_ip_address(),
-            "pid": os.getpid(),
-            "ports": ports,
-            "log_path": self.log_path,
-        }
+        from shoal.train.ranks import WorkerInfo
 
-    def start_on_rank0(self, backend_blob: bytes, slots_blob: bytes, setup_blob: bytes) -> bytes:
+        ports, self._sockets = free_ports(port_count)
+        return WorkerInfo(
+            node_id=str(ray.get_runtime_context().get_node_id()),
+            address=ray.util.get_node_ip_address(),
+            pid=os.getpid(),
+            ports=tuple(ports),
+            log_path=self.log_path,
+        ).to_json()
+
+    def start_on_rank0(self, backend_blob: bytes, slots_json: str, setup_blob: bytes) -> bytes:
         """Rank 0, before any rank trains: the backend's ``start_on_rank0`` (XGBoost's tracker);
         the backend object is kept for :meth:`run`, which trains beside what it started."""
         self._preload.wait()  # the backend imports the framework
         backend = cloudpickle.loads(backend_blob)
-        setup = backend.start_on_rank0(cloudpickle.loads(slots_blob), cloudpickle.loads(setup_blob))
+        slots = decode_list(WorkerSlot, slots_json)
+        setup = backend.start_on_rank0(slots, cloudpickle.loads(setup_blob))
         self._backend = backend
         return bytes(cloudpickle.dumps(setup))
 
-    def run(self, backend_blob: bytes, rank_blob: bytes, task: Any, setup_blob: bytes) -> bytes:
+    def run(self, backend_blob: bytes, rank_json: str, task: Any, setup_blob: bytes) -> bytes:
         """Release the reserved ports, then train this rank; return the pickled result. ``task``
         arrives as a Ray argument (its shards may hold object references)."""
         from shoal.train.ranks import set_current
@@ -151,7 +157,7 @@ class TrainWorker:
         self._sockets = []
         self._preload.wait()  # the backend may hold code that imports the framework
         backend = self._backend if self._backend is not None else cloudpickle.loads(backend_blob)
-        rank = cloudpickle.loads(rank_blob)
+        rank = RankInfo.from_json(rank_json)
         setup = cloudpickle.loads(setup_blob)
         os.environ.update(rank.env())
         self._trainer = threading.get_ident()
