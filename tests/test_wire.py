@@ -18,6 +18,7 @@ from shoal.dpf.entities import ExecutionOptions
 from shoal.dpf.specs import BatchSpec, PartitionInput, RunSpec, TaskOutcome, TaskSpec
 from shoal.jobs.spec import JobIdentity, JobSpec, LaunchSpec
 from shoal.plugin_manager import PluginManifest, PluginRecord
+from shoal.pools.node_spec import NodeLaunchSpec
 from shoal.train.ranks import RankInfo, WorkerInfo, WorkerSlot
 from shoal.tune.records import RunRecord, TrialRecord
 from shoal.wire import WIRE_VERSION, WireError, WireSpec, decode_list, encode_list
@@ -81,6 +82,18 @@ EXAMPLES: list[WireSpec] = [
     WorkerInfo("n1", "10.0.0.2", 4242, (20001, 20002), "/tmp/rank0.log"),
     WorkerSlot(0, 0, 0, "n1", "10.0.0.2", 4242, (20001,), "/tmp/rank0.log"),
     RankInfo(1, 0, 2, 1, 1, 2, "n2", "10.0.0.3", "10.0.0.2", 20001, (20003,), 1.0, 0.0),
+    NodeLaunchSpec(
+        head=False,
+        temp_dir="/tmp/shoal-0/p/n1",
+        num_cpus=2,
+        num_gpus=0,
+        memory=2**30,
+        object_store_memory=200 * 2**20,
+        node_name="POOL-1",
+        resources={"shoal_pool_POOL": 1.0},
+        labels={"shoal-node": "1"},
+        gcs_address="127.0.0.1:6379",
+    ),
 ]
 
 

@@ -39,6 +39,7 @@ from shoal.localfiles import write_atomically
 from shoal.pools.backend import ComputePoolBackend, PoolNode, ProgressCallback, check_known_options
 from shoal.pools.connect import LOOPBACK_ENV
 from shoal.pools.families import resolve_family
+from shoal.pools.node_spec import NodeLaunchSpec
 from shoal.pools.records import PoolRecord, pool_dir
 
 GIB = 1024**3
@@ -132,24 +133,22 @@ class LocalPoolBackend(ComputePoolBackend):
         With ``address_later`` a worker's launcher does its imports and then waits for the head's
         GCS address on its standard input (:meth:`_await_node` sends it)."""
         head = index == 0
-        spec: dict[str, Any] = {
-            "head": head,
-            "temp_dir": str(self._ray_temp_root(state["pool_id"]) / f"n{index}"),
-            "num_cpus": self.family.cpus,
-            "num_gpus": self.family.gpus if self.record.options.get("use_gpus") else 0,
-            "memory": int(self.family.memory_gb * GIB),
-            "object_store_memory": int(self.record.options.get("object_store_mb", 200)) * 1024**2,
-            "resources": {self.node_resource: 1},
-            "labels": {"shoal-pool": self.record.name, "shoal-node": str(index)},
-            "node_name": f"{self.record.name}-{index}",
-            "include_dashboard": bool(self.record.options.get("include_dashboard", False)),
-        }
-        if head:
-            spec["system_config"] = FAST_HEALTH_CHECKS
-        elif not address_later:
-            spec["gcs_address"] = state["gcs_address"]
+        spec = NodeLaunchSpec(
+            head=head,
+            temp_dir=str(self._ray_temp_root(state["pool_id"]) / f"n{index}"),
+            num_cpus=self.family.cpus,
+            num_gpus=self.family.gpus if self.record.options.get("use_gpus") else 0,
+            memory=int(self.family.memory_gb * GIB),
+            object_store_memory=int(self.record.options.get("object_store_mb", 200)) * 1024**2,
+            node_name=f"{self.record.name}-{index}",
+            resources={self.node_resource: 1},
+            labels={"shoal-pool": self.record.name, "shoal-node": str(index)},
+            include_dashboard=bool(self.record.options.get("include_dashboard", False)),
+            system_config=dict(FAST_HEALTH_CHECKS) if head else {},
+            gcs_address=None if head or address_later else state["gcs_address"],
+        )
         process = subprocess.Popen(
-            [sys.executable, "-m", "shoal.runtime.node_launcher", json.dumps(spec)],
+            [sys.executable, "-m", "shoal.runtime.node_launcher", spec.to_json()],
             env=self._env(state["pool_id"], index),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -158,7 +157,7 @@ class LocalPoolBackend(ComputePoolBackend):
             text=True,
             umask=0o077,  # every file Ray and shoal write for the node: its owner's only
         )
-        return process, spec["temp_dir"]
+        return process, spec.temp_dir
 
     def _await_node(
         self, index: int, launched: tuple[subprocess.Popen[str], str], address: str | None = None

@@ -1,5 +1,5 @@
 """Start one Ray node of a local compute pool and leave it running: ``python -m
-shoal.runtime.node_launcher '<json spec>'``.
+shoal.runtime.node_launcher '<NodeLaunchSpec as JSON>'`` (:class:`shoal.pools.node_spec.NodeLaunchSpec`).
 
 This does what ``ray start`` does, with differences that matter for a pool on one machine:
 the node keeps ``node_ip_address=127.0.0.1`` (the CLI rewrites it to the host's address, which
@@ -16,11 +16,8 @@ prints one JSON line (GCS address, node id, session folder, process ids) and exi
 lives on. The caller starts it in a new session, so every process of the node shares one
 session id, which is how the pool finds them again to stop them.
 
-Spec keys: ``head`` (bool), ``gcs_address`` (worker nodes), ``temp_dir``, ``num_cpus``,
-``num_gpus``, ``memory`` (bytes), ``object_store_memory`` (bytes), ``resources`` (dict),
-``labels`` (dict), ``node_name``, ``system_config`` (head only), ``include_dashboard`` (the head runs
-Ray's dashboard; every node runs Ray's dashboard agent, which without it is stood in for by
-:mod:`shoal.runtime.agent_stand_in`).
+With ``include_dashboard`` the head runs Ray's dashboard; every node runs Ray's dashboard agent,
+which without it is stood in for by :mod:`shoal.runtime.agent_stand_in`.
 
 Runs on the machine of the local pool, in a short-lived process of its own.
 """
@@ -34,34 +31,35 @@ import sys
 import time
 from typing import Any
 
+from shoal.pools.node_spec import NodeLaunchSpec
 from shoal.ports import free_ports
 
 
-def launch(spec: dict[str, Any]) -> dict[str, Any]:
+def launch(spec: NodeLaunchSpec) -> dict[str, Any]:
     """Start the node described by ``spec``; return what the pool records about it."""
     started = time.monotonic()
     import ray._private.node as ray_node
     import ray._private.parameter as ray_parameter
     import ray._private.utils as ray_utils
 
-    head = bool(spec.get("head"))
-    if not head and not spec.get("gcs_address"):
+    head = spec.head
+    if not head and not spec.gcs_address:
         address = sys.stdin.readline().strip()
         if not address:
             raise SystemExit("no GCS address came on standard input")
-        spec = {**spec, "gcs_address": address}
+        spec = spec.with_gcs_address(address)
         started = time.monotonic()
     ip = "127.0.0.1"
     params: dict[str, Any] = {
         "node_ip_address": ip,
-        "node_name": spec.get("node_name", ip),
-        "temp_dir": spec["temp_dir"],
-        "num_cpus": spec.get("num_cpus"),
-        "num_gpus": spec.get("num_gpus", 0),
-        "memory": spec.get("memory"),
-        "object_store_memory": spec.get("object_store_memory"),
-        "resources": spec.get("resources") or {},
-        "labels": spec.get("labels") or {},
+        "node_name": spec.node_name or ip,
+        "temp_dir": spec.temp_dir,
+        "num_cpus": spec.num_cpus,
+        "num_gpus": spec.num_gpus,
+        "memory": spec.memory,
+        "object_store_memory": spec.object_store_memory,
+        "resources": dict(spec.resources),
+        "labels": dict(spec.labels),
         "min_worker_port": 0,
         "max_worker_port": 0,
         "node_manager_port": 0,
@@ -69,18 +67,18 @@ def launch(spec: dict[str, Any]) -> dict[str, Any]:
         "ray_client_server_port": None,
     }
     if head:
-        include_dashboard = bool(spec.get("include_dashboard", False))
+        include_dashboard = spec.include_dashboard
         params.update(
             include_dashboard=include_dashboard,
             dashboard_host="127.0.0.1",
-            dashboard_port=int(spec.get("dashboard_port", 0)),
-            _system_config=spec.get("system_config") or {},
+            dashboard_port=spec.dashboard_port,
+            _system_config=dict(spec.system_config),
             include_log_monitor=True,
             no_monitor=True,
         )
     else:
-        params.update(gcs_address=spec["gcs_address"], include_log_monitor=False)
-    stand_in = not spec.get("include_dashboard")
+        params.update(gcs_address=spec.gcs_address, include_log_monitor=False)
+    stand_in = not spec.include_dashboard
     if stand_in:
         # no dashboard agent: the raylet reads its three ports (-1, not in use) from the files
         # written before it starts, and only the runtime env agent needs a port
@@ -171,7 +169,7 @@ def _head_without_api_server() -> type:
 
 
 def main() -> None:
-    info = launch(json.loads(sys.argv[1]))
+    info = launch(NodeLaunchSpec.from_json(sys.argv[1]))
     sys.stdout.write(json.dumps(info) + "\n")
     sys.stdout.flush()
     os._exit(0)  # skip atexit handlers: nothing here may touch the node it just started
