@@ -145,7 +145,8 @@ def mmt(pool: str) -> dict[str, Any]:
     run = ManyModelTraining(fit_line, STAGE, compute_pool=pool).run(
         partition_by="REGION", dataframe=frame, run_id="per_region"
     )
-    return {"status": str(run.wait(timeout=300, show_progress=False))}
+    status = str(run.wait(timeout=300, show_progress=False))
+    return {"status": status, "message": run.message}
 
 
 def mmt_read_back(pool: str) -> dict[str, Any]:

@@ -174,7 +174,8 @@ def test_dpf_runs_in_sql_and_stage_mode_keep_inputs_artifacts_and_logs_on_the_s3
 def test_many_model_training_on_the_s3_stage_is_read_back_by_a_fresh_process(
     cluster: NetnsCluster, s3_pool: str
 ) -> None:
-    assert drive(cluster, "mmt", s3_pool)["status"].endswith("SUCCESS")
+    trained = drive(cluster, "mmt", s3_pool)
+    assert trained["status"].endswith("SUCCESS"), trained
     assert drive(cluster, "mmt_read_back", s3_pool) == {
         "north": [1.0, 1.0],
         "south": [2.0, 1.0],
