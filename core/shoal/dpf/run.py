@@ -189,6 +189,14 @@ class DPFRun:
             self._message = f"the run's job {self._job.id} was cancelled"
             return RunStatus.CANCELLED, state
         if JobStatus(job).is_terminal:
+            # the job may have ended after the state above was read: its scheduler's last word,
+            # written before the job ended, is in the state now
+            state = self._reader.state()
+            status = RunStatus(state.get("status", RunStatus.IN_PROGRESS.value))
+            if status != RunStatus.IN_PROGRESS:
+                self._message = str(state.get("message") or "")
+                self._check_agrees(state, self._reader.refresh(known_seq=state.get("seq")))
+                return status, state
             return self._driver_gone(f"its job {self._job.id} ended {job}", *self._job_ending()), state
         return status, state
 
