@@ -165,12 +165,8 @@ class DPFRun:
     def _state(self, *, ask_job: bool = False) -> tuple[RunStatus, dict[str, Any]]:
         """The run's status and its ``state.json``; one read of the state, and of the job only when
         the scheduler's heartbeat is late (or ``ask_job``)."""
-        state = self._reader.state()
-        status = RunStatus(state.get("status", RunStatus.IN_PROGRESS.value))
-        self._message = str(state.get("message") or "")
+        status, state = self._read_state()
         if status != RunStatus.IN_PROGRESS:
-            # an ended run's status must agree with its partitions' records
-            self._check_agrees(state, self._reader.refresh(known_seq=state.get("seq")))
             return status, state
         heartbeat = state.get("heartbeat")
         fresh = heartbeat is not None and time.time() - float(heartbeat) < HEARTBEAT_STALE_S
@@ -191,13 +187,20 @@ class DPFRun:
         if JobStatus(job).is_terminal:
             # the job may have ended after the state above was read: its scheduler's last word,
             # written before the job ended, is in the state now
-            state = self._reader.state()
-            status = RunStatus(state.get("status", RunStatus.IN_PROGRESS.value))
+            status, state = self._read_state()
             if status != RunStatus.IN_PROGRESS:
-                self._message = str(state.get("message") or "")
-                self._check_agrees(state, self._reader.refresh(known_seq=state.get("seq")))
                 return status, state
             return self._driver_gone(f"its job {self._job.id} ended {job}", *self._job_ending()), state
+        return status, state
+
+    def _read_state(self) -> tuple[RunStatus, dict[str, Any]]:
+        """``state.json`` and the status it says (its message kept); an ended run's status must
+        agree with its partitions' records."""
+        state = self._reader.state()
+        status = RunStatus(state.get("status", RunStatus.IN_PROGRESS.value))
+        self._message = str(state.get("message") or "")
+        if status != RunStatus.IN_PROGRESS:
+            self._check_agrees(state, self._reader.refresh(known_seq=state.get("seq")))
         return status, state
 
     def _job_ending(self) -> tuple[str, str]:
