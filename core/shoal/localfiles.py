@@ -115,13 +115,6 @@ def discard_temp(tmp: str) -> None:
 
 def write_local_atomically(reader: BinaryIO, target: str) -> None:
     """Copy ``reader`` into the local file ``target`` atomically, creating its folder."""
-    folder = os.path.dirname(target) or "."
-    os.makedirs(folder, exist_ok=True)
-    tmp = temp_path(folder)
-    try:
-        with open_temp(tmp) as writer:
-            shutil.copyfileobj(reader, writer, COPY_BUFFER)
-        commit_temp(tmp, target)
-    except BaseException:
-        discard_temp(tmp)
-        raise
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    with atomic_path(target) as tmp, open_temp(tmp) as writer:
+        shutil.copyfileobj(reader, writer, COPY_BUFFER)
