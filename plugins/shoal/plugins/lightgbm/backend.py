@@ -69,12 +69,13 @@ class LightGBMBackend(TabularBackend):
                 pre_partition=True,
             )
             params.update(histogram_layout(params, int(params["num_threads"])))
-        train_set = self._train_set(rank, task, params, distributed=setup["num_machines"] > 1)
+        from shoal.train.tabular_data import read_matrix
+
+        input_cols, label_col = self.columns(task)  # reads the shard's schema: once
+        columns = (input_cols, label_col)
+        train_set = self._train_set(rank, task, params, columns, distributed=setup["num_machines"] > 1)
         evaluation = None
         if "eval" in task.shards:
-            from shoal.train.tabular_data import read_matrix
-
-            input_cols, label_col = self.columns(task)
             evaluation = read_matrix(task.shards["eval"].get_shard(), input_cols, label_col)
         valid_sets, valid_names = [train_set], ["train"]
         if evaluation is not None:
@@ -102,7 +103,13 @@ class LightGBMBackend(TabularBackend):
         return (booster, history) if rank.rank == 0 else None
 
     def _train_set(
-        self, rank: RankInfo, task: TrainTask, params: dict[str, Any], *, distributed: bool
+        self,
+        rank: RankInfo,
+        task: TrainTask,
+        params: dict[str, Any],
+        columns: tuple[list[str], str],
+        *,
+        distributed: bool,
     ) -> Any:
         """Worker: this rank's constructed training ``Dataset``.
 
@@ -114,7 +121,7 @@ class LightGBMBackend(TabularBackend):
 
         from shoal.train.tabular_data import read_matrix, read_picked_rows
 
-        input_cols, label_col = self.columns(task)
+        input_cols, label_col = columns
         shard = task.shards["train"].get_shard()
         rows = shard.source.num_rows() if distributed else None
         if rows is not None:
