@@ -92,17 +92,6 @@ class TabularBackend(EstimatorBackend):
         input_cols = task.options.get("input_cols") or self.input_cols
         return feature_columns(task.shards["train"].get_shard().schema(), input_cols, label_col), label_col
 
-    def arrays(self, task: TrainTask) -> tuple[tuple[Any, Any], tuple[Any, Any] | None]:
-        """Worker: ``((X, y), (X_eval, y_eval) or None)`` from this rank's shards, each a float32
-        matrix filled batch by batch (:func:`shoal.train.tabular_data.read_matrix`)."""
-        from shoal.train.tabular_data import read_matrix
-
-        input_cols, label_col = self.columns(task)
-        train = read_matrix(task.shards["train"].get_shard(), input_cols, label_col)
-        if "eval" not in task.shards:
-            return train, None
-        return train, read_matrix(task.shards["eval"].get_shard(), input_cols, label_col)
-
 
 class TabularEstimator(ABC):
     """Base of the booster estimators; a subclass names its framework and builds its backend."""
