@@ -131,12 +131,12 @@ def make_spec(stage: Stage, target: int = 3, minimum: int = 3, timeout: float = 
 
 def run(job: JobLifecycle) -> str:
     if not job.reserve():
-        return str(read_status(job.stage, job.spec.job_dir)["status"])
+        return read_status(job.stage, job.spec.job_dir).status.value
     return job.execute()
 
 
 def status_of(stage: Stage) -> dict[str, Any]:
-    return read_status(stage, "train_ab12")
+    return read_status(stage, "train_ab12").details()
 
 
 def test_a_job_that_gets_its_nodes_runs_and_releases_them_after_its_logs(stage: Stage) -> None:
@@ -223,6 +223,43 @@ def test_cancel_while_running_stops_the_payload(stage: Stage) -> None:
     assert run(job) == "CANCELLED"
     assert nodes.calls.index("stop") > nodes.calls.index("run")
     assert status_of(stage)["exit_code"] == -15
+
+
+def test_a_pool_that_stops_under_a_running_job_ends_it_internal_error_through_its_lifecycle(
+    stage: Stage,
+) -> None:
+    clock = Clock()
+    nodes = FakeNodes(clock)
+    job = JobLifecycle(make_spec(stage), nodes, clock=clock)
+    nodes.on_run = lambda: job.abandon("compute pool POOL was stopped")
+    assert run(job) == "INTERNAL_ERROR", "the payload's kill is not taken for its own failure"
+    doc = status_of(stage)
+    assert doc["status"] == "INTERNAL_ERROR"
+    assert doc["message"] == "compute pool POOL was stopped while the job was RUNNING; submit it again"
+    assert nodes.calls.index("stop") > nodes.calls.index("run")
+    assert nodes.calls[-2:] == ["finish_logs", "end"]
+    assert job.abandon("compute pool POOL was dropped") == "INTERNAL_ERROR"
+    assert status_of(stage)["message"].startswith("compute pool POOL was stopped"), "an end stays"
+
+
+def test_a_job_abandoned_while_it_waits_for_nodes_never_starts(stage: Stage) -> None:
+    clock = Clock()
+    nodes = FakeNodes(clock, free=1)
+    job = JobLifecycle(make_spec(stage), nodes, clock=clock)
+    original = nodes.wait_granted
+
+    def abandon_while_waiting(timeout_s: float) -> list[str] | None:
+        job.abandon("compute pool POOL was dropped")
+        return original(timeout_s)
+
+    nodes.wait_granted = abandon_while_waiting  # type: ignore[method-assign]
+    assert run(job) == "INTERNAL_ERROR"
+    assert "begin" not in nodes.calls
+    assert "run" not in nodes.calls
+    assert "stop" not in nodes.calls, "nothing served the job: nothing to stop"
+    assert status_of(stage)["message"] == (
+        "compute pool POOL was dropped while the job was PENDING; submit it again"
+    )
 
 
 def test_a_cancel_that_cannot_reach_the_payload_is_a_warning_not_silence(stage: Stage) -> None:

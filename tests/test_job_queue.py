@@ -35,6 +35,11 @@ class FakeJob:
         self.log.append(f"cancel {self.name}")
         return "CANCELLING"
 
+    def abandon(self, reason: str) -> str:
+        self.cancelled = True
+        self.log.append(f"abandon {self.name}: {reason}")
+        return "INTERNAL_ERROR"
+
 
 def inline(target: Callable[[], None], name: str) -> None:
     target()
@@ -114,6 +119,29 @@ def test_running_jobs_are_known_and_cancellable() -> None:
     assert queue.cancel("long") == "CANCELLING"
     started[0]()
     assert not queue.knows("long")
+
+
+def test_a_stopping_pool_ends_every_queued_reserving_and_running_job() -> None:
+    log: list[str] = []
+    started: list[Callable[[], None]] = []
+    queue: JobQueue[FakeJob] = JobQueue(start_thread=lambda target, name: started.append(target))
+    queue.submit(FakeJob("running", log), 1.0)
+    queue.step(timeout=0)
+    gate = threading.Event()
+    head = FakeJob("reserving", log, gate=gate)
+    queue.submit(head, 2.0)
+    queue.submit(FakeJob("queued", log), 3.0)
+    worker = threading.Thread(target=queue.step)
+    worker.start()
+    worker.join(0.1)
+    assert queue.abandon_all("pool stopped") == ["reserving", "queued", "running"]
+    assert {"abandon running: pool stopped", "abandon reserving: pool stopped"} <= set(log)
+    assert log.count("reserve queued") == 1, "a queued job's reserve() runs at once and ends it"
+    gate.set()
+    worker.join(5)
+    assert not head.ran.is_set(), "the job that was reserving never starts"
+    assert queue.names() == []
+    assert queue.started_order == ["running"]
 
 
 def test_the_service_has_a_name_per_pool() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import time
@@ -71,9 +72,19 @@ def test_bad_pool_definitions_are_refused_before_anything_starts(home: Path) -> 
     assert not (home / "pools" / "BAD" / "pool.json").exists()
 
 
-def test_pool_stop_leaves_nothing_running(home: Path, pools_made: list[str]) -> None:
+def test_pool_stop_leaves_nothing_running(
+    home: Path, pools_made: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     pools_made.append("SHORT")
     shoal.create_compute_pool("SHORT", max_nodes=1)
+    script = tmp_path / "sleeps.py"
+    script.write_text("import time\nprint('started', flush=True)\ntime.sleep(600)\n")
+    running = submit_file(script, "SHORT", stage_name="jobs")
+    deadline = time.monotonic() + 120
+    while running.status != JobStatus.RUNNING:
+        assert time.monotonic() < deadline, f"the job did not start: {running.details()}"
+        time.sleep(0.2)
+    queued = submit_file(script, "SHORT", stage_name="jobs")  # the pool's one node is taken
     state = json.loads((home / "pools" / "SHORT" / "state.json").read_text())
     assert pool_processes(state["pool_id"])
     with pytest.raises(PoolExistsError, match="exists already"):
@@ -83,8 +94,18 @@ def test_pool_stop_leaves_nothing_running(home: Path, pools_made: list[str]) -> 
     left_by_a_killed_agent = temp_root / "agents" / "shoal-job-x-0-abc"
     left_by_a_killed_agent.mkdir(parents=True)
     (left_by_a_killed_agent / "spec.json").write_text("{}")
-    result = CliRunner().invoke(cli, ["pool", "stop", "SHORT"], catch_exceptions=False)
+    with caplog.at_level(logging.INFO, logger="shoal.pools.api"):
+        result = CliRunner().invoke(cli, ["pool", "stop", "SHORT", "--force"], catch_exceptions=False)
     assert result.exit_code == 0
+    for job, was in ((running, "RUNNING"), (queued, "PENDING")):
+        assert job.status == JobStatus.INTERNAL_ERROR, job.details()
+        assert job.details()["message"] == (
+            f"compute pool SHORT was stopped while the job was {was}; submit it again"
+        ), "not the payload's own failure, nor a cancel"
+    ended = [r.getMessage() for r in caplog.records if "its service ended jobs" in r.getMessage()]
+    assert ended, "each job's lifecycle wrote its end, not the stopping driver"
+    assert running.name in ended[0]
+    assert queued.name in ended[0]
     deadline = time.monotonic() + 10
     while pool_processes(state["pool_id"]) and time.monotonic() < deadline:
         time.sleep(0.1)

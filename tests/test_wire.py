@@ -17,6 +17,7 @@ import shoal
 from shoal.dpf.entities import ExecutionOptions
 from shoal.dpf.specs import BatchSpec, PartitionInput, RunSpec, TaskOutcome, TaskSpec
 from shoal.jobs.spec import JobIdentity, JobSpec, LaunchSpec
+from shoal.jobs.status import JobStatus, JobStatusDocument
 from shoal.plugin_manager import PluginManifest, PluginRecord
 from shoal.pools.node_spec import NodeLaunchSpec
 from shoal.train.ranks import RankInfo, WorkerInfo, WorkerSlot
@@ -82,6 +83,23 @@ EXAMPLES: list[WireSpec] = [
     WorkerInfo("n1", "10.0.0.2", 4242, (20001, 20002), "/tmp/rank0.log"),
     WorkerSlot(0, 0, 0, "n1", "10.0.0.2", 4242, (20001,), "/tmp/rank0.log"),
     RankInfo(1, 0, 2, 1, 1, 2, "n2", "10.0.0.3", "10.0.0.2", 20001, (20003,), 1.0, 0.0),
+    JobStatusDocument(
+        JobStatus.RUNNING,
+        "",
+        updated=3.0,
+        created_time=1.5,
+        started_time=2.5,
+        compute_pool="POOL",
+        target_instances=2,
+        min_instances=1,
+        payload_kind="file",
+        entrypoint="train.py",
+        args=("--epochs", "3"),
+        env_names=("API_KEY",),
+        instances=2,
+        node_ids=("n1", "n2"),
+        warnings=("finishing the instances' logs failed",),
+    ),
     NodeLaunchSpec(
         head=False,
         temp_dir="/tmp/shoal-0/p/n1",

@@ -66,12 +66,11 @@ class MLJob(Generic[T]):
 
     def details(self) -> dict[str, Any]:
         """The job's status document (status, message, instances, node ids, times)."""
-        return read_status(self._stage, self._record.job_dir)
+        return read_status(self._stage, self._record.job_dir).details()
 
     @property
     def status(self) -> JobStatus:
-        doc = self.details()
-        status = JobStatus(doc.get("status", "PENDING"))
+        status = read_status(self._stage, self._record.job_dir).status
         if not status.is_terminal and time.time() - self._last_liveness > LIVENESS_AFTER_S:
             self._last_liveness = time.time()
             status = self._check_alive(status)

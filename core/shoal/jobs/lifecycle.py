@@ -104,9 +104,9 @@ class JobLifecycle:
     # -- called by the pool's queue ------------------------------------------------------
 
     def cancel(self) -> str:
-        status = read_status(self.stage, self.spec.job_dir).get("status", "PENDING")
-        if JobStatus(status).is_terminal:
-            return str(status)
+        status = read_status(self.stage, self.spec.job_dir).status
+        if status.is_terminal:
+            return status.value
         self._cancel.set()
         self._write(JobStatus.CANCELLING, message="cancel requested")
         if self._serving:
@@ -115,6 +115,26 @@ class JobLifecycle:
             except Exception as exc:  # its node is gone: the job ends anyway; say so
                 self._warn(f"stopping the payload failed: {type(exc).__name__}: {exc}")
         return JobStatus.CANCELLING.value
+
+    def abandon(self, reason: str) -> str:
+        """The pool stops under the job: end it INTERNAL_ERROR now (``"<reason> while the job was
+        RUNNING; submit it again"``), before the stop kills its payload, so that the kill is not
+        taken for the payload's own failure or for a cancel; then stop the payload as a cancel
+        does. Its status written so, the lifecycle's own final write changes nothing."""
+        status = read_status(self.stage, self.spec.job_dir).status
+        if status.is_terminal:
+            return status.value
+        self._cancel.set()
+        self._write(
+            JobStatus.INTERNAL_ERROR,
+            message=f"{reason} while the job was {status.value}; submit it again",
+        )
+        if self._serving:
+            try:
+                self.nodes.stop_payload()
+            except Exception as exc:
+                self._warn(f"stopping the payload failed: {type(exc).__name__}: {exc}")
+        return JobStatus.INTERNAL_ERROR.value
 
     def reserve(self) -> bool:
         """Reserve the job's nodes (blocks); False when the job ended instead."""
@@ -192,8 +212,7 @@ class JobLifecycle:
         self._serving = True  # from now on cancel() stops the payload (or keeps it from starting)
         if self._cancel.is_set():
             self._finish_logs()
-            self._write(JobStatus.CANCELLED, message="cancelled before start")
-            return JobStatus.CANCELLED.value
+            return self._write(JobStatus.CANCELLED, message="cancelled before start").value
         app_dir = self.nodes.prepare_payload()
         count = len(agent_nodes)
         instance_env = {
@@ -239,8 +258,8 @@ class JobLifecycle:
             final, message = JobStatus.FAILED, self._failure_message(exit_code, error)
             if error is not None:  # for readers that act on the kind of error (a DPF run)
                 fields["error_type"] = error.type
-        self._write(final, message=message, exit_code=exit_code, **fields)
-        return final.value
+        # the status written, which is not ``final`` when the job was abandoned meanwhile
+        return self._write(final, message=message, exit_code=exit_code, **fields).value
 
     def _finish_logs(self) -> None:
         try:
@@ -272,8 +291,10 @@ class JobLifecycle:
 
     # -- status ----------------------------------------------------------------------------
 
-    def _write(self, status: JobStatus, **fields: Any) -> None:
-        write_status(self.stage, self.spec.job_dir, status, **fields)
+    def _write(self, status: JobStatus, **fields: Any) -> JobStatus:
+        """Write ``status`` and ``fields``; the status the document has after (an ended job's
+        stays)."""
+        return write_status(self.stage, self.spec.job_dir, status, **fields).status
 
     def _warn(self, message: str) -> None:
         """Keep ``message`` in the job's status document (``warnings``: ``job.details()``,

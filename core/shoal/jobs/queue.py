@@ -35,6 +35,9 @@ class QueuedJob(Protocol):
     def cancel(self) -> str:
         """Stop the job (from any thread)."""
 
+    def abandon(self, reason: str) -> str:
+        """End the job because its pool stops (from any thread)."""
+
 
 J = TypeVar("J", bound=QueuedJob)
 
@@ -88,6 +91,23 @@ class JobQueue(Generic[J]):
                 return answer
             job = self._running.get(name)
             return job.cancel() if job is not None else None
+
+    def abandon_all(self, reason: str) -> list[str]:
+        """Every queued and running job ends (:meth:`QueuedJob.abandon`): the pool stops. The
+        names of the jobs it ended."""
+        ended = []
+        with self._cond:
+            for position, entry in enumerate(list(self._entries)):
+                entry.job.abandon(reason)
+                ended.append(entry.job.name)
+                if position > 0:  # as for a cancel: its reserve() ends it at once, then it goes
+                    entry.job.reserve()
+                    self._entries.remove(entry)
+            running = list(self._running.values())
+        for job in running:
+            job.abandon(reason)
+            ended.append(job.name)
+        return ended
 
     def stop(self) -> None:
         with self._cond:

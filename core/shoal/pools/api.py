@@ -18,6 +18,9 @@ from shoal.pools.families import DEFAULT_FAMILY, resolve_family
 
 log = logging.getLogger(__name__)
 
+#: how long a stopping pool waits for its service to end its jobs
+ABANDON_TIMEOUT_S = 60
+
 
 def get_backend(name: str) -> ComputePoolBackend:
     """The backend object of pool ``name`` (its kind chosen by the pool's ``backend``)."""
@@ -167,35 +170,75 @@ def stop_compute_pool(name: str) -> None:
     cancelled them: the pool went from under them)."""
     backend = get_backend(name)
     _disconnect_from(backend)
-    _end_jobs_of(backend.record.name, "stopped")
+    _end_jobs_of(backend, "stopped")
     backend.stop()
 
 
-def _end_jobs_of(pool: str, how: str) -> None:
-    """Mark every job of ``pool`` that has not ended INTERNAL_ERROR, before the pool's processes
+def _end_jobs_of(backend: ComputePoolBackend, how: str) -> None:
+    """End every job of the pool that has not ended INTERNAL_ERROR, before the pool's processes
     go (a payload killed by the stop would otherwise look like its own failure, or like a cancel
-    nobody asked for). Driver side."""
+    nobody asked for). Each job's lifecycle, in the pool's service, writes that status itself
+    (it is the job's one writer, :mod:`shoal.jobs.status`); a job the service could not end (the
+    service is gone or does not answer) is marked from here. Driver side."""
     from shoal.jobs import records as job_records
     from shoal.jobs.status import JobStatus, read_status, write_status
     from shoal.stages import Stage
 
+    pool = backend.record.name
+    unended: list[tuple[str, Stage, str]] = []
     for record, final in job_records.newest(None):
         if final is not None or record.compute_pool != pool:
             continue
         stage = Stage(record.stage_name, record.stage_url)
         try:
-            status = JobStatus(read_status(stage, record.job_dir).get("status", "PENDING"))
+            if not read_status(stage, record.job_dir).status.is_terminal:
+                unended.append((record.name, stage, record.job_dir))
         except Exception as exc:  # an unreadable job must not keep the pool from stopping
             log.warning("could not read the status of job %s: %s", record.name, exc)
+    if not unended:
+        return
+    reason = f"compute pool {pool} was {how}"
+    if backend.is_running():
+        _abandon_through_service(backend, reason)
+    for name, stage, job_dir in unended:
+        try:
+            status = read_status(stage, job_dir).status
+        except Exception as exc:
+            log.warning("could not read the status of job %s: %s", name, exc)
             continue
-        if status.is_terminal:
-            continue
-        write_status(
-            stage,
-            record.job_dir,
-            JobStatus.INTERNAL_ERROR,
-            message=f"compute pool {pool} was {how} while the job was {status.value}; submit it again",
+        if not status.is_terminal:
+            write_status(
+                stage,
+                job_dir,
+                JobStatus.INTERNAL_ERROR,
+                message=f"{reason} while the job was {status.value}; submit it again",
+            )
+
+
+def _abandon_through_service(backend: ComputePoolBackend, reason: str) -> None:
+    """Have the pool's service end its jobs (``PoolService.abandon_all``), then leave the
+    cluster again. A service that is gone or does not answer is logged, not raised: the pool
+    stops all the same."""
+    from shoal.jobs.queue import service_name
+    from shoal.pools.connect import NAMESPACE, connect
+
+    try:
+        ray = connect(backend.address())
+        try:
+            service = ray.get_actor(service_name(backend.record.name), namespace=NAMESPACE)
+        except ValueError:
+            return  # no service: nothing on the cluster drives a job
+        ended = ray.get(service.abandon_all.remote(reason), timeout=ABANDON_TIMEOUT_S)
+        log.info("compute pool %s: its service ended jobs %s", backend.record.name, ended)
+    except Exception as exc:
+        log.warning(
+            "compute pool %s: its service could not end its jobs (%s: %s); they are marked from here",
+            backend.record.name,
+            type(exc).__name__,
+            exc,
         )
+    finally:
+        _disconnect_from(backend)
 
 
 def drop_compute_pool(name: str) -> None:
@@ -208,7 +251,7 @@ def drop_compute_pool(name: str) -> None:
         records.delete(name)
         return
     _disconnect_from(backend)
-    _end_jobs_of(backend.record.name, "dropped")
+    _end_jobs_of(backend, "dropped")
     backend.stop()
     records.delete(backend.record.name)
 

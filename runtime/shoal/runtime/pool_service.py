@@ -93,6 +93,11 @@ class PoolService:
     def cancel(self, job_name: str) -> str | None:
         return self.queue.cancel(job_name)
 
+    def abandon_all(self, reason: str) -> list[str]:
+        """The pool stops: each of its jobs that has not ended writes INTERNAL_ERROR (saying
+        ``reason``) and its payload is stopped. The names of those jobs."""
+        return self.queue.abandon_all(reason)
+
     def knows(self, job_name: str) -> bool:
         return self.queue.knows(job_name)
 
