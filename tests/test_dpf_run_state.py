@@ -8,9 +8,11 @@ import time
 import pytest
 
 from shoal.dpf import layout
-from shoal.dpf.entities import RunStatus
+from shoal.dpf.definition import RunDefinition, write_definition
+from shoal.dpf.entities import ExecutionOptions, RunStatus
 from shoal.dpf.progress import ProgressReader, write_state
 from shoal.dpf.run import HEARTBEAT_STALE_S, DPFRun
+from shoal.dpf.specs import RunSpec
 from shoal.stages import create_stage
 
 RUN = "late_heartbeat"
@@ -26,7 +28,8 @@ class EndedJob:
 def started_run() -> DPFRun:
     """A run with no partitions whose scheduler last wrote IN_PROGRESS, a heartbeat ago too old."""
     stage = create_stage("runstate")
-    layout.write_json(stage, layout.internal(RUN, "run.json"), {"job_id": EndedJob.id})
+    spec = RunSpec(RUN, stage.name, stage.url, "sql", ExecutionOptions(), "{}")
+    write_definition(stage, RunDefinition(RUN, "sql", time.time(), "POOL", "f", 0, spec, job_id=EndedJob.id))
     layout.write_json(stage, layout.internal(RUN, "partitions.json"), [])
     write_state(stage, RUN, status="IN_PROGRESS", heartbeat=time.time() - 2 * HEARTBEAT_STALE_S, seq=0)
     run = DPFRun(stage, RUN)

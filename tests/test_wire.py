@@ -14,12 +14,14 @@ import msgspec
 import pytest
 
 import shoal
+from shoal.dpf.definition import ManyModelSection, RunDefinition
 from shoal.dpf.entities import ExecutionOptions
 from shoal.dpf.specs import BatchSpec, PartitionInput, RunSpec, TaskOutcome, TaskSpec
 from shoal.jobs.spec import JobIdentity, JobSpec, LaunchSpec
 from shoal.jobs.status import JobStatus, JobStatusDocument
 from shoal.plugin_manager import PluginManifest, PluginRecord
 from shoal.pools.node_spec import NodeLaunchSpec
+from shoal.serde import SerdeRef
 from shoal.train.ranks import RankInfo, WorkerInfo, WorkerSlot
 from shoal.tune.records import RunRecord, TrialRecord
 from shoal.wire import WIRE_VERSION, WireError, WireSpec, decode_list, encode_list
@@ -52,6 +54,8 @@ LAUNCH = LaunchSpec(
 )
 TASK = TaskSpec("east", 2, attempt=1, files=("@RUNS/east.parquet",), record_batches=(0, 4), folder="e/east")
 
+SERDE = SerdeRef("model.pkl", name="pickle")
+
 #: one instance of every cross-process spec
 EXAMPLES: list[WireSpec] = [
     MANIFEST,
@@ -83,6 +87,22 @@ EXAMPLES: list[WireSpec] = [
     WorkerInfo("n1", "10.0.0.2", 4242, (20001, 20002), "/tmp/rank0.log"),
     WorkerSlot(0, 0, 0, "n1", "10.0.0.2", 4242, (20001,), "/tmp/rank0.log"),
     RankInfo(1, 0, 2, 1, 1, 2, "n2", "10.0.0.3", "10.0.0.2", 20001, (20003,), 1.0, 0.0),
+    SERDE,
+    ManyModelSection("inference", SERDE, training_run_id="train_v1"),
+    RunDefinition(
+        "r1_retry1",
+        "stage",
+        2.5,
+        "POOL",
+        "score",
+        3,
+        RunSpec("r1_retry1", "RUNS", "file:///tmp/runs", "stage", ExecutionOptions(), "{}"),
+        job_id="j2",
+        stage_location="@RUNS/in/",
+        file_pattern="*.parquet",
+        retry_of="r1",
+        many_model=ManyModelSection("training", SERDE),
+    ),
     JobStatusDocument(
         JobStatus.RUNNING,
         "",
@@ -205,3 +225,34 @@ def test_a_document_of_a_newer_wire_version_is_refused_saying_what_to_do() -> No
     message = str(caught.value)
     assert f"wire version {WIRE_VERSION + 1}" in message
     assert "install the same shoal version on the driver and the nodes" in message
+
+
+def test_a_run_definition_written_before_it_was_typed_reads_back_typed() -> None:
+    """run.json of a many-model inference run as shoal wrote it before RunDefinition: a plain
+    object, no wire version, the many-model section a plain object too."""
+    spec = json.loads(EXAMPLES[4].to_json())
+    old = {
+        "run_id": "r1",
+        "mode": "sql",
+        "created": 1765000000,
+        "compute_pool": "POOL",
+        "function": "score",
+        "num_partitions": 2,
+        "spec": spec,
+        "partition_by": "region",
+        "job_id": "dpf_r1_ab12",
+        "many_model": {
+            "kind": "inference",
+            "training_run_id": "v1",
+            "serde": {"filename": "model.json", "name": "xgboost", "pickled": None},
+        },
+    }
+    definition = RunDefinition.from_dict(old)
+    assert definition.many_model == ManyModelSection(
+        "inference", SerdeRef("model.json", name="xgboost"), training_run_id="v1"
+    )
+    assert definition.created == 1765000000.0
+    assert definition.spec == EXAMPLES[4]
+    assert definition.details()["many_model"]["serde"]["name"] == "xgboost"
+    with pytest.raises(WireError, match=r"\$.many_model.kind"):
+        RunDefinition.from_dict({**old, "many_model": {**old["many_model"], "kind": "scoring"}})

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from shoal.dpf import checks, layout, partitioning
+from shoal.dpf.definition import DEFINITION_FILE, ManyModelSection, RunDefinition
 from shoal.dpf.entities import ExecutionOptions, RunStatus
 from shoal.dpf.launch import launch
 from shoal.dpf.partitioners import Partitioner
@@ -49,8 +50,8 @@ class DPF:
     """A distributed partition function: ``func(data_connector, context)`` per partition.
 
     Subclasses (many-model training and inference) wrap the user's function in a callable with a
-    ``user_function`` attribute, set :attr:`run_class`, and add to the run's definition with
-    :meth:`_definition_extra`."""
+    ``user_function`` attribute, set :attr:`run_class`, and fill the run definition's many-model
+    slot with :meth:`_many_model_section`."""
 
     #: what ``run`` and ``run_from_stage`` return
     run_class: type[DPFRun] = DPFRun
@@ -145,9 +146,10 @@ class DPF:
                 folder,
             )
 
-    def _definition_extra(self) -> dict[str, Any]:
-        """More keys for the run's definition (``_shoal/run.json``); none for a plain DPF."""
-        return {}
+    def _many_model_section(self) -> ManyModelSection | None:
+        """The many-model classes' part of the run's definition (``_shoal/run.json``); none for
+        a plain DPF."""
+        return None
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -249,18 +251,18 @@ class DPF:
             session_kind=session_kind,
             session_host=f"shoal-session-{stage.name}-{run_id}" if session_kind else None,
         )
-        definition = {
-            "run_id": run_id,
-            "mode": mode,
-            "created": time.time(),
-            "compute_pool": pool,
-            "function": getattr(user_function, "__qualname__", repr(user_function)),
-            "num_partitions": len(parts),
-            "spec": spec.to_dict(),
+        definition = RunDefinition(
+            run_id=run_id,
+            mode="sql" if mode == "sql" else "stage",
+            created=time.time(),
+            compute_pool=pool,
+            function=getattr(user_function, "__qualname__", repr(user_function)),
+            num_partitions=len(parts),
+            spec=spec,
+            many_model=self._many_model_section(),
             **extra,
-            **self._definition_extra(),
-        }
-        launch(stage, run_id, definition)
+        )
+        launch(stage, definition)
         return self.run_class(stage, run_id, caller_session=caller_session)
 
 
@@ -296,7 +298,7 @@ def _claimed(stage: Stage, run_id: str, on_existing: str) -> Iterator[_RunFolder
     digest = hashlib.sha256(f"{stage.url}\0{run_id}".encode()).hexdigest()[:24]
     lock = FileLock(str(workspace_dir("locks") / f"dpf-{digest}.lock"))
     with lock:
-        if stage.exists(layout.internal(run_id, "run.json")):
+        if stage.exists(layout.internal(run_id, DEFINITION_FILE)):
             existing = DPFRun(stage, run_id)
             try:
                 live = existing.status == RunStatus.IN_PROGRESS and existing.is_driver_alive()

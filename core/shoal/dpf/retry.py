@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shoal.dpf import layout
 from shoal.dpf.entities import PartitionStatus, RunStatus
@@ -51,7 +51,6 @@ def retry_failed(run: DPFRun, run_id: str | None = None) -> DPFRun:
     """Start a new run (``run_id``, else ``<run>_retry<N>``) of ``run``'s failed partitions."""
     from shoal.dpf.dpf import _claimed
     from shoal.dpf.launch import launch
-    from shoal.dpf.specs import RunSpec
 
     if run.status == RunStatus.IN_PROGRESS:
         raise RunConflictError(
@@ -68,32 +67,32 @@ def retry_failed(run: DPFRun, run_id: str | None = None) -> DPFRun:
     if not failed:
         raise ConfigError(f"DPF run {run.run_id!r} has no FAILED or INTERNAL_ERROR partition to retry")
     new_id = _new_run_id(run, run_id)
-    definition = run._definition()
+    definition = run._required_definition()
     stage = run._stage
     parts = [p for p in run._partition_inputs() if p.partition_id in failed]
     parts = layout.with_folders([dataclasses.replace(p, index=i) for i, p in enumerate(parts)])
-    spec = RunSpec.from_dict(definition["spec"])
     spec = dataclasses.replace(
-        spec,
+        definition.spec,
         run_id=new_id,
-        session_host=f"shoal-session-{stage.name}-{new_id}" if spec.session_kind else None,
+        session_host=f"shoal-session-{stage.name}-{new_id}" if definition.spec.session_kind else None,
     )
     function = stage.read_bytes(layout.internal(run.run_id, layout.FUNCTION_FILE))
     with _claimed(stage, new_id, "error") as folder:
         folder.clear()
         layout.write_json(stage, layout.internal(new_id, "partitions.json"), [p.to_dict() for p in parts])
         stage.write_bytes(layout.internal(new_id, layout.FUNCTION_FILE), function)
-        retried: dict[str, Any] = {
-            **{k: v for k, v in definition.items() if k != "job_id"},
-            "run_id": new_id,
-            "created": time.time(),
-            "num_partitions": len(parts),
-            "spec": spec.to_dict(),
-            "retry_of": run.run_id,
-        }
+        retried = dataclasses.replace(
+            definition,
+            run_id=new_id,
+            created=time.time(),
+            num_partitions=len(parts),
+            spec=spec,
+            job_id=None,
+            retry_of=run.run_id,
+        )
         _link(run, new_id, add=True)  # before the launch: a retry is never started unlinked
         try:
-            launch(stage, new_id, retried)
+            launch(stage, retried)
         except BaseException:
             _link(run, new_id, add=False)
             raise

@@ -16,6 +16,7 @@ from typing import Any
 
 from shoal.dpf import layout
 from shoal.dpf.context import StageArtifactsManager
+from shoal.dpf.definition import DEFINITION_FILE, RunDefinition, read_definition
 from shoal.dpf.entities import PartitionRecord, PartitionStatus, RunStatus
 from shoal.dpf.progress import ProgressReader, progress_dir
 from shoal.dpf.specs import PartitionInput
@@ -94,17 +95,17 @@ class DPFRun:
 
         A shoal extension: the reference runs DPF inside a job of your own and has no such property.
         """
-        job_id = self._definition().get("job_id")
-        return str(job_id) if job_id else None
+        definition = self._definition()
+        return definition.job_id if definition is not None else None
 
     @classmethod
     def restore_from(cls, run_id: str, stage_name: str) -> DPFRun:
         """The run ``run_id`` on stage ``stage_name``, finished or running, from any process."""
         layout.check_run_id(run_id)
         stage = get_stage(stage_name)
-        if not stage.exists(layout.internal(run_id, "run.json")):
+        if not stage.exists(layout.internal(run_id, DEFINITION_FILE)):
             raise RunNotFoundError(
-                f"No DPF run {run_id!r} on @{stage.name} (no {layout.internal(run_id, 'run.json')})"
+                f"No DPF run {run_id!r} on @{stage.name} (no {layout.internal(run_id, DEFINITION_FILE)})"
             )
         run = cls(stage, run_id)
         run._definition()  # an unreadable record fails here, naming its file
@@ -113,11 +114,16 @@ class DPFRun:
 
     # -- state ---------------------------------------------------------------------------
 
-    def _definition(self) -> dict[str, Any]:
-        path = layout.internal(self._run_id, "run.json")
-        definition = layout.read_json(self._stage, path, {}) or {}
-        if not isinstance(definition, dict):
-            raise layout.unreadable_record(self._stage, path, "a JSON object was expected")
+    def _definition(self) -> RunDefinition | None:
+        """The run's definition (None when it has none); unreadable: ``RecordError``."""
+        return read_definition(self._stage, self._run_id)
+
+    def _required_definition(self) -> RunDefinition:
+        """The run's definition, which a retry or a resume cannot go without."""
+        definition = self._definition()
+        if definition is None:
+            path = layout.internal(self._run_id, DEFINITION_FILE)
+            raise layout.unreadable_record(self._stage, path, "it is missing")
         return definition
 
     @property
@@ -129,7 +135,8 @@ class DPFRun:
     def definition(self) -> dict[str, Any]:
         """What the run was started with (``_shoal/run.json``): mode, function, partitioning,
         pool, creation time, its job, and a many-model run's section; a copy."""
-        return dict(self._definition())
+        definition = self._definition()
+        return definition.details() if definition is not None else {}
 
     def _partition_inputs(self) -> list[PartitionInput]:
         if self._inputs is None:  # written once, before the run starts
@@ -148,7 +155,7 @@ class DPFRun:
             return self._job_status
         self._job_checked_at = now
         if self._job is None:
-            job_id = self._definition().get("job_id")
+            job_id = self.job_id
             if not job_id:
                 return None
             from shoal.jobs import get_job
@@ -407,7 +414,7 @@ class DPFRun:
                 f"DPF run {self._run_id!r} is still being driven; it cannot be resumed twice. Wait for it "
                 f"(DPFRun.wait()) or cancel it first."
             )
-        definition = self._definition()
+        definition = self._required_definition()
         self._partition_inputs()  # unreadable partitions cannot be resumed: say so before starting
         from shoal.dpf.attempts import sweep_attempts
 
@@ -418,7 +425,7 @@ class DPFRun:
             log.warning("%s; resuming run %s as if no partition had finished", exc, self._run_id)
             self._stage.remove(progress_dir(self._run_id), missing_ok=True)
         sweep_attempts(self._stage, self._run_id)  # what the dead driver's attempts left
-        launch(self._stage, self._run_id, definition)
+        launch(self._stage, definition)
         return DPFRun(self._stage, self._run_id)
 
     def _replay_session_writes(self) -> None:

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.dpf import checks, layout
+from shoal.dpf.definition import ManyModelSection
 from shoal.dpf.dpf import DPF
 from shoal.dpf.folders import folder_of
 from shoal.dpf.run import DPFRun
 from shoal.dpf.specs import PartitionInput
 from shoal.errors import PermanentPartitionError
-from shoal.mmt.serde_ref import SerdeRef, resolve
-from shoal.mmt.training import MMT_KEY, read_model, training_section
+from shoal.mmt.serde_ref import resolve
+from shoal.mmt.training import read_model, training_section
 from shoal.serde import ModelSerde
 from shoal.stages import Stage
 
@@ -95,7 +96,7 @@ class ManyModelInference(DPF):
         layout.check_run_id(training_run_id)
         stage, section = training_section(stage_name, training_run_id)
         if serde is None:
-            ref = SerdeRef.from_dict(section["serde"])
+            ref = section.serde
             instance = ref.load()
         else:
             instance, ref = resolve(serde)
@@ -114,14 +115,8 @@ class ManyModelInference(DPF):
             compute_pool=compute_pool,
         )
 
-    def _definition_extra(self) -> dict[str, Any]:
-        return {
-            MMT_KEY: {
-                "kind": "inference",
-                "training_run_id": self.training_run_id,
-                "serde": self.serde_ref.to_dict(),
-            }
-        }
+    def _many_model_section(self) -> ManyModelSection:
+        return ManyModelSection(kind="inference", serde=self.serde_ref, training_run_id=self.training_run_id)
 
 
 def _own_folders(parts: list[PartitionInput]) -> dict[str, str]:

@@ -8,46 +8,13 @@ recorded pickled. Runs on the driver (when a run starts and when it is read back
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import cloudpickle
 
-from shoal.serde import ModelSerde
+from shoal.serde import ModelSerde, SerdeRef
+
+__all__ = ["DEFAULT_SERDE", "SerdeRef", "resolve"]
 
 DEFAULT_SERDE = "pickle"
-
-
-@dataclass(frozen=True)
-class SerdeRef:
-    """A serde as a run records it: ``name`` of a registered serde, or ``pickled`` (hex)."""
-
-    filename: str
-    name: str | None = None
-    pickled: str | None = None
-
-    def load(self) -> ModelSerde:
-        if self.name is not None:
-            from shoal import hooks
-
-            serde = hooks.get_model_serde(self.name).factory()
-        else:
-            assert self.pickled is not None
-            serde = cloudpickle.loads(bytes.fromhex(self.pickled))
-        if not isinstance(serde, ModelSerde):
-            raise TypeError(f"serde {self.name or 'pickled'!r} is a {type(serde).__name__}, not a ModelSerde")
-        return serde
-
-    @property
-    def label(self) -> str:
-        return self.name or "custom"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"filename": self.filename, "name": self.name, "pickled": self.pickled}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SerdeRef:
-        return cls(filename=str(data["filename"]), name=data.get("name"), pickled=data.get("pickled"))
 
 
 def resolve(serde: ModelSerde | str | None) -> tuple[ModelSerde, SerdeRef]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.dpf import checks, layout
+from shoal.dpf.definition import ManyModelSection, read_definition
 from shoal.dpf.dpf import DPF
 from shoal.dpf.run import DPFRun
 from shoal.errors import PermanentPartitionError
@@ -36,7 +37,8 @@ from shoal.mmt.serde_ref import SerdeRef, resolve
 from shoal.serde import ModelSerde
 from shoal.stages import get_stage
 
-#: The key of the many-model section in a run's definition (``_shoal/run.json``).
+#: The key of the many-model section in a run's definition (``_shoal/run.json``):
+#: :attr:`shoal.dpf.definition.RunDefinition.many_model`.
 MMT_KEY = "many_model"
 
 
@@ -83,18 +85,19 @@ class ManyModelRun(DPFRun):
         run._section()  # a plain DPF run is not a training run: say so now
         return run
 
-    def _section(self) -> dict[str, Any]:
-        section = self._definition().get(MMT_KEY)
-        if not section or section.get("kind") != "training":
+    def _section(self) -> ManyModelSection:
+        definition = self._definition()
+        section = definition.many_model if definition is not None else None
+        if section is None or section.kind != "training":
             raise ValueError(
                 f"Run {self.run_id!r} on @{self._stage.name} is not a many-model training run (it was "
                 f"started with DPF, or is an inference run); open it with DPFRun.restore_from"
             )
-        return dict(section)
+        return section
 
     @property
     def serde_ref(self) -> SerdeRef:
-        return SerdeRef.from_dict(self._section()["serde"])
+        return self._section().serde
 
     @property
     def serde(self) -> ModelSerde:
@@ -205,8 +208,8 @@ class ManyModelTraining(DPF):
         self.train_func = train_func
         super().__init__(TrainAndSave(train_func, self.serde), stage_name, compute_pool=compute_pool)
 
-    def _definition_extra(self) -> dict[str, Any]:
-        return {MMT_KEY: {"kind": "training", "serde": self.serde_ref.to_dict()}}
+    def _many_model_section(self) -> ManyModelSection:
+        return ManyModelSection(kind="training", serde=self.serde_ref)
 
     def run(self, **kwargs: Any) -> ManyModelRun:
         """SQL mode, as :meth:`shoal.dpf.DPF.run`."""
@@ -257,16 +260,16 @@ class ManyModelTraining(DPF):
         return cls(trainer, stage_name, serde=serde or spec.model_serde, compute_pool=compute_pool)
 
 
-def training_section(stage_name: str, run_id: str) -> tuple[Any, dict[str, Any]]:
+def training_section(stage_name: str, run_id: str) -> tuple[Any, ManyModelSection]:
     """The stage and many-model section of the training run ``run_id``; ``ValueError`` (before
     anything runs) when there is no such training run."""
     stage = get_stage(stage_name)
-    definition = layout.read_json(stage, layout.internal(run_id, "run.json"), None)
-    section = (definition or {}).get(MMT_KEY) or {}
-    if section.get("kind") != "training":
+    definition = read_definition(stage, run_id)
+    section = definition.many_model if definition is not None else None
+    if section is None or section.kind != "training":
         what = "no run" if definition is None else "a run that is not many-model training"
         raise ValueError(
             f"training_run_id {run_id!r}: @{stage.name} has {what} of that id. Pass the run_id of a "
             f"ManyModelTraining run on the same stage."
         )
-    return stage, dict(section)
+    return stage, section
