@@ -75,7 +75,7 @@ def pool_temp_root() -> Path:
 
     backend = get_backend(POOL)
     state = backend._load()  # type: ignore[attr-defined]
-    return Path(backend._ray_temp_root(state["pool_id"]))  # type: ignore[attr-defined]
+    return Path(backend._ray_temp_root(state.pool_id))  # type: ignore[attr-defined]
 
 
 def files_holding(secret: bytes, *roots: Path) -> list[str]:

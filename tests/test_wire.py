@@ -20,7 +20,8 @@ from shoal.dpf.specs import BatchSpec, PartitionInput, RunSpec, TaskOutcome, Tas
 from shoal.jobs.spec import JobIdentity, JobSpec, LaunchSpec
 from shoal.jobs.status import JobStatus, JobStatusDocument
 from shoal.plugin_manager import PluginManifest, PluginRecord
-from shoal.pools.node_spec import NodeLaunchSpec
+from shoal.plugins.local_pool_state import LocalNode, LocalPoolState
+from shoal.pools.node_spec import NodeLaunchSpec, NodeStarted
 from shoal.serde import SerdeRef
 from shoal.train.ranks import RankInfo, WorkerInfo, WorkerSlot
 from shoal.tune.records import RunRecord, TrialRecord
@@ -55,6 +56,7 @@ LAUNCH = LaunchSpec(
 TASK = TaskSpec("east", 2, attempt=1, files=("@RUNS/east.parquet",), record_batches=(0, 4), folder="e/east")
 
 SERDE = SerdeRef("model.pkl", name="pickle")
+HEAD_NODE = LocalNode(0, 4240, "n1", "127.0.0.1:6379", "/tmp/s/logs", "/tmp/t", (4242,), started_at=2.0)
 
 #: one instance of every cross-process spec
 EXAMPLES: list[WireSpec] = [
@@ -119,6 +121,14 @@ EXAMPLES: list[WireSpec] = [
         instances=2,
         node_ids=("n1", "n2"),
         warnings=("finishing the instances' logs failed",),
+    ),
+    NodeStarted("127.0.0.1:6379", "n1", "/tmp/s", "/tmp/s/logs", "/tmp/t", {"raylet": [4242]}, 4240, 1.5),
+    HEAD_NODE,
+    LocalPoolState(
+        "POOL-ab12",
+        {"0": HEAD_NODE},
+        gcs_address="127.0.0.1:6379",
+        janitor_sid=4300,
     ),
     NodeLaunchSpec(
         head=False,

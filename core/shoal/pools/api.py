@@ -243,16 +243,21 @@ def _abandon_through_service(backend: ComputePoolBackend, reason: str) -> None:
 
 def drop_compute_pool(name: str) -> None:
     """Stop the pool and forget it. A pool whose record cannot be read is dropped too: every
-    backend is asked to stop what it runs under that name, then the folder is removed."""
+    backend is asked to stop what it runs under that name, then the folder is removed. A pool
+    whose backend's own state cannot be read is forgotten with a warning that says how to find
+    its processes."""
     try:
         backend = get_backend(name)
     except RecordError:
         _stop_unreadable(name)
         records.delete(name)
         return
-    _disconnect_from(backend)
-    _end_jobs_of(backend, "dropped")
-    backend.stop()
+    try:
+        _disconnect_from(backend)
+        _end_jobs_of(backend, "dropped")
+        backend.stop()
+    except RecordError as exc:  # the pool's own state is unreadable: forget the pool all the same
+        log.warning("%s", exc)
     records.delete(backend.record.name)
 
 

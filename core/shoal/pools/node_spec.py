@@ -37,3 +37,21 @@ class NodeLaunchSpec(WireSpec):
 
     def with_gcs_address(self, address: str) -> NodeLaunchSpec:
         return replace(self, gcs_address=address)
+
+
+@dataclass(frozen=True)
+class NodeStarted(WireSpec):
+    """What a node's launcher answers once its Ray node is up: one JSON line on its standard
+    output, read by the local pool backend on the driver."""
+
+    gcs_address: str
+    node_id: str
+    session_dir: str
+    logs_dir: str
+    temp_dir: str
+    #: Ray's processes of the node by kind (``raylet``, ``gcs_server``, ...)
+    pids: dict[str, list[int]] = field(default_factory=dict)
+    launcher_pid: int = 0
+    launch_s: float = 0.0
+    #: the head's dashboard, when it runs one
+    webui_url: str | None = None

@@ -14,6 +14,7 @@ Runs on the driver / CLI of this machine.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -23,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -35,11 +35,11 @@ from shoal.contributions import ComputePoolBackendSpec
 from shoal.errors import ConfigError, ShoalError
 from shoal.extras import DASHBOARD_MODULES, require
 from shoal.hookspecs import hookimpl
-from shoal.localfiles import write_atomically
+from shoal.plugins.local_pool_state import LocalNode, LocalPoolState, load_state, save_state
 from shoal.pools.backend import ComputePoolBackend, PoolNode, ProgressCallback, check_known_options
 from shoal.pools.connect import LOOPBACK_ENV
 from shoal.pools.families import resolve_family
-from shoal.pools.node_spec import NodeLaunchSpec
+from shoal.pools.node_spec import NodeLaunchSpec, NodeStarted
 from shoal.pools.records import PoolRecord, pool_dir
 
 GIB = 1024**3
@@ -89,13 +89,11 @@ class LocalPoolBackend(ComputePoolBackend):
     def _state_file(self) -> Path:
         return self.dir / "state.json"
 
-    def _load(self) -> dict[str, Any]:
-        if self._state_file.exists():
-            return dict(json.loads(self._state_file.read_text()))
-        return {}
+    def _load(self) -> LocalPoolState | None:
+        return load_state(self._state_file, self.record.name)
 
-    def _save(self, state: dict[str, Any]) -> None:
-        write_atomically(self._state_file, json.dumps(state, indent=2, sort_keys=True), durable=False)
+    def _save(self, state: LocalPoolState) -> None:
+        save_state(self._state_file, state)
 
     # -- processes -----------------------------------------------------------------------
 
@@ -122,12 +120,12 @@ class LocalPoolBackend(ComputePoolBackend):
         env.update({"AUTOSCALER_METRIC_PORT": "0", "DASHBOARD_METRIC_PORT": "0"})
         return env
 
-    def _launch(self, state: dict[str, Any], index: int) -> dict[str, Any]:
+    def _launch(self, state: LocalPoolState, index: int) -> LocalNode:
         """Start node ``index`` and wait until it is up; return what the state keeps of it."""
         return self._await_node(index, self._spawn_node(state, index))
 
     def _spawn_node(
-        self, state: dict[str, Any], index: int, *, address_later: bool = False
+        self, state: LocalPoolState, index: int, *, address_later: bool = False
     ) -> tuple[subprocess.Popen[str], str]:
         """Start the launcher of node ``index`` (it returns once the node is up); do not wait.
         With ``address_later`` a worker's launcher does its imports and then waits for the head's
@@ -135,7 +133,7 @@ class LocalPoolBackend(ComputePoolBackend):
         head = index == 0
         spec = NodeLaunchSpec(
             head=head,
-            temp_dir=str(self._ray_temp_root(state["pool_id"]) / f"n{index}"),
+            temp_dir=str(self._ray_temp_root(state.pool_id) / f"n{index}"),
             num_cpus=self.family.cpus,
             num_gpus=self.family.gpus if self.record.options.get("use_gpus") else 0,
             memory=int(self.family.memory_gb * GIB),
@@ -145,11 +143,11 @@ class LocalPoolBackend(ComputePoolBackend):
             labels={"shoal-pool": self.record.name, "shoal-node": str(index)},
             include_dashboard=bool(self.record.options.get("include_dashboard", False)),
             system_config=dict(FAST_HEALTH_CHECKS) if head else {},
-            gcs_address=None if head or address_later else state["gcs_address"],
+            gcs_address=None if head or address_later else state.gcs_address,
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "shoal.runtime.node_launcher", spec.to_json()],
-            env=self._env(state["pool_id"], index),
+            env=self._env(state.pool_id, index),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.PIPE if address_later else subprocess.DEVNULL,
@@ -161,43 +159,31 @@ class LocalPoolBackend(ComputePoolBackend):
 
     def _await_node(
         self, index: int, launched: tuple[subprocess.Popen[str], str], address: str | None = None
-    ) -> dict[str, Any]:
+    ) -> LocalNode:
         """Wait for a launcher started by :meth:`_spawn_node` (sending it the GCS address it
         waits for, if any); raise :class:`PoolStartError` with its output if the node failed."""
         process, temp_dir = launched
         try:
             out, err = process.communicate(input=address + "\n" if address is not None else None, timeout=180)
         except subprocess.TimeoutExpired:
-            self._kill_node({"sid": process.pid})
+            self._kill_session(process.pid)
             raise PoolStartError(
                 f"Node {index} of pool {self.record.name} did not start within 180 s. Ray logs: {temp_dir}"
             ) from None
         lines = [line for line in out.splitlines() if line.startswith("{")]
         if process.returncode != 0 or not lines:
-            self._kill_node({"sid": process.pid})
+            self._kill_session(process.pid)
             raise PoolStartError(
                 f"Node {index} of pool {self.record.name} failed to start (exit {process.returncode}). "
                 f"Ray logs: {temp_dir}. Last output:\n{err[-2000:]}"
             )
-        info = json.loads(lines[-1])
-        return {
-            "index": index,
-            "sid": process.pid,
-            "node_id": info["node_id"],
-            "gcs_address": info["gcs_address"],
-            "logs_dir": info["logs_dir"],
-            "temp_dir": info["temp_dir"],
-            "raylet_pids": info["pids"].get("raylet", []),
-            "webui_url": info.get("webui_url"),
-            "started_at": time.time(),
-            "launch_s": info["launch_s"],
-        }
+        return LocalNode.started(index, process.pid, NodeStarted.from_json(lines[-1]))
 
-    def _start_janitor(self, state: dict[str, Any]) -> int:
+    def _start_janitor(self, state: LocalPoolState) -> int:
         """Start the idle-node janitor in its own session, carrying the pool's marker."""
         process = subprocess.Popen(
             [sys.executable, "-m", "shoal.runtime.pool_janitor", self.record.name],
-            env={**self._env(state["pool_id"], -1), "RAY_ADDRESS": state["gcs_address"]},
+            env={**self._env(state.pool_id, -1), "RAY_ADDRESS": state.gcs_address or ""},
             stdout=subprocess.DEVNULL,
             stderr=open(self.dir / "janitor.log", "ab"),  # noqa: SIM115
             stdin=subprocess.DEVNULL,
@@ -206,45 +192,49 @@ class LocalPoolBackend(ComputePoolBackend):
         )
         return process.pid
 
-    def _node_pids(self, node: Mapping[str, Any], pool_id: str | None = None) -> set[int]:
+    def _kill_session(
+        self,
+        sid: int,
+        pool_id: str | None = None,
+        index: int | None = None,
+        first: tuple[int, ...] = (),
+        grace_s: float = 3.0,
+    ) -> None:
+        """End the processes of session ``sid`` (and, with ``pool_id`` and ``index``, those that
+        carry the marker of that node of the pool), the ones of ``first`` first."""
         from shoal import processes
 
-        pids = processes.session_members(int(node["sid"]))
-        if pool_id is not None and "index" in node:
+        pids = processes.session_members(int(sid))
+        if pool_id is not None and index is not None:
             pids |= {
                 pid
                 for pid in processes.marked_processes(f"SHOAL_POOL_ID={pool_id}")
-                if _env_of(pid).get("SHOAL_POOL_NODE") == str(node["index"])
+                if _env_of(pid).get("SHOAL_POOL_NODE") == str(index)
             }
-        return processes.with_descendants(pids)
+        pids = processes.with_descendants(pids)
+        processes.terminate(pids, first=[p for p in first if p in pids], grace_s=grace_s)
 
-    def _kill_node(self, node: Mapping[str, Any], pool_id: str | None = None, grace_s: float = 3.0) -> None:
+    def _kill_node(self, node: LocalNode, pool_id: str | None = None) -> None:
+        self._kill_session(node.sid, pool_id, node.index, first=node.raylet_pids)
+
+    def _node_alive(self, node: LocalNode) -> bool:
         from shoal import processes
 
-        pids = self._node_pids(node, pool_id)
-        processes.terminate(
-            pids, first=[p for p in node.get("raylet_pids", []) if p in pids], grace_s=grace_s
-        )
-
-    def _node_alive(self, node: Mapping[str, Any]) -> bool:
-        from shoal import processes
-
-        return bool(processes.alive(node.get("raylet_pids", [])))
+        return bool(processes.alive(list(node.raylet_pids)))
 
     # -- ComputePoolBackend --------------------------------------------------------------
 
     def is_running(self) -> bool:
         state = self._load()
-        head = state.get("nodes", {}).get("0")
-        return bool(head) and self._node_alive(head)
+        return state is not None and self._head_alive(state)
 
     def address(self) -> str:
         state = self._load()
-        if not state.get("gcs_address") or not self.is_running():
+        if state is None or not state.gcs_address or not self._head_alive(state):
             raise ShoalError(
                 f"Compute pool {self.record.name} is not running; start it with `shoal pool start`."
             )
-        return str(state["gcs_address"])
+        return state.gcs_address
 
     def connect_env(self) -> dict[str, str]:
         return {**LOOPBACK_ENV, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": self.address()}
@@ -258,16 +248,17 @@ class LocalPoolBackend(ComputePoolBackend):
         wanted = max(1, min(count, self.record.max_nodes))
         with self._lock:
             state = self._load()
-            if not state or not self._head_alive(state):
-                if state:
+            if state is None or not self._head_alive(state):
+                if state is not None:
                     self._stop_locked(state)
-                state = {"pool_id": f"{self.record.name}-{secrets.token_hex(4)}", "nodes": {}}
-            nodes: dict[str, Any] = {k: v for k, v in state["nodes"].items() if self._node_alive(v)}
-            state["nodes"] = nodes
+                state = LocalPoolState(pool_id=f"{self.record.name}-{secrets.token_hex(4)}")
+            state = dataclasses.replace(
+                state, nodes={k: v for k, v in state.nodes.items() if self._node_alive(v)}
+            )
             if progress:
-                progress(len(nodes), wanted)
-            free = (i for i in itertools.count() if str(i) not in nodes)
-            missing = [next(free) for _ in range(wanted - len(nodes))]
+                progress(len(state.nodes), wanted)
+            free = (i for i in itertools.count() if str(i) not in state.nodes)
+            missing = [next(free) for _ in range(wanted - len(state.nodes))]
             need_head = 0 in missing
             # worker nodes start side by side; while the head starts they do their imports and
             # wait for its address
@@ -278,56 +269,55 @@ class LocalPoolBackend(ComputePoolBackend):
             }
             if need_head:
                 try:
-                    info = self._launch(state, 0)
+                    head = self._launch(state, 0)
                 except PoolStartError:
                     for handle in launched.values():  # they read an empty address and exit
                         with contextlib.suppress(PoolStartError):
                             self._await_node(-1, handle, "")
                     raise
-                state["gcs_address"] = info["gcs_address"]
-                state["webui_url"] = info.get("webui_url")
-                nodes["0"] = info
+                state = dataclasses.replace(
+                    state.with_node(head), gcs_address=head.gcs_address, webui_url=head.webui_url
+                )
                 self._save(state)
                 if progress:
-                    progress(len(nodes), wanted)
+                    progress(len(state.nodes), wanted)
             failure: PoolStartError | None = None
-            address = state["gcs_address"] if need_head else None
+            address = state.gcs_address if need_head else None
             # every worker gets the address at once and they register side by side: waiting on
             # them one after another would hand the next its address only when the previous is up
             with ThreadPoolExecutor(max_workers=max(1, len(launched))) as waiters:
-                pending = {
-                    waiters.submit(self._await_node, index, handle, address): index
+                pending = [
+                    waiters.submit(self._await_node, index, handle, address)
                     for index, handle in launched.items()
-                }
+                ]
                 for future in as_completed(pending):
                     try:
-                        nodes[str(pending[future])] = future.result()
+                        state = state.with_node(future.result())
                     except PoolStartError as exc:
                         failure = failure or exc
                         continue
                     self._save(state)
                     if progress:
-                        progress(len(nodes), wanted)
+                        progress(len(state.nodes), wanted)
             if need_head:  # after the workers: it would take their CPU while they start
-                state["janitor_sid"] = self._start_janitor(state)
+                state = dataclasses.replace(state, janitor_sid=self._start_janitor(state))
             self._save(state)
             if failure is not None:
                 raise failure
-            return len(nodes)
+            return len(state.nodes)
 
-    def _head_alive(self, state: Mapping[str, Any]) -> bool:
-        head = state.get("nodes", {}).get("0")
-        return bool(head) and self._node_alive(head)
+    def _head_alive(self, state: LocalPoolState) -> bool:
+        return state.head is not None and self._node_alive(state.head)
 
     def nodes(self) -> list[PoolNode]:
         state = self._load()
         result = []
-        for key, node in sorted(state.get("nodes", {}).items(), key=lambda item: int(item[0])):
+        for node in sorted(state.nodes.values() if state else [], key=lambda node: node.index):
             if self._node_alive(node):
                 result.append(
                     PoolNode(
-                        node_id=node["node_id"],
-                        index=int(key),
+                        node_id=node.node_id,
+                        index=node.index,
                         address="127.0.0.1",
                         resources={"CPU": self.family.cpus, "memory_gb": self.family.memory_gb},
                     )
@@ -336,16 +326,14 @@ class LocalPoolBackend(ComputePoolBackend):
 
     def node_processes(self) -> dict[int, list[int]]:
         state = self._load()
-        return {
-            int(key): [int(pid) for pid in node.get("raylet_pids", [])]
-            for key, node in state.get("nodes", {}).items()
-            if self._node_alive(node)
-        }
+        nodes = state.nodes.values() if state else []
+        return {node.index: list(node.raylet_pids) for node in nodes if self._node_alive(node)}
 
     def node_logs_dirs(self) -> dict[str, str]:
         """Ray log folder of each alive node, by node id."""
         state = self._load()
-        return {n["node_id"]: n["logs_dir"] for n in state.get("nodes", {}).values() if self._node_alive(n)}
+        nodes = state.nodes.values() if state else []
+        return {node.node_id: node.logs_dir for node in nodes if self._node_alive(node)}
 
     def stop_node(self, index: int) -> None:
         """Stop one worker node (never the head: stop the pool for that)."""
@@ -353,37 +341,36 @@ class LocalPoolBackend(ComputePoolBackend):
             raise ConfigError("Node 0 is the head of the pool; stop the whole pool instead.")
         with self._lock:
             state = self._load()
-            node = state.get("nodes", {}).pop(str(index), None)
-            if node is not None:
-                self._kill_node(node, state.get("pool_id"))
-                self._save(state)
+            node = state.nodes.get(str(index)) if state else None
+            if state is not None and node is not None:
+                self._kill_node(node, state.pool_id)
+                self._save(state.without_node(index))
 
     def stop(self) -> None:
+        """Stop every process of the pool. With a state file that cannot be read, nothing can be
+        stopped safely: the error says how to find the processes (``drop`` goes on and forgets
+        the pool)."""
         with self._lock:
             state = self._load()
-            if state:
+            if state is not None:
                 self._stop_locked(state)
 
-    def _stop_locked(self, state: dict[str, Any]) -> None:
+    def _stop_locked(self, state: LocalPoolState) -> None:
         from shoal import processes
 
-        if state.get("janitor_sid"):
-            self._kill_node({"sid": state["janitor_sid"]}, grace_s=0.5)
-        nodes = sorted(state.get("nodes", {}).values(), key=lambda n: -int(n["index"]))
-        for node in nodes:  # workers first, the head last
-            self._kill_node(node, state.get("pool_id"))
-        if state.get("pool_id"):
-            leftovers = processes.with_descendants(
-                processes.marked_processes(f"SHOAL_POOL_ID={state['pool_id']}")
-            )
-            processes.terminate(leftovers, grace_s=1.0)
-            shutil.rmtree(self._ray_temp_root(state["pool_id"]), ignore_errors=True)
+        if state.janitor_sid:
+            self._kill_session(state.janitor_sid, grace_s=0.5)
+        for node in sorted(state.nodes.values(), key=lambda n: -n.index):  # workers first, the head last
+            self._kill_node(node, state.pool_id)
+        leftovers = processes.with_descendants(processes.marked_processes(f"SHOAL_POOL_ID={state.pool_id}"))
+        processes.terminate(leftovers, grace_s=1.0)
+        shutil.rmtree(self._ray_temp_root(state.pool_id), ignore_errors=True)
         self._state_file.unlink(missing_ok=True)
 
     def describe(self) -> dict[str, Any]:
         state = self._load()
         return {
-            "address": state.get("gcs_address") if self.is_running() else None,
+            "address": state.gcs_address if state is not None and self._head_alive(state) else None,
             "state_dir": str(self.dir),
             "cpus_per_node": self.family.cpus,
             "memory_gb_per_node": self.family.memory_gb,
@@ -391,13 +378,15 @@ class LocalPoolBackend(ComputePoolBackend):
         }
 
     @staticmethod
-    def _dashboard_of(state: Mapping[str, Any]) -> str | None:
+    def _dashboard_of(state: LocalPoolState | None) -> str | None:
         """The pool's dashboard URL: the head's own, or one started on request while it runs."""
         from shoal import processes
 
-        if "dashboard_pid" in state and not processes.alive([state["dashboard_pid"]]):
+        if state is None:
             return None
-        return state.get("webui_url")
+        if state.dashboard_pid is not None and not processes.alive([state.dashboard_pid]):
+            return None
+        return state.webui_url
 
     def importable_on_nodes(self, modules: Sequence[str]) -> dict[str, bool] | None:
         """Look for ``modules`` with this interpreter (the pool's nodes run it too) and the
@@ -407,9 +396,9 @@ class LocalPoolBackend(ComputePoolBackend):
             return {}
         env, cwd = self._env("", 0), os.getcwd()
         state = self._load()
-        head = state.get("nodes", {}).get("0")
-        if head and self._node_alive(head):
-            found = _environment_of([p for p in head.get("raylet_pids", []) if isinstance(p, int)])
+        head = state.head if state is not None else None
+        if head is not None and self._node_alive(head):
+            found = _environment_of(list(head.raylet_pids))
             if found is not None:
                 env, cwd = found
         completed = subprocess.run(
@@ -433,16 +422,18 @@ class LocalPoolBackend(ComputePoolBackend):
         require(DASHBOARD_MODULES, "Ray's dashboard")
         with self._lock:
             state = self._load()
-            if not state or not self._head_alive(state):
+            if state is None or state.head is None or not self._node_alive(state.head):
                 return None
             url = self._dashboard_of(state)
             if url:
                 return url
+            head = state.head
             pid, url = pool_dashboard.start_dashboard(
-                state["nodes"]["0"], self._env(state["pool_id"], -1), self.dir / "dashboard.log"
+                {"gcs_address": head.gcs_address, "logs_dir": head.logs_dir, "temp_dir": head.temp_dir},
+                self._env(state.pool_id, -1),
+                self.dir / "dashboard.log",
             )
-            state.update(webui_url=url, dashboard_pid=pid)
-            self._save(state)
+            self._save(dataclasses.replace(state, webui_url=url, dashboard_pid=pid))
             return url
 
 

@@ -24,18 +24,17 @@ Runs on the machine of the local pool, in a short-lived process of its own.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from typing import Any
 
-from shoal.pools.node_spec import NodeLaunchSpec
+from shoal.pools.node_spec import NodeLaunchSpec, NodeStarted
 from shoal.ports import free_ports
 
 
-def launch(spec: NodeLaunchSpec) -> dict[str, Any]:
+def launch(spec: NodeLaunchSpec) -> NodeStarted:
     """Start the node described by ``spec``; return what the pool records about it."""
     started = time.monotonic()
     import ray._private.node as ray_node
@@ -102,17 +101,17 @@ def launch(spec: NodeLaunchSpec) -> dict[str, Any]:
     node = node_class(ray_params, head=head, shutdown_at_exit=False, spawn_reaper=False)
     if head:
         ray_utils.write_ray_address(node.gcs_address, node.get_temp_dir_path())
-    return {
-        "gcs_address": node.gcs_address,
-        "node_id": node.node_id,
-        "session_dir": node.get_session_dir_path(),
-        "logs_dir": node.get_logs_dir_path(),
-        "temp_dir": node.get_temp_dir_path(),
-        "webui_url": node.webui_url if head else None,
-        "pids": {kind: [info.process.pid for info in infos] for kind, infos in node.all_processes.items()},
-        "launcher_pid": os.getpid(),
-        "launch_s": round(time.monotonic() - started, 3),
-    }
+    return NodeStarted(
+        gcs_address=node.gcs_address,
+        node_id=node.node_id,
+        session_dir=node.get_session_dir_path(),
+        logs_dir=node.get_logs_dir_path(),
+        temp_dir=node.get_temp_dir_path(),
+        webui_url=node.webui_url if head else None,
+        pids={kind: [info.process.pid for info in infos] for kind, infos in node.all_processes.items()},
+        launcher_pid=os.getpid(),
+        launch_s=round(time.monotonic() - started, 3),
+    )
 
 
 def _stand_in_for_dashboard_agent() -> None:
@@ -169,8 +168,8 @@ def _head_without_api_server() -> type:
 
 
 def main() -> None:
-    info = launch(NodeLaunchSpec.from_json(sys.argv[1]))
-    sys.stdout.write(json.dumps(info) + "\n")
+    started = launch(NodeLaunchSpec.from_json(sys.argv[1]))
+    sys.stdout.write(started.to_json() + "\n")
     sys.stdout.flush()
     os._exit(0)  # skip atexit handlers: nothing here may touch the node it just started
 
