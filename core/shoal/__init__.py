@@ -13,7 +13,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from shoal._version import __version__
+from shoal.display.surface import quiet_foreign_widget_warnings
 from shoal.hookspecs import hookimpl
+
+quiet_foreign_widget_warnings()
 
 if TYPE_CHECKING:
     from shoal.errors import (

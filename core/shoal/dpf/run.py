@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.display.progress import ProgressDisplay, open_progress
 from shoal.dpf import layout
 from shoal.dpf.context import StageArtifactsManager
 from shoal.dpf.definition import DEFINITION_FILE, RunDefinition, read_definition
@@ -62,6 +63,28 @@ class SinglePartitionDetails:
             raise RuntimeError(f"Logs not available yet for partition {self.partition_id!r}")
         return self._stage.read_text(path)
 
+    def show_logs(self) -> None:
+        """Show :attr:`logs`: printed, or in a notebook as scrollable pre-formatted text."""
+        from shoal.display.logs import show_text
+
+        where = self.stage_artifacts_manager.path_of(layout.LOG_FILE)
+        show_text(self.logs, f"logs of partition {self.partition_id} ({where})")
+
+    def _repr_html_(self) -> str:
+        from shoal.display.objects import partitions_html
+
+        return partitions_html({self.partition_id: self})
+
+
+class PartitionDetails(dict[str, SinglePartitionDetails]):
+    """``DPFRun.partition_details``: a dict by partition id that shows itself in a notebook (the
+    counts by status, then each partition with its last error)."""
+
+    def _repr_html_(self) -> str:
+        from shoal.display.objects import partitions_html
+
+        return partitions_html(self)
+
 
 class DPFRun:
     """A DPF run. ``wait()`` blocks; everything else reads the run's current state.
@@ -84,6 +107,13 @@ class DPFRun:
 
     def __repr__(self) -> str:
         return f"DPFRun(run_id={self._run_id!r}, stage={self._stage.name!r}, status={self.status.value!r})"
+
+    def _repr_html_(self) -> str:
+        """The run in a notebook: status, counts by status, times, its failed partitions with
+        their last error, where the logs are."""
+        from shoal.display.objects import run_html
+
+        return run_html(self, self._kind_label())
 
     @property
     def run_id(self) -> str:
@@ -288,10 +318,10 @@ class DPFRun:
         self._agreed_seq = state.get("seq")
 
     @property
-    def partition_details(self) -> dict[str, SinglePartitionDetails]:
+    def partition_details(self) -> PartitionDetails:
         """Every partition by id; live and non-blocking."""
         records = self._records()
-        details = {}
+        details = PartitionDetails()
         for item in self._partition_inputs():
             record = records.get(item.index)
             pid = item.partition_id
@@ -353,7 +383,9 @@ class DPFRun:
     # -- control -------------------------------------------------------------------------
 
     def wait(self, timeout: float | None = None, show_progress: bool = True) -> RunStatus:
-        """Block until the run ends (a progress bar on a terminal); ``TimeoutError`` after ``timeout`` s.
+        """Block until the run ends, showing its progress (:mod:`shoal.display.progress`: a bar in a
+        notebook or a terminal, a line every few seconds in a log); ``TimeoutError`` after
+        ``timeout`` s.
 
         A run whose driver died unfinished ends ``INTERNAL_ERROR``; :attr:`message` says how to
         resume it."""
@@ -361,12 +393,17 @@ class DPFRun:
 
         limit = check_timeout(timeout, f"DPF run {self._run_id!r}.wait")
         deadline = None if limit is None else time.monotonic() + limit
-        bar = _ProgressBar(self) if show_progress else None
+        bar = (
+            open_progress(f"{self._kind_label()} {self._run_id}", unit="partitions")
+            if show_progress
+            else None
+        )
+        status = RunStatus.IN_PROGRESS
         try:
             while True:
                 status, state = self._state()
                 if bar:
-                    bar.update(state)
+                    self._show_progress(bar, state)
                 if status != RunStatus.IN_PROGRESS:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
@@ -374,9 +411,27 @@ class DPFRun:
                 time.sleep(0.2)
         finally:
             if bar:
-                bar.close()
+                bar.close(ok=None if status == RunStatus.IN_PROGRESS else status == RunStatus.SUCCESS)
         self._replay_session_writes()
         return status
+
+    def _kind_label(self) -> str:
+        """What a progress bar or a table calls the run: ``DPF``, ``many-model training`` or
+        ``many-model inference``."""
+        try:
+            definition = self._definition()
+        except RecordError:
+            return "DPF"
+        section = definition.many_model if definition is not None else None
+        return "DPF" if section is None else f"many-model {section.kind}"
+
+    def _show_progress(self, bar: ProgressDisplay, state: dict[str, Any]) -> None:
+        """Partitions ended of all, and the counts by status."""
+        counts = state.get("counts") or {}
+        total = len(self._partition_inputs())
+        ended = sum(int(counts.get(s, 0)) for s in ("DONE", "FAILED", "CANCELLED", "INTERNAL_ERROR"))
+        detail = " ".join(f"{k.lower()}={v}" for k, v in sorted(counts.items()) if v)
+        bar.update(ended, total or None, detail)
 
     def cancel(self) -> None:
         """Stop the run: no new partition starts, running ones stop; finished ones keep their artifacts."""
@@ -439,35 +494,3 @@ class DPFRun:
             for blob in cloudpickle.loads(self._stage.read_bytes(path)):
                 cloudpickle.loads(blob)(self._caller_session)
         self._replayed = True
-
-
-class _ProgressBar:
-    """rich progress: partitions done / failed of all."""
-
-    def __init__(self, run: DPFRun) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.run = run
-        from rich.console import Console
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            transient=False,
-            console=Console(stderr=True),  # stdout carries data (shoal dpf run --format json)
-        )
-        self.task = self.progress.add_task(f"DPF {run.run_id}", total=None, detail="")
-        self.progress.start()
-
-    def update(self, state: dict[str, Any]) -> None:
-        counts = state.get("counts") or {}
-        total = len(self.run._partition_inputs())
-        finished = sum(int(counts.get(s, 0)) for s in ("DONE", "FAILED", "CANCELLED", "INTERNAL_ERROR"))
-        detail_text = " ".join(f"{k.lower()}={v}" for k, v in sorted(counts.items()) if v)
-        self.progress.update(self.task, total=total or None, completed=finished, detail=detail_text)
-
-    def close(self) -> None:
-        self.progress.stop()

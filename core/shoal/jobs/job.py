@@ -7,7 +7,6 @@ on the cluster, which queues and supervises the job. Runs on the driver.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from typing import Any, Generic, TypeVar
 
@@ -37,7 +36,16 @@ class MLJob(Generic[T]):
         self._last_liveness = 0.0
 
     def __repr__(self) -> str:
-        return f"MLJob(id={self.id!r}, status={self.status.value!r})"
+        return (
+            f"MLJob(id={self.id!r}, status={self.status.value!r}, compute_pool={self.compute_pool!r}, "
+            f"target_instances={self.target_instances})"
+        )
+
+    def _repr_html_(self) -> str:
+        """The job in a notebook: status, pool, instances, times, message, where its logs are."""
+        from shoal.display.objects import job_html
+
+        return job_html(self)
 
     @property
     def id(self) -> str:
@@ -121,21 +129,34 @@ class MLJob(Generic[T]):
         write_status(self._stage, self._record.job_dir, JobStatus.INTERNAL_ERROR, message=reason)
         return JobStatus.INTERNAL_ERROR
 
-    def wait(self, timeout: float = -1) -> JobStatus:
-        """Block until the job ends; ``TimeoutError`` after ``timeout`` seconds (-1: no limit)."""
+    def wait(self, timeout: float = -1, show_progress: bool = True) -> JobStatus:
+        """Block until the job ends, showing its status as it goes (:mod:`shoal.display.progress`:
+        a bar in a notebook or a terminal, a line every few seconds in a log); ``TimeoutError``
+        after ``timeout`` seconds (-1: no limit)."""
+        from shoal.display.progress import open_progress
         from shoal.waiting import check_timeout
 
         limit = check_timeout(timeout, f"job {self.id}.wait")
         deadline = None if limit is None else time.monotonic() + limit
         delay = 0.1
-        while True:
-            status = self.status
-            if status.is_terminal:
-                return status
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"Job {self.id} is still {status.value} after {timeout} s")
-            time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
-            delay = min(delay * 1.5, WAIT_POLL_MAX_S)
+        status = self.status
+        if status.is_terminal:
+            return status
+        bar = open_progress(f"Job {self.name}", unit="job") if show_progress else None
+        try:
+            while True:
+                if bar is not None:
+                    bar.update(int(status.is_terminal), 1, status.value)
+                if status.is_terminal:
+                    return status
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"Job {self.id} is still {status.value} after {timeout} s")
+                time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+                delay = min(delay * 1.5, WAIT_POLL_MAX_S)
+                status = self.status
+        finally:
+            if bar is not None:
+                bar.close(ok=status == JobStatus.DONE if status.is_terminal else None)
 
     def result(self, timeout: float = -1) -> T:
         """Wait for the job and return its value; ``RuntimeError`` from the job's own exception,
@@ -204,8 +225,12 @@ class MLJob(Generic[T]):
         return self._stage.read_bytes_from(path, offset)
 
     def show_logs(self, limit: int = -1, instance_id: int | None = None, verbose: bool = False) -> None:
-        """Print :meth:`get_logs`."""
-        print(self.get_logs(limit, instance_id, verbose=verbose), file=sys.stdout)
+        """Show :meth:`get_logs`: printed, or in a notebook as scrollable pre-formatted text."""
+        from shoal.display.logs import show_text
+
+        which = "" if instance_id is None else f", instance {instance_id}"
+        text = self.get_logs(limit, instance_id, verbose=verbose)
+        show_text(text if isinstance(text, str) else "\n".join(text), f"logs of job {self.name}{which}")
 
     def get_ray_dashboard_url(self) -> str | None:
         """The Ray dashboard of the job's pool, started on first request for a local pool created

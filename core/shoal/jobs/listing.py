@@ -93,7 +93,9 @@ def as_frame(summaries: list[JobSummary]) -> Any:
     """The reference product's ``list_jobs`` DataFrame of ``summaries``."""
     import pandas as pd
 
-    frame = pd.DataFrame(
+    from shoal.jobs.job_table import JobTable
+
+    frame = JobTable(
         {
             "name": [s.name for s in summaries],
             "status": [s.status for s in summaries],

@@ -15,6 +15,7 @@ from shoal.errors import ConfigError, RecordError
 from shoal.pools import records
 from shoal.pools.backend import ComputePoolBackend
 from shoal.pools.families import DEFAULT_FAMILY, resolve_family
+from shoal.pools.summaries import PoolDescription, PoolList
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def create_compute_pool(
     records.save(record)
     if not initially_suspended:
         try:
-            instance.start()
+            _start_showing_progress(instance)
         except Exception:
             instance.stop()
             records.delete(record.name)
@@ -113,20 +114,22 @@ def _summary(record: records.PoolRecord, backend: ComputePoolBackend) -> dict[st
     }
 
 
-def list_compute_pools() -> list[dict[str, Any]]:
-    """Every pool as a dict: name, state, backend, min/max nodes, family, active nodes, created_on."""
-    result = []
+def list_compute_pools() -> PoolList:
+    """Every pool as a dict: name, state, backend, min/max nodes, family, active nodes, created_on
+    (a list, which shows itself as a table in a notebook)."""
+    result = PoolList()
     for record in records.load_all():
         backend = hooks.get_compute_pool_backend(record.backend).factory(record)
         result.append(_summary(record, backend))
     return result
 
 
-def describe_compute_pool(name: str) -> dict[str, Any]:
-    """One pool in detail: the summary, its options, its nodes and backend facts."""
+def describe_compute_pool(name: str) -> PoolDescription:
+    """One pool in detail: the summary, its options, its nodes and backend facts (a dict, which
+    shows itself in a notebook)."""
     backend = get_backend(name)
     record = backend.record
-    info = _summary(record, backend)
+    info = PoolDescription(_summary(record, backend))
     info["options"] = dict(record.options)
     info["node_resource"] = backend.node_resource
     info["nodes"] = [
@@ -149,8 +152,22 @@ def dashboard_url(name: str) -> str | None:
 
 def start_compute_pool(name: str) -> dict[str, Any]:
     """Start a suspended pool (its ``min_nodes`` nodes)."""
-    get_backend(name).start()
+    _start_showing_progress(get_backend(name))
     return describe_compute_pool(name)
+
+
+def _start_showing_progress(backend: ComputePoolBackend) -> None:
+    """Start the pool's first nodes, showing nodes ready of needed (:mod:`shoal.display.progress`).
+    A backend whose ``start`` takes no ``progress`` (written before it could) just starts."""
+    import inspect
+
+    from shoal.display.progress import open_progress
+
+    if "progress" not in inspect.signature(backend.start).parameters:
+        backend.start()
+        return
+    with open_progress(f"Compute pool {backend.record.name}", unit="nodes") as bar:
+        backend.start(progress=lambda ready, needed: bar.update(ready, needed, "nodes ready"))
 
 
 def _disconnect_from(backend: ComputePoolBackend) -> None:

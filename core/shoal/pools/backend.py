@@ -72,8 +72,9 @@ class ComputePoolBackend(ABC):
         del options  # the default accepts every option
 
     @abstractmethod
-    def start(self) -> None:
-        """Make sure the pool's cluster runs with at least ``min_nodes`` nodes."""
+    def start(self, progress: ProgressCallback | None = None) -> None:
+        """Make sure the pool's cluster runs with at least ``min_nodes`` nodes (``progress``: told
+        nodes ready / needed as they come up)."""
 
     @abstractmethod
     def address(self) -> str:

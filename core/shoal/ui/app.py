@@ -352,7 +352,15 @@ def create_app(*, token: str | None = None, csrf: str | None = None) -> Any:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8265, token: str | None = None) -> None:
-    """Serve the web view until interrupted (the ``shoal ui`` process)."""
+    """Serve the web view until interrupted (the ``shoal ui`` process). Served on a loopback
+    address, its address is recorded for the links notebooks show (:mod:`shoal.display.webview`)."""
     import uvicorn
 
-    uvicorn.run(create_app(token=token), host=host, port=port, log_level="warning")
+    from shoal.display import webview
+
+    if token is None:
+        webview.record_serving(f"http://{host}:{port}")
+    try:
+        uvicorn.run(create_app(token=token), host=host, port=port, log_level="warning")
+    finally:
+        webview.forget_serving()

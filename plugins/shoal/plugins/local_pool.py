@@ -239,8 +239,8 @@ class LocalPoolBackend(ComputePoolBackend):
     def connect_env(self) -> dict[str, str]:
         return {**LOOPBACK_ENV, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": self.address()}
 
-    def start(self) -> None:
-        self.ensure_nodes(max(1, self.record.min_nodes))
+    def start(self, progress: ProgressCallback | None = None) -> None:
+        self.ensure_nodes(max(1, self.record.min_nodes), progress=progress)
 
     def ensure_nodes(
         self, count: int, progress: ProgressCallback | None = None, timeout_s: float = 300

@@ -80,7 +80,7 @@ class RayClusterPoolBackend(ComputePoolBackend):
         except OSError:
             return False
 
-    def start(self) -> None:
+    def start(self, progress: ProgressCallback | None = None) -> None:
         if not self.is_running():
             raise ConfigError(
                 f"No Ray cluster answers at {self.address()} (compute pool {self.record.name})."
