@@ -3,6 +3,7 @@ surface's pace, the surface chosen, escaping, the tables' limits, the web view's
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -34,23 +35,23 @@ def test_a_text_bar_line_counts_fills_and_says_its_share() -> None:
 
 
 def test_a_log_gets_a_line_every_few_seconds_and_one_at_the_end(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     now = [1000.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
-    display = progress.open_progress("DPF r1", unit="partitions", surface=Surface.LOG)
-    for step in range(12):  # one update a second for 12 s
-        display.update(step, 20, f"done={step}")
-        now[0] += 1.0
-    display.close(ok=True)
-    lines = capsys.readouterr().err.splitlines()
-    assert [re.search(r"\] (\d+)/20", line.replace("  ", " ")).group(1) for line in lines] == [  # type: ignore[union-attr]
-        "0",
-        "5",
-        "10",
-        "11",
-    ], "at 0 s, 5 s and 10 s, then the last state when it closes"
+    with caplog.at_level(logging.INFO, logger="shoal.progress"):
+        display = progress.open_progress("DPF r1", unit="partitions", surface=Surface.LOG)
+        for step in range(12):  # one update a second for 12 s
+            display.update(step, 20, f"done={step}")
+            now[0] += 1.0
+        display.close(ok=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "shoal.progress"]
+    counts = [re.search(r"\] +(\d+)/20", line) for line in lines]
+    assert [m.group(1) for m in counts if m] == ["0", "5", "10", "11"], (
+        "at 0 s, 5 s and 10 s, then the last state when it closes"
+    )
     assert lines[-1].endswith("0:12")
+    assert capsys.readouterr() == ("", ""), "the library logs; it prints nothing"
 
 
 def test_the_surface_can_be_chosen_and_a_wrong_choice_says_the_right_ones(

@@ -5,8 +5,8 @@ way its surface (:mod:`shoal.display.surface`) can show it:
 * a Jupyter kernel without ipywidgets: a plain-text bar that updates in place (one output,
   rewritten through its display id; no warning asks for ipywidgets);
 * a terminal: rich's bar on standard error (standard output carries data, ``--format json``);
-* anything else (a log file, a pipe): a line on standard error every :data:`LOG_EVERY_S` s and
-  one at the end, never a bar.
+* anything else (a log file, a pipe): a logged line (INFO, ``shoal.progress``) every
+  :data:`LOG_EVERY_S` s and one at the end, never a bar.
 
 Every display takes ``update(completed, total, detail)`` and ends with ``close(ok)``. Runs on
 the driver.
@@ -14,12 +14,14 @@ the driver.
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from types import TracebackType
 from typing import Any
 
 from shoal.display.surface import Surface, current_surface
+
+log = logging.getLogger("shoal.progress")
 
 #: how often a log surface gets a line
 LOG_EVERY_S = 5.0
@@ -127,7 +129,9 @@ class TerminalBar(ProgressDisplay):
 
 
 class LogLines(ProgressDisplay):
-    """A line on standard error every :data:`LOG_EVERY_S` s, and one at the end."""
+    """A line every :data:`LOG_EVERY_S` s, and one at the end, logged (INFO, logger
+    ``shoal.progress``): the library logs, it never prints; the CLI shows shoal's INFO lines on
+    standard error, and a script sends them where its logging goes."""
 
     def __init__(self, description: str, unit: str) -> None:
         super().__init__(description, unit)
@@ -137,7 +141,7 @@ class LogLines(ProgressDisplay):
         now = time.monotonic()
         if final or now - self.last_line_at >= LOG_EVERY_S:
             self.last_line_at = now
-            print(self.line(), file=sys.stderr, flush=True)
+            log.info("%s", self.line())
 
 
 class _PlainText:
