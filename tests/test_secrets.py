@@ -78,19 +78,22 @@ def pool_temp_root() -> Path:
     return Path(backend._ray_temp_root(state.pool_id))  # type: ignore[attr-defined]
 
 
-def files_holding(secret: bytes, *roots: Path) -> list[str]:
+def files_holding(secrets_: list[bytes], since: float, *roots: Path) -> list[str]:
+    """The files under ``roots`` that hold one of ``secrets_``. Only files written since
+    ``since`` are read: the secrets were made after it, so no older file can hold them."""
     found = []
     for root in roots:
         for folder, _dirs, names in os.walk(root):
             for name in names:
                 path = Path(folder) / name
                 try:
-                    if not stat.S_ISREG(path.lstat().st_mode):
+                    facts = path.lstat()
+                    if not stat.S_ISREG(facts.st_mode) or facts.st_mtime < since:
                         continue
-                    if secret in path.read_bytes():
-                        found.append(str(path))
+                    content = path.read_bytes()
                 except (FileNotFoundError, PermissionError):
                     continue
+                found += [f"{path} ({secret.decode()[:4]}...)" for secret in secrets_ if secret in content]
     return found
 
 
@@ -101,6 +104,7 @@ def cli_output(*args: str) -> str:
 
 
 def test_a_secret_reaches_payload_and_workers_and_no_file_or_output(home: Path, tmp_path: Path) -> None:
+    started = time.time() - 2  # a file system's times may lag the clock a little
     python_secret = f"py-{secrets.token_hex(16)}"
     cli_secret = f"cli-{secrets.token_hex(16)}"
     script = tmp_path / "uses_secret.py"
@@ -143,8 +147,12 @@ def test_a_secret_reaches_payload_and_workers_and_no_file_or_output(home: Path, 
     temp_root = pool_temp_root()
     for secret in (python_secret, cli_secret):
         assert not [o for o in outputs if secret in o], "a command printed the secret"
-        leaks = files_holding(secret.encode(), temp_root, home, Path(tempfile_dir()))
-        assert leaks == [], f"the secret is written in {leaks}"
+    roots = (temp_root, home, Path(tempfile_dir()))
+    leaks = files_holding([python_secret.encode(), cli_secret.encode()], started, *roots)
+    assert leaks == [], f"a secret is written in {leaks}"
+    canary = tmp_path / "canary.txt"  # the scan finds a secret where one is written
+    canary.write_text(f"API_KEY={cli_secret}\n")
+    assert files_holding([cli_secret.encode()], started, tmp_path) == [f"{canary} (cli-...)"]
 
 
 def tempfile_dir() -> str:
