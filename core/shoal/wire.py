@@ -86,6 +86,13 @@ class WireSpec:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
+    def to_plain(self) -> dict[str, Any]:
+        """The spec as plain JSON values (lists, not tuples) without the wire version: what a
+        user is handed as a dict (``job.details()``, ``run.definition``)."""
+        data: dict[str, Any] = json.loads(self.to_json())
+        data.pop(VERSION_KEY, None)
+        return data
+
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         return from_builtins(cls, data)

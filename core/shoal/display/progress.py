@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Any
 
@@ -55,7 +56,7 @@ def text_line(description: str, completed: int, total: int | None, detail: str, 
     return "  ".join(part for part in parts if part)
 
 
-class ProgressDisplay:
+class ProgressDisplay(ABC):
     """The base of the displays: what they were last told, and ``with`` support."""
 
     def __init__(self, description: str, unit: str) -> None:
@@ -84,10 +85,11 @@ class ProgressDisplay:
             self.description, self.completed, self.total, self.detail, time.monotonic() - self.started
         )
 
+    @abstractmethod
     def _show(self, final: bool) -> None:
-        raise NotImplementedError
+        """Show the current state (``final``: the last time, whatever the pace)."""
 
-    def _end(self, ok: bool | None) -> None:
+    def _end(self, ok: bool | None) -> None:  # noqa: B027 - optional hook, default is a no-op
         """Anything to do after the last show."""
 
     def __enter__(self) -> ProgressDisplay:

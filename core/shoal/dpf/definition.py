@@ -65,12 +65,8 @@ class RunDefinition(WireSpec):
     many_model: ManyModelSection | None = None
 
     def details(self) -> dict[str, Any]:
-        """The definition as plain JSON values (``DPFRun.definition``), without the wire version."""
-        import json
-
-        data: dict[str, Any] = json.loads(self.to_json())
-        data.pop("wire", None)
-        return data
+        """The definition as ``DPFRun.definition`` gives it (:meth:`~shoal.wire.WireSpec.to_plain`)."""
+        return self.to_plain()
 
 
 def write_definition(stage: Stage, definition: RunDefinition) -> None:

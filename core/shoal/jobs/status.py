@@ -104,10 +104,8 @@ class JobStatusDocument(WireSpec):
     warnings: tuple[str, ...] = ()
 
     def details(self) -> dict[str, Any]:
-        """The document as plain JSON values (lists, not tuples), without the wire version."""
-        data: dict[str, Any] = json.loads(self.to_json())
-        data.pop("wire", None)
-        return data
+        """The document as ``job.details()`` gives it (:meth:`~shoal.wire.WireSpec.to_plain`)."""
+        return self.to_plain()
 
 
 def read_status(stage: Stage, job_dir: str) -> JobStatusDocument:
